@@ -1,0 +1,37 @@
+// Internal node types: LambdaNode (an op's backward) and AccumulateGrad (a leaf's sink).
+#pragma once
+#include <memory>
+#include <string>
+
+#include "autograd/function.hpp"
+
+namespace neural_arch::autograd {
+
+class LambdaNode final : public Node {
+ public:
+  LambdaNode(const char* name, BackwardFn fn) : name_(name), fn_(std::move(fn)) {}
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override;
+  std::string name() const override { return name_; }
+  void release() override { fn_ = nullptr; }
+
+ private:
+  const char* name_;
+  BackwardFn fn_;
+};
+
+/// Adds incoming gradients into a leaf's .grad. Owns the leaf; the leaf points back weakly.
+class AccumulateGrad final : public Node {
+ public:
+  explicit AccumulateGrad(std::shared_ptr<detail::TensorImpl> leaf) : leaf_(std::move(leaf)) {}
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override;
+  std::string name() const override { return "AccumulateGrad"; }
+  const std::shared_ptr<detail::TensorImpl>& leaf() const { return leaf_; }
+
+ private:
+  std::shared_ptr<detail::TensorImpl> leaf_;
+};
+
+/// The edge a gradient for t flows into: its grad_fn, its leaf accumulator, or none.
+Edge gradient_edge(const Tensor& t);
+
+}  // namespace neural_arch::autograd

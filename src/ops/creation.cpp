@@ -1,0 +1,180 @@
+// Creation ops: empty/zeros/ones/full, ranges, eye, random tensors, copies from host data.
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "core/factory.hpp"
+#include "neural_arch/ops.hpp"
+#include "ops/elementwise.hpp"
+
+namespace neural_arch {
+
+namespace {
+Tensor finish(Tensor t, const TensorOptions& opt) {
+  if (opt.requires_grad_) t.requires_grad_(true);
+  return t;
+}
+
+// Writes f(i) for i in [0, numel) into a fresh tensor of dtype (computed in double/int64).
+template <class F>
+Tensor generate(const Shape& shape, DType dtype, F f) {
+  Tensor t = detail::make_tensor(shape, dtype);
+  visit_dtype(dtype, [&](auto v) {
+    using T = decltype(v);
+    T* p = static_cast<T*>(t.raw_data());
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) p[i] = T(static_cast<float>(f(i)));
+      else p[i] = static_cast<T>(f(i));
+    }
+  });
+  return t;
+}
+
+Generator& gen_or_default(Generator* g) { return g ? *g : default_generator(); }
+}  // namespace
+
+Tensor empty(const Shape& shape, TensorOptions opt) {
+  return finish(detail::make_tensor(shape, opt.dtype_, opt.device_), opt);
+}
+
+Tensor full(const Shape& shape, Scalar value, TensorOptions opt) {
+  Tensor t = detail::make_tensor(shape, opt.dtype_, opt.device_);
+  t.fill_(value);
+  return finish(t, opt);
+}
+
+Tensor zeros(const Shape& shape, TensorOptions opt) {
+  Tensor t = detail::make_tensor(shape, opt.dtype_, opt.device_);
+  if (t.numel()) std::memset(t.raw_data(), 0, t.numel() * t.element_size());  // all dtypes: 0 bits == 0
+  return finish(t, opt);
+}
+
+Tensor ones(const Shape& shape, TensorOptions opt) { return full(shape, 1, opt); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
+Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
+Tensor empty_like(const Tensor& t) { return empty(t.shape(), t.dtype()); }
+Tensor full_like(const Tensor& t, Scalar value) { return full(t.shape(), value, t.dtype()); }
+Tensor scalar_tensor(Scalar v, TensorOptions opt) { return full({}, v, opt); }
+
+Tensor arange(Scalar end, std::optional<TensorOptions> opt) { return arange(0, end, 1, opt); }
+
+Tensor arange(Scalar start, Scalar end, Scalar step, std::optional<TensorOptions> opt) {
+  const double s = start.to_double(), e = end.to_double(), st = step.to_double();
+  NA_CHECK(st != 0, "arange", "step must be nonzero");
+  NA_CHECK(std::isfinite(s) && std::isfinite(e), "arange", "start (", s, ") and end (", e, ") must be finite");
+  NA_CHECK((st > 0 && e >= s) || (st < 0 && e <= s), "arange", "upper bound and larger bound inconsistent with step sign (start ",
+           s, ", end ", e, ", step ", st, ")");
+  const bool integral = start.is_integral() && end.is_integral() && step.is_integral();
+  TensorOptions o = opt ? *opt : TensorOptions(integral ? DType::i64 : DType::f32);
+  const int64_t n = static_cast<int64_t>(std::ceil((e - s) / st));
+  Tensor t = generate({n}, o.dtype_, [&](int64_t i) { return s + st * static_cast<double>(i); });
+  return finish(t, o);
+}
+
+Tensor linspace(double start, double end, int64_t steps, TensorOptions opt) {
+  NA_CHECK(steps >= 0, "linspace", "number of steps must be non-negative, got ", steps);
+  const double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
+  // Fill from both ends, as torch does, so the last value is exactly `end`.
+  const int64_t half = steps / 2;
+  Tensor t = generate({steps}, opt.dtype_, [&](int64_t i) {
+    return i < half ? start + step * static_cast<double>(i) : end - step * static_cast<double>(steps - 1 - i);
+  });
+  return finish(t, opt);
+}
+
+Tensor eye(int64_t n, std::optional<int64_t> m, TensorOptions opt) {
+  const int64_t cols = m.value_or(n);
+  NA_CHECK(n >= 0 && cols >= 0, "eye", "n and m must be non-negative, got ", n, " and ", cols);
+  Tensor t = generate({n, cols}, opt.dtype_, [&](int64_t i) { return i / cols == i % cols ? 1.0 : 0.0; });
+  return finish(t, opt);
+}
+
+Tensor uniform(double low, double high, const Shape& shape, TensorOptions opt, Generator* gen) {
+  NA_CHECK(is_floating(opt.dtype_), "uniform", "expected a floating dtype, got ", dtype_name(opt.dtype_));
+  NA_CHECK(low <= high, "uniform", "expects low <= high, got low ", low, " high ", high);
+  auto& eng = gen_or_default(gen).engine();
+  // 53 random bits per draw for f64, 24 for f32, so values are exactly representable.
+  const bool f64 = opt.dtype_ == DType::f64;
+  Tensor t = generate(shape, opt.dtype_, [&](int64_t) {
+    double u = f64 ? static_cast<double>(eng() >> 11) * 0x1.0p-53 : static_cast<double>(eng() >> 40) * 0x1.0p-24;
+    return low + (high - low) * u;
+  });
+  return finish(t, opt);
+}
+
+Tensor rand(const Shape& shape, TensorOptions opt, Generator* gen) { return uniform(0.0, 1.0, shape, opt, gen); }
+
+Tensor normal(double mean, double std, const Shape& shape, TensorOptions opt, Generator* gen) {
+  NA_CHECK(is_floating(opt.dtype_), "normal", "expected a floating dtype, got ", dtype_name(opt.dtype_));
+  NA_CHECK(std >= 0, "normal", "std must be >= 0, got ", std);
+  auto& eng = gen_or_default(gen).engine();
+  // Box-Muller on our own uniform draws: the same numbers on every standard library.
+  bool have = false;
+  double spare = 0;
+  Tensor t = generate(shape, opt.dtype_, [&](int64_t) {
+    if (have) {
+      have = false;
+      return mean + std * spare;
+    }
+    double u1 = (static_cast<double>(eng() >> 11) + 1.0) * 0x1.0p-53;  // (0, 1]
+    double u2 = static_cast<double>(eng() >> 11) * 0x1.0p-53;
+    double r = std::sqrt(-2.0 * std::log(u1));
+    spare = r * std::sin(2.0 * M_PI * u2);
+    have = true;
+    return mean + std * r * std::cos(2.0 * M_PI * u2);
+  });
+  return finish(t, opt);
+}
+
+Tensor randn(const Shape& shape, TensorOptions opt, Generator* gen) { return normal(0.0, 1.0, shape, opt, gen); }
+
+Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opt, Generator* gen) {
+  NA_CHECK(low < high, "randint", "expects low < high, got low ", low, " high ", high);
+  auto& eng = gen_or_default(gen).engine();
+  const uint64_t range = static_cast<uint64_t>(high - low);
+  Tensor t = generate(shape, opt.dtype_, [&](int64_t) {
+    // Rejection sampling avoids modulo bias.
+    const uint64_t limit = UINT64_MAX - UINT64_MAX % range;
+    uint64_t r;
+    do r = eng(); while (r >= limit);
+    return static_cast<double>(low + static_cast<int64_t>(r % range));
+  });
+  return finish(t, opt);
+}
+
+Tensor from_blob_copy(const void* data, const Shape& shape, DType dtype) {
+  Tensor t = detail::make_tensor(shape, dtype);
+  NA_CHECK(data != nullptr || t.numel() == 0, "from_blob_copy", "null data pointer for shape ", shape_str(shape));
+  if (t.numel()) std::memcpy(t.raw_data(), data, t.numel() * t.element_size());
+  return t;
+}
+
+template <class T>
+Tensor tensor(const std::vector<T>& data, std::optional<Shape> shape, std::optional<TensorOptions> opt) {
+  Shape s = shape ? *shape : Shape{static_cast<int64_t>(data.size())};
+  int64_t n = 1;
+  for (auto d : s) n *= d;
+  NA_CHECK(n == static_cast<int64_t>(data.size()), "tensor", "shape ", shape_str(s), " needs ", n,
+           " elements but ", data.size(), " were given");
+  Tensor t;
+  if constexpr (std::is_same_v<T, bool>) {
+    std::vector<uint8_t> bytes(data.begin(), data.end());
+    t = from_blob_copy(bytes.data(), s, DType::boolean);
+  } else {
+    t = from_blob_copy(data.data(), s, dtype_of<T>::value);
+  }
+  if (opt) {
+    t = ops::cast(t, opt->dtype_);
+    if (opt->requires_grad_) t.requires_grad_(true);
+  }
+  return t;
+}
+
+template Tensor tensor<float>(const std::vector<float>&, std::optional<Shape>, std::optional<TensorOptions>);
+template Tensor tensor<double>(const std::vector<double>&, std::optional<Shape>, std::optional<TensorOptions>);
+template Tensor tensor<int32_t>(const std::vector<int32_t>&, std::optional<Shape>, std::optional<TensorOptions>);
+template Tensor tensor<int64_t>(const std::vector<int64_t>&, std::optional<Shape>, std::optional<TensorOptions>);
+template Tensor tensor<uint8_t>(const std::vector<uint8_t>&, std::optional<Shape>, std::optional<TensorOptions>);
+template Tensor tensor<bool>(const std::vector<bool>&, std::optional<Shape>, std::optional<TensorOptions>);
+
+}  // namespace neural_arch
