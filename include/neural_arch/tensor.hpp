@@ -163,6 +163,24 @@ class Tensor {
   Tensor& clamp_(Scalar lo, Scalar hi);
   Tensor& masked_fill_(const Tensor& mask, Scalar value);
 
+  // --- op shorthands (same as the free functions in ops.hpp)
+  Tensor sum(const std::vector<int64_t>& dims = {}, bool keepdim = false) const;
+  Tensor mean(const std::vector<int64_t>& dims = {}, bool keepdim = false) const;
+  Tensor exp() const;
+  Tensor log() const;
+  Tensor sqrt() const;
+  Tensor abs() const;
+  Tensor tanh() const;
+  Tensor sigmoid() const;
+  Tensor relu() const;
+  Tensor pow(Scalar exponent) const;
+  Tensor matmul(const Tensor& other) const;
+  Tensor softmax(int64_t dim) const;
+  Tensor log_softmax(int64_t dim) const;
+  Tensor argmax(int64_t dim, bool keepdim = false) const;
+  Tensor max() const;
+  Tensor min() const;
+
   // --- printing
   std::string str() const;
 

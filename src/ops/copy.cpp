@@ -90,7 +90,9 @@ Tensor& inplace(Tensor& self, const Tensor& other, const char* op, F fn) {
     before.impl()->output_nr = self.output_nr();
     before.impl()->requires_grad = self.requires_grad();
     before.impl()->grad_accumulator = self.impl()->grad_accumulator;
-    Tensor r = fn(before, other);
+    // The op may save its input for backward; give it a copy of the old value (torch's
+    // original_self) since self is overwritten below.
+    Tensor r = fn(before.clone(), other);
     check_cast(r.dtype(), self.dtype(), op);
     rebase(self, r, op);
     return self;

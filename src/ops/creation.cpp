@@ -77,6 +77,7 @@ Tensor linspace(double start, double end, int64_t steps, TensorOptions opt) {
   // Fill from both ends, as torch does, so the last value is exactly `end`.
   const int64_t half = steps / 2;
   Tensor t = generate({steps}, opt.dtype_, [&](int64_t i) {
+    if (steps == 1) return start;
     return i < half ? start + step * static_cast<double>(i) : end - step * static_cast<double>(steps - 1 - i);
   });
   return finish(t, opt);

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "autograd/function.hpp"
+#include "neural_arch/autograd.hpp"
 #include "core/factory.hpp"
 #include "neural_arch/ops.hpp"
 #include "ops/elementwise.hpp"
@@ -69,4 +70,20 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) {
   return where(mask, full_like(x, value).detach(), x);
 }
 
+}  // namespace neural_arch
+
+namespace neural_arch {
+bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
+  detail::check_defined(a, "allclose");
+  detail::check_defined(b, "allclose");
+  if (a.shape() != b.shape()) return false;
+  NoGradGuard ng;
+  auto x = a.to_vector<double>(), y = b.to_vector<double>();
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (std::isnan(x[i]) || std::isnan(y[i])) return false;
+    if (x[i] == y[i]) continue;  // equal infinities
+    if (!(std::fabs(x[i] - y[i]) <= atol + rtol * std::fabs(y[i]))) return false;
+  }
+  return true;
+}
 }  // namespace neural_arch
