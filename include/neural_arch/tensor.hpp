@@ -213,6 +213,7 @@ struct TensorImpl {
   Tensor grad;
   std::shared_ptr<Node> grad_fn;
   std::weak_ptr<Node> grad_accumulator;  // leaves only: shared by all uses in the graph
+  std::vector<TensorHook> leaf_hooks;     // leaves only: kept here since the accumulator is weak
   void refresh();                         // recompute numel and is_contiguous
 };
 void check_dtype_match(DType actual, DType requested);

@@ -60,6 +60,7 @@ Edge gradient_edge(const Tensor& t) {
   auto acc = impl->grad_accumulator.lock();
   if (!acc) {
     acc = std::make_shared<AccumulateGrad>(t.impl_ptr());
+    for (const auto& h : impl->leaf_hooks) acc->pre_hooks.emplace_back(0, h);
     impl->grad_accumulator = acc;
   }
   return {acc, 0};

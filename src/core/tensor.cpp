@@ -116,6 +116,12 @@ Tensor Tensor::detach() const {
 void Tensor::register_hook(TensorHook hook) const {
   checked(impl_);
   NA_CHECK(requires_grad(), "register_hook", "cannot register a hook on a tensor that doesn't require grad");
+  if (is_leaf()) {
+    // The leaf holds its accumulator weakly; keep the hook on the leaf so it outlives it.
+    impl_->leaf_hooks.push_back(hook);
+    if (auto acc = impl_->grad_accumulator.lock()) acc->pre_hooks.emplace_back(0, std::move(hook));
+    return;
+  }
   Edge e = autograd::gradient_edge(*this);
   e.fn->pre_hooks.emplace_back(e.input_nr, std::move(hook));
 }
