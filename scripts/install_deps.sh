@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages neural_arch needs that are not installed yet.
+#
+#   scripts/install_deps.sh               build + test dependencies
+#   scripts/install_deps.sh --bench       + libtorch (C++ PyTorch, the benchmarks' baseline)
+#   scripts/install_deps.sh --reference   + PyTorch and NumPy for Python (tests/reference generator)
+#   scripts/install_deps.sh --check       only report what is missing (exit 1 if anything is)
+#
+# As root it installs what is missing (apt-get update first, only when something is missing).
+# As another user it prints the apt-get line to run as root and exits non-zero, so a build
+# never goes on with a half-installed toolchain.
+set -euo pipefail
+
+usage() { sed -n '2,7s/^# \{0,1\}//p' "$0"; }
+
+# OpenMP comes from GCC's own libgomp (pulled in by g++), so no libomp-dev.
+# The sanitizer runtimes (libasan, libubsan) are dependencies of gcc-12 itself.
+packages=(cmake g++ make libdnnl-dev googletest libgtest-dev libgmock-dev libbenchmark-dev python3)
+check_only=0
+for arg in "$@"; do
+  case "$arg" in
+    --bench) packages+=(libtorch-dev) ;;
+    --reference) packages+=(python3-torch python3-numpy) ;;
+    --check) check_only=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "install_deps.sh: unknown option '$arg'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for pkg in "${packages[@]}"; do
+  # dpkg-query fails for a package it has never heard of; both cases mean "not installed".
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+  [[ "$status" == installed ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install_deps.sh: all ${#packages[@]} required packages are installed"
+  exit 0
+fi
+
+install_cmd=(apt-get install -y --no-install-recommends "${missing[@]}")
+echo "install_deps.sh: missing packages: ${missing[*]}"
+if ((check_only)); then
+  echo "install with: ${install_cmd[*]}"
+  exit 1
+fi
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install_deps.sh: not root; run this as root (e.g. with sudo), then re-run:" >&2
+  echo "  apt-get update && ${install_cmd[*]}" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# </dev/null: CI runs without a terminal; nothing here may wait for an answer.
+apt-get update </dev/null
+"${install_cmd[@]}" </dev/null
+echo "install_deps.sh: installed ${missing[*]}"

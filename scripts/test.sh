@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run):
+#   1. dependencies            scripts/install_deps.sh
+#   2. Release build           build/       (tests + examples)
+#   3. tests                   ctest in build/
+#   4. sanitizer build         build-asan/  (-DNA_SANITIZE=address,undefined, -O1, tests only)
+#   5. tests under ASan+UBSan  ctest in build-asan/
+#   6. package consumer        cmake --install build into build/install, then tests/consumer
+#                              built against it with find_package(neural_arch)
+# Stops at the first failing step with a non-zero exit. NA_JOBS sets build/ctest parallelism
+# (default 2, the size of the CI machine).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$PWD
+jobs=${NA_JOBS:-2}
+
+start_all=$SECONDS
+step_no=0
+step_name="setup"
+step_start=$SECONDS
+total_tests=0
+total_failed=0
+step() {
+  if ((step_no > 0)); then
+    printf '     (%s took %ds)\n' "$step_name" $((SECONDS - step_start))
+  fi
+  step_no=$((step_no + 1))
+  step_name=$1
+  step_start=$SECONDS
+  printf '\n======== [%d/6] %s ========\n' "$step_no" "$step_name"
+}
+on_exit() {
+  local rc=$?
+  if ((rc != 0)); then
+    printf '\n######## FAILED at step [%d/6] %s (exit %d) after %ds ########\n' \
+      "$step_no" "$step_name" "$rc" $((SECONDS - start_all)) >&2
+  fi
+}
+trap on_exit EXIT
+
+# Runs ctest in build dir $1, echoing its output, and adds its counts to the totals.
+# --no-tests=error: a suite that finds no test must fail, not pass quietly.
+run_ctest() {
+  local dir=$1 log
+  log=$(mktemp)
+  local rc=0
+  ctest --test-dir "$dir" --output-on-failure --no-tests=error -j"$jobs" 2>&1 | tee "$log" || rc=$?
+  # ctest's closing line: "100% tests passed, 0 tests failed out of 123"
+  local summary
+  summary=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1 || true)
+  rm -f "$log"
+  if [[ -n "$summary" ]]; then
+    local failed ran
+    failed=$(sed -E 's/.* ([0-9]+) tests? failed.*/\1/' <<<"$summary")
+    ran=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$summary")
+    total_tests=$((total_tests + ran))
+    total_failed=$((total_failed + failed))
+  fi
+  return "$rc"
+}
+
+step "dependencies"
+bash scripts/install_deps.sh
+
+step "Release build (build/)"
+# Options are given explicitly so a build/ configured differently by hand is brought back
+# to the tested configuration.
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DNA_BUILD_TESTS=ON -DNA_BUILD_EXAMPLES=ON \
+  -DNA_BUILD_BENCHMARKS=OFF -DNA_SANITIZE=
+cmake --build build -j"$jobs"
+
+step "tests (Release)"
+run_ctest build
+
+step "sanitizer build (build-asan/, address+undefined)"
+# -O1 -g1: the speed ASan is meant to run at, with line tables for its stack traces and
+# a much cheaper compile than full -g. Asserts stay on (no -DNDEBUG) to catch more.
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo '-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1' \
+  -DNA_SANITIZE=address,undefined -DNA_BUILD_TESTS=ON -DNA_BUILD_EXAMPLES=OFF -DNA_BUILD_BENCHMARKS=OFF
+# The build runs the test binary to list its cases (gtest_discover_tests), so the sanitizer
+# options below apply from here on.
+export ASAN_OPTIONS=detect_leaks=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+if [[ -f tests/sanitizers/lsan.supp ]]; then
+  export LSAN_OPTIONS=suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0
+fi
+cmake --build build-asan -j"$jobs"
+
+step "tests under ASan+UBSan"
+run_ctest build-asan
+unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
+
+step "package consumer (find_package against build/install)"
+rm -rf build/install build/consumer
+cmake --install build --prefix build/install
+cmake -S tests/consumer -B build/consumer -DCMAKE_BUILD_TYPE=Release \
+  "-DCMAKE_PREFIX_PATH=$root/build/install"
+# The package must come from the fresh install, not from some other copy on the system.
+found_dir=$(sed -n 's/^neural_arch_DIR:PATH=//p' build/consumer/CMakeCache.txt)
+if [[ "$found_dir" != "$root/build/install/"* ]]; then
+  echo "consumer: neural_arch was found in '$found_dir', not in $root/build/install" >&2
+  exit 1
+fi
+cmake --build build/consumer -j"$jobs"
+build/consumer/na_consumer
+total_tests=$((total_tests + 1))
+
+printf '     (%s took %ds)\n' "$step_name" $((SECONDS - step_start))
+printf '\nAll steps passed in %ds (%d jobs).\n' $((SECONDS - start_all)) "$jobs"
+# The plain closing line CI reads: every ctest case in both builds plus the consumer program.
+printf 'tests: %d passed, %d failed\n' $((total_tests - total_failed)) "$total_failed"
