@@ -6,12 +6,13 @@
 #include <limits>
 #include <type_traits>
 
-#include "backends/cpu/kernels.hpp"
-#include "backends/cpu/parallel.hpp"
-
 #ifndef NA_ISA
 #define NA_ISA base
 #endif
+
+#include "backends/cpu/kernels.hpp"
+#include "backends/cpu/parallel.hpp"
+#include "backends/cpu/vec_math.hpp"
 
 namespace neural_arch::cpu {
 namespace NA_ISA {
@@ -82,41 +83,60 @@ struct PowOp {
   }
 };
 
-// Fused backward functors: a = upstream gradient, b = forward input (or output).
-template <class T> inline T erf_s(T x) { return std::erf(x); }
+// Fused backward functors: a = upstream gradient, b = forward input (or output). f32 runs
+// the vectorized math of vec_math.hpp (its scalar overloads give tails the same bits); f64
+// uses the C library, since it serves gradient checks rather than speed.
+namespace vm = vecmath;
+template <class T> constexpr bool kIsF32 = std::is_same_v<T, float>;
 struct GeluBackwardOp {
-  template <class T> static constexpr bool kVec = false;
+  template <class T> static constexpr bool kVec = kIsF32<T>;
   template <class X, class T> static X f(X g, X x, const double*) {
-    const T kInvSqrt2 = T(0.70710678118654752440), kInvSqrt2Pi = T(0.39894228040143267794);
-    T cdf = T(0.5) * (T(1) + std::erf(x * kInvSqrt2));
-    T pdf = kInvSqrt2Pi * std::exp(T(-0.5) * x * x);
-    return g * (cdf + x * pdf);
+    if constexpr (kIsF32<T>) {
+      return g * vm::gelu_erf_grad(x);
+    } else {
+      const T kInvSqrt2 = T(0.70710678118654752440), kInvSqrt2Pi = T(0.39894228040143267794);
+      T cdf = T(0.5) * (T(1) + std::erf(x * kInvSqrt2));
+      T pdf = kInvSqrt2Pi * std::exp(T(-0.5) * x * x);
+      return g * (cdf + x * pdf);
+    }
   }
 };
 struct GeluTanhBackwardOp {
-  template <class T> static constexpr bool kVec = false;
+  template <class T> static constexpr bool kVec = kIsF32<T>;
   template <class X, class T> static X f(X g, X x, const double*) {
-    const T k = T(0.79788456080286535588), c = T(0.044715);
-    T inner = k * (x + c * x * x * x);
-    T th = std::tanh(inner);
-    T dinner = k * (T(1) + T(3) * c * x * x);
-    return g * (T(0.5) * (T(1) + th) + T(0.5) * x * (T(1) - th * th) * dinner);
+    if constexpr (kIsF32<T>) {
+      return g * vm::gelu_tanh_grad(x);
+    } else {
+      const T k = T(0.79788456080286535588), c = T(0.044715);
+      T th = std::tanh(k * (x + c * x * x * x));
+      T dinner = k * (T(1) + T(3) * c * x * x);
+      return g * (T(0.5) * (T(1) + th) + T(0.5) * x * (T(1) - th * th) * dinner);
+    }
   }
 };
 struct SiluBackwardOp {
-  template <class T> static constexpr bool kVec = false;
+  template <class T> static constexpr bool kVec = kIsF32<T>;
   template <class X, class T> static X f(X g, X x, const double*) {
-    T s = T(1) / (T(1) + std::exp(-x));
-    return g * s * (T(1) + x * (T(1) - s));
+    if constexpr (kIsF32<T>) {
+      return g * vm::silu_grad(x);
+    } else {
+      T s = T(1) / (T(1) + std::exp(-x));
+      return g * s * (T(1) + x * (T(1) - s));
+    }
   }
 };
 struct SoftplusBackwardOp {
-  template <class T> static constexpr bool kVec = false;
+  template <class T> static constexpr bool kVec = kIsF32<T>;
   template <class X, class T> static X f(X g, X x, const double* p) {
-    T beta = static_cast<T>(p[0]), threshold = static_cast<T>(p[1]);
-    if (x * beta > threshold) return g;
-    T z = std::exp(x * beta);
-    return g * z / (z + T(1));
+    const T beta = static_cast<T>(p[0]), threshold = static_cast<T>(p[1]);
+    if constexpr (kIsF32<T>) {
+      X bx = x * beta;
+      return select(bx > threshold, g, g * vm::sigmoid(bx));
+    } else {
+      if (x * beta > threshold) return g;
+      T z = std::exp(x * beta);
+      return g * z / (z + T(1));
+    }
   }
 };
 struct LeakyReluBackwardOp {
@@ -203,21 +223,32 @@ NA_UNOP(ReluOp, kVecFloat<T>, select(x > bcast<X>(T(0)), x, bcast<X>(T(0))))
 NA_UNOP(LeakyReluOp, kVecFloat<T>, select(x > bcast<X>(T(0)), x, x * bcast<X>(static_cast<T>(p[0]))))
 NA_UNOP(SqrtOp, false, std::sqrt(x))
 NA_UNOP(RsqrtOp, false, T(1) / std::sqrt(x))
-NA_UNOP(ExpOp, false, std::exp(x))
-NA_UNOP(LogOp, false, std::log(x))
-NA_UNOP(Log1pOp, false, std::log1p(x))
-NA_UNOP(SinOp, false, std::sin(x))
-NA_UNOP(CosOp, false, std::cos(x))
-NA_UNOP(TanhOp, false, std::tanh(x))
-NA_UNOP(ErfOp, false, std::erf(x))
-NA_UNOP(SigmoidOp, false, T(1) / (T(1) + std::exp(-x)))
-NA_UNOP(SiluOp, false, x / (T(1) + std::exp(-x)))
-NA_UNOP(GeluOp, false, T(0.5) * x * (T(1) + std::erf(x * T(0.70710678118654752440))))
-NA_UNOP(GeluTanhOp, false,
-        T(0.5) * x * (T(1) + std::tanh(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x))))
-NA_UNOP(SoftplusOp, false,
-        x * static_cast<T>(p[0]) > static_cast<T>(p[1]) ? x
-                                                        : std::log1p(std::exp(x * static_cast<T>(p[0]))) / static_cast<T>(p[0]))
+#define NA_MATHOP(Name, vm_expr, std_expr)                           \
+  struct Name {                                                      \
+    template <class T> static constexpr bool kVec = kIsF32<T>;       \
+    template <class X, class T> static X f(X x, const double* p) {   \
+      (void)p;                                                       \
+      if constexpr (kIsF32<T>) return vm_expr;                       \
+      else return std_expr;                                          \
+    }                                                                \
+  };
+NA_MATHOP(ExpOp, vm::exp(x), std::exp(x))
+NA_MATHOP(LogOp, vm::log(x), std::log(x))
+NA_MATHOP(Log1pOp, vm::log1p(x), std::log1p(x))
+NA_MATHOP(SinOp, vm::sin(x), std::sin(x))
+NA_MATHOP(CosOp, vm::cos(x), std::cos(x))
+NA_MATHOP(TanhOp, vm::tanh(x), std::tanh(x))
+NA_MATHOP(ErfOp, vm::erf(x), std::erf(x))
+NA_MATHOP(SigmoidOp, vm::sigmoid(x), T(1) / (T(1) + std::exp(-x)))
+NA_MATHOP(SiluOp, vm::silu(x), x / (T(1) + std::exp(-x)))
+NA_MATHOP(GeluOp, vm::gelu_erf(x), T(0.5) * x * (T(1) + std::erf(x * T(0.70710678118654752440))))
+NA_MATHOP(GeluTanhOp, vm::gelu_tanh(x),
+          T(0.5) * x * (T(1) + std::tanh(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x))))
+NA_MATHOP(SoftplusOp,
+          select(x * static_cast<T>(p[0]) > static_cast<T>(p[1]), x,
+                 vm::softplus(x * static_cast<T>(p[0])) / static_cast<T>(p[0])),
+          x * static_cast<T>(p[0]) > static_cast<T>(p[1]) ? x : std::log1p(std::exp(x * static_cast<T>(p[0]))) / static_cast<T>(p[0]))
+#undef NA_MATHOP
 NA_UNOP(PowScalarOp, false, static_cast<X>(std::pow(x, static_cast<T>(p[0]))))
 #undef NA_UNOP
 struct ClampOp {
