@@ -118,6 +118,10 @@ class Tensor {
   /// Version counter of the storage; bumped by every in-place write.
   uint64_t version() const;
 
+  /// Makes this handle (and every copy of it) refer to other's data, shape and dtype, keeping
+  /// its autograd identity (like torch's `param.data = other`). Used by Module::to(dtype).
+  void set_data(const Tensor& other) const;
+
   // --- conversion and copies
   Tensor to(DType t) const;
   Tensor to(Device d) const;

@@ -99,6 +99,21 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_gra
   autograd::backward({*this}, {gradient}, retain_graph, create_graph);
 }
 
+void Tensor::set_data(const Tensor& other) const {
+  checked(impl_);
+  NA_CHECK(other.defined(), "set_data", "the new data is an undefined tensor");
+  const auto& o = *other.impl();
+  NA_CHECK(!impl_->requires_grad || is_floating(o.dtype), "set_data", "a tensor that requires grad needs floating data, got ",
+           dtype_name(o.dtype));
+  impl_->storage = o.storage;
+  impl_->shape = o.shape;
+  impl_->strides = o.strides;
+  impl_->offset = o.offset;
+  impl_->dtype = o.dtype;
+  impl_->refresh();
+  if (impl_->grad.defined() && (impl_->grad.shape() != o.shape || impl_->grad.dtype() != o.dtype)) impl_->grad = Tensor();
+}
+
 Tensor Tensor::detach() const {
   const auto& s = checked(impl_);
   auto impl = std::make_shared<detail::TensorImpl>();
