@@ -54,7 +54,8 @@ struct Ref {
   explicit Ref(const Tensor& t) : shape(t.shape()), v(t.to_vector<double>()) {}
   size_t flat(const Coord& c) const {
     size_t f = 0;
-    for (size_t d = 0; d < shape.size(); ++d) f = f * static_cast<size_t>(shape[d]) + static_cast<size_t>(c[d]);
+    for (size_t d = 0; d < shape.size(); ++d)
+      f = f * static_cast<size_t>(shape[d]) + static_cast<size_t>(c[d]);
     return f;
   }
   double at(const Coord& c) const { return v[flat(c)]; }
@@ -279,8 +280,11 @@ TEST(Stack, ScalarsAndNonContiguous) {
 
 TEST(Stack, Errors) {
   expect_error([] { na::stack({}, 0); }, {"[stack]", "non-empty"});
-  expect_error([] { na::stack({na::zeros({2}), na::zeros({2}), na::zeros({3})}); },
-               {"[stack]", "(2,)", "(3,)", "entry 2"});
+  expect_error(
+      [] {
+        na::stack({na::zeros({2}), na::zeros({2}), na::zeros({3})});
+      },
+      {"[stack]", "(2,)", "(3,)", "entry 2"});
   expect_error([] { na::stack({na::zeros({2}), na::zeros({2})}, 2); }, {"[stack]", "dimension 2"});
 }
 
@@ -350,12 +354,18 @@ TEST(IndexSelect, ManyRows) {
 
 TEST(IndexSelect, Errors) {
   Tensor x = na::zeros({3, 4});
-  expect_error([&] { na::index_select(x, 0, na::tensor<int64_t>({0, 3})); },
-               {"[index_select]", "index 3", "size 3", "(3,4)"});
+  expect_error(
+      [&] {
+        na::index_select(x, 0, na::tensor<int64_t>({0, 3}));
+      },
+      {"[index_select]", "index 3", "size 3", "(3,4)"});
   expect_error([&] { na::index_select(x, 1, na::tensor<int64_t>({-1})); },
                {"[index_select]", "index -1", "size 4", "(3,4)"});
-  expect_error([&] { na::index_select(x, 0, na::tensor<int64_t>({0, 1}, Shape{1, 2})); },
-               {"[index_select]", "(1,2)"});
+  expect_error(
+      [&] {
+        na::index_select(x, 0, na::tensor<int64_t>({0, 1}, Shape{1, 2}));
+      },
+      {"[index_select]", "(1,2)"});
   expect_error([&] { na::index_select(x, 0, na::tensor<float>({0.f})); }, {"[index_select]", "float32"});
   expect_error([&] { na::index_select(x, 2, na::tensor<int64_t>({0})); }, {"[index_select]", "dimension 2"});
 }
@@ -378,7 +388,7 @@ TEST(Gather, MatchesDefinition) {
 
 TEST(Gather, NonContiguousInputAndIndex) {
   Tensor x = random_values({5, 4}, na::kFloat64, 75).t();  // (4,5)
-  Tensor idx = random_index({3, 4}, 4, 76).t();             // (4,3), values < 4
+  Tensor idx = random_index({3, 4}, 4, 76).t();            // (4,3), values < 4
   ASSERT_FALSE(x.is_contiguous());
   ASSERT_FALSE(idx.is_contiguous());
   expect_equal(na::gather(x, 1, idx), ref_gather(Ref(x), 1, Ref(idx)));
@@ -394,11 +404,18 @@ TEST(Gather, ManyLines) {
 
 TEST(Gather, Errors) {
   Tensor x = na::zeros({2, 3});
-  expect_error([&] { na::gather(x, 1, na::tensor<int64_t>({0, 3}, Shape{1, 2})); },
-               {"[gather]", "index 3", "dimension 1", "size 3", "(2,3)"});
+  expect_error(
+      [&] {
+        na::gather(x, 1, na::tensor<int64_t>({0, 3}, Shape{1, 2}));
+      },
+      {"[gather]", "index 3", "dimension 1", "size 3", "(2,3)"});
   expect_error([&] { na::gather(x, 0, na::tensor<int64_t>({-1}, Shape{1, 1})); }, {"[gather]", "index -1"});
   expect_error([&] { na::gather(x, 1, na::tensor<int64_t>({0, 1})); }, {"[gather]", "(2,)", "(2,3)"});
-  expect_error([&] { na::gather(x, 1, na::zeros({3, 1}, na::kInt64)); }, {"[gather]", "(3,1)", "(2,3)", "dimension 0"});
+  expect_error(
+      [&] {
+        na::gather(x, 1, na::zeros({3, 1}, na::kInt64));
+      },
+      {"[gather]", "(3,1)", "(2,3)", "dimension 0"});
   expect_error([&] { na::gather(x, 1, na::zeros({2, 1})); }, {"[gather]", "float32"});
   expect_error([&] { na::gather(x, -3, na::zeros({2, 1}, na::kInt64)); }, {"[gather]", "-3"});
 }
@@ -443,7 +460,7 @@ TEST(Scatter, MatchesDefinitionAndLeavesInputAlone) {
 TEST(Scatter, NonContiguousOperands) {
   Tensor x = random_values({5, 4}, na::kFloat64, 83).t();    // (4,5)
   Tensor src = random_values({6, 4}, na::kFloat64, 84).t();  // (4,6)
-  Tensor idx = distinct_index({2, 4}, 0, 5, 85).t();        // (4,2), distinct along dim 1
+  Tensor idx = distinct_index({2, 4}, 0, 5, 85).t();         // (4,2), distinct along dim 1
   ASSERT_FALSE(idx.is_contiguous());
   expect_equal(na::scatter(x, 1, idx, src), ref_scatter(Ref(x), 1, Ref(idx), Ref(src), false));
   expect_equal(na::scatter_add(x, 1, idx, src), ref_scatter(Ref(x), 1, Ref(idx), Ref(src), true));
@@ -500,12 +517,22 @@ TEST(Scatter, Errors) {
   for (const char* op : {"scatter", "scatter_add"}) {
     auto f = std::string(op) == "scatter" ? na::scatter : na::scatter_add;
     const std::string tag = std::string("[") + op + "]";
-    expect_error([&] { f(x, 1, na::tensor<int64_t>({0, 5}, Shape{1, 2}), src); },
-                 {tag, "index 5", "dimension 1", "size 3", "(2,3)"});
+    expect_error(
+        [&] {
+          f(x, 1, na::tensor<int64_t>({0, 5}, Shape{1, 2}), src);
+        },
+        {tag, "index 5", "dimension 1", "size 3", "(2,3)"});
     expect_error([&] { f(x, 1, na::tensor<int64_t>({0, -2}, Shape{1, 2}), src); }, {tag, "index -2"});
-    expect_error([&] { f(x, 1, na::zeros({1, 2}, na::kInt64), na::ones({1, 1})); }, {tag, "(1,2)", "(1,1)", "src"});
-    expect_error([&] { f(x, 1, na::zeros({1, 2}, na::kInt64), na::ones({2, 3}, na::kFloat64)); },
-                 {tag, "float64", "float32"});
+    expect_error(
+        [&] {
+          f(x, 1, na::zeros({1, 2}, na::kInt64), na::ones({1, 1}));
+        },
+        {tag, "(1,2)", "(1,1)", "src"});
+    expect_error(
+        [&] {
+          f(x, 1, na::zeros({1, 2}, na::kInt64), na::ones({2, 3}, na::kFloat64));
+        },
+        {tag, "float64", "float32"});
     expect_error([&] { f(x, 1, na::zeros({3, 1}, na::kInt64), na::ones({3, 3})); }, {tag, "(3,1)", "(2,3)"});
     expect_error([&] { f(x, 0, na::zeros({2}, na::kInt64), src); }, {tag, "(2,)", "(2,3)"});
     expect_error([&] { f(x, 0, na::zeros({1, 1}), src); }, {tag, "float32"});
@@ -550,9 +577,14 @@ TEST(Embedding, ManyIndices) {
 
 TEST(Embedding, Errors) {
   Tensor w = na::zeros({5, 3});
-  expect_error([&] { na::embedding(w, na::tensor<int64_t>({1, 5})); }, {"[embedding]", "index 5", "size 5", "(5,3)"});
+  expect_error(
+      [&] {
+        na::embedding(w, na::tensor<int64_t>({1, 5}));
+      },
+      {"[embedding]", "index 5", "size 5", "(5,3)"});
   expect_error([&] { na::embedding(w, na::tensor<int64_t>({-1})); }, {"[embedding]", "index -1"});
-  expect_error([&] { na::embedding(na::zeros({5}), na::tensor<int64_t>({1})); }, {"[embedding]", "2-D", "(5,)"});
+  expect_error([&] { na::embedding(na::zeros({5}), na::tensor<int64_t>({1})); },
+               {"[embedding]", "2-D", "(5,)"});
   expect_error([&] { na::embedding(w, na::tensor<float>({1.f})); }, {"[embedding]", "float32"});
 }
 

@@ -24,8 +24,7 @@ namespace {
 constexpr int64_t kGrain = 32768;  // elements per thread below which work stays serial
 
 // Calls f(W{}) with W an unsigned integer as wide as one element.
-template <class F>
-void visit_width(size_t bytes, F&& f) {
+template <class F> void visit_width(size_t bytes, F&& f) {
   switch (bytes) {
     case 1: f(uint8_t{}); break;
     case 2: f(uint16_t{}); break;
@@ -34,12 +33,13 @@ void visit_width(size_t bytes, F&& f) {
   }
 }
 
-template <class T>
-inline T add_values(T a, T b) {
-  if constexpr (std::is_same_v<T, bool>) return a || b;
+template <class T> inline T add_values(T a, T b) {
+  if constexpr (std::is_same_v<T, bool>)
+    return a || b;
   else if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>)
     return T(static_cast<float>(a) + static_cast<float>(b));
-  else return static_cast<T>(a + b);
+  else
+    return static_cast<T>(a + b);
 }
 
 // 0-d tensors index like 1-element 1-d ones (torch does the same in gather and scatter).
@@ -47,8 +47,9 @@ Shape shape1(const Tensor& t) { return t.dim() == 0 ? Shape{1} : t.shape(); }
 Shape strides1(const Tensor& t) { return t.dim() == 0 ? Shape{0} : t.strides(); }
 
 void check_index_dtype(const Tensor& index, const char* op, const char* what = "index") {
-  NA_CHECK(index.dtype() == DType::i64 || index.dtype() == DType::i32, op, "expected dtype int32 or int64 for ",
-           what, ", got ", dtype_name(index.dtype()), " (", what, " of shape ", shape_str(index.shape()), ")");
+  NA_CHECK(index.dtype() == DType::i64 || index.dtype() == DType::i32, op,
+           "expected dtype int32 or int64 for ", what, ", got ", dtype_name(index.dtype()), " (", what,
+           " of shape ", shape_str(index.shape()), ")");
 }
 
 // Contiguous int64 values of an index tensor.
@@ -59,8 +60,8 @@ void check_bounds(const Tensor& idx, int64_t size, int64_t dim, const Tensor& x,
   const int64_t* p = idx.data_ptr<int64_t>();
   for (int64_t i = 0, n = idx.numel(); i < n; ++i)
     if (p[i] < 0 || p[i] >= size)
-      detail::throw_error(op, "index ", p[i], " is out of range for dimension ", dim, " with size ", size, " (",
-                          what, " of shape ", shape_str(x.shape()), ")");
+      detail::throw_error(op, "index ", p[i], " is out of range for dimension ", dim, " with size ", size,
+                          " (", what, " of shape ", shape_str(x.shape()), ")");
 }
 
 // One traversal behind gather, scatter, index_select and index_add. Over the index space
@@ -79,8 +80,7 @@ struct Walk {
   int64_t elsize;
 };
 
-template <class F>
-void walk(const Walk& w, F&& f) {
+template <class F> void walk(const Walk& w, F&& f) {
   const int64_t nd = static_cast<int64_t>(w.shape.size());
   int64_t numel = 1;
   for (auto s : w.shape) numel *= s;
@@ -150,8 +150,15 @@ void index_select_into(const Tensor& out, const Tensor& x, int64_t dim, const Te
     return;
   }
   Shape os = shape1(out);
-  Walk w{os, dim, ip, line_strides(os.size(), dim), static_cast<char*>(out.raw_data()), detail::contiguous_strides(os),
-         static_cast<char*>(x.raw_data()), strides1(x), static_cast<int64_t>(x.element_size())};
+  Walk w{os,
+         dim,
+         ip,
+         line_strides(os.size(), dim),
+         static_cast<char*>(out.raw_data()),
+         detail::contiguous_strides(os),
+         static_cast<char*>(x.raw_data()),
+         strides1(x),
+         static_cast<int64_t>(x.element_size())};
   visit_width(x.element_size(), [&](auto wv) {
     using W = decltype(wv);
     walk(w, [](char* a, char* b) { *reinterpret_cast<W*>(a) = *reinterpret_cast<const W*>(b); });
@@ -167,8 +174,9 @@ Tensor fresh_copy(const Tensor& x) {
   } else {
     const auto& k = cpu::kernels();
     const DType t = x.dtype();
-    ops::for_each_row(x.shape(), {ops::operand(out, x.shape()), ops::operand(x, x.shape())},
-                      [&](char* const* p, const int64_t* s, int64_t n) { k.cast(p[0], t, p[1], t, n, s[0], s[1]); });
+    ops::for_each_row(
+        x.shape(), {ops::operand(out, x.shape()), ops::operand(x, x.shape())},
+        [&](char* const* p, const int64_t* s, int64_t n) { k.cast(p[0], t, p[1], t, n, s[0], s[1]); });
   }
   return out;
 }
@@ -197,18 +205,26 @@ void write_walk(const Walk& w, DType dtype, bool accumulate) {
 Tensor index_add(const Tensor& base, int64_t dim, const Tensor& idx, const Tensor& src) {
   Tensor out = fresh_copy(base);
   const Shape ss = shape1(src);
-  Walk w{ss, dim, idx.data_ptr<int64_t>(), line_strides(ss.size(), dim), static_cast<char*>(src.raw_data()),
-         strides1(src), static_cast<char*>(out.raw_data()), strides1(out), static_cast<int64_t>(out.element_size())};
+  Walk w{ss,
+         dim,
+         idx.data_ptr<int64_t>(),
+         line_strides(ss.size(), dim),
+         static_cast<char*>(src.raw_data()),
+         strides1(src),
+         static_cast<char*>(out.raw_data()),
+         strides1(out),
+         static_cast<int64_t>(out.element_size())};
   write_walk(w, out.dtype(), true);
   if (autograd::needs_grad({base, src})) {
-    autograd::record("IndexAddBackward", {base, src}, {out},
-                     [dim, idx, need_base = base.requires_grad(), need_src = src.requires_grad()](const Grads& g) {
-                       Grads r(2);
-                       if (!g[0].defined()) return r;
-                       if (need_base) r[0] = g[0];
-                       if (need_src) r[1] = index_select(g[0], dim, idx);
-                       return r;
-                     });
+    autograd::record(
+        "IndexAddBackward", {base, src}, {out},
+        [dim, idx, need_base = base.requires_grad(), need_src = src.requires_grad()](const Grads& g) {
+          Grads r(2);
+          if (!g[0].defined()) return r;
+          if (need_base) r[0] = g[0];
+          if (need_src) r[1] = index_select(g[0], dim, idx);
+          return r;
+        });
   }
   return out;
 }
@@ -239,9 +255,9 @@ std::pair<int64_t, Tensor> check_scatter_gather(const Tensor& x, int64_t dim, co
            " must have the same number of dimensions as input of shape ", shape_str(x.shape()));
   dim = detail::wrap_dim(dim, x.dim(), op);
   for (size_t d = 0; d < xs.size(); ++d)
-    NA_CHECK(static_cast<int64_t>(d) == dim || is[d] <= xs[d], op, "index of shape ", shape_str(index.shape()),
-             " is larger than input of shape ", shape_str(x.shape()), " in dimension ", d, " (", is[d], " > ",
-             xs[d], "); only dimension ", dim, " may be larger");
+    NA_CHECK(static_cast<int64_t>(d) == dim || is[d] <= xs[d], op, "index of shape ",
+             shape_str(index.shape()), " is larger than input of shape ", shape_str(x.shape()),
+             " in dimension ", d, " (", is[d], " > ", xs[d], "); only dimension ", dim, " may be larger");
   if (src) {
     detail::check_defined(*src, op, "src");
     NA_CHECK(src->dtype() == x.dtype(), op, "expected src dtype ", dtype_name(src->dtype()),
@@ -250,21 +266,30 @@ std::pair<int64_t, Tensor> check_scatter_gather(const Tensor& x, int64_t dim, co
     NA_CHECK(ss.size() == is.size(), op, "src of shape ", shape_str(src->shape()),
              " must have the same number of dimensions as index of shape ", shape_str(index.shape()));
     for (size_t d = 0; d < ss.size(); ++d)
-      NA_CHECK(is[d] <= ss[d], op, "index of shape ", shape_str(index.shape()), " is larger than src of shape ",
-               shape_str(src->shape()), " in dimension ", d, " (", is[d], " > ", ss[d], ")");
+      NA_CHECK(is[d] <= ss[d], op, "index of shape ", shape_str(index.shape()),
+               " is larger than src of shape ", shape_str(src->shape()), " in dimension ", d, " (", is[d],
+               " > ", ss[d], ")");
   }
   Tensor idx = index_values(index);
   check_bounds(idx, xs[dim], dim, x, op);
   return {dim, idx};
 }
 
-Tensor scatter_impl(const Tensor& x, int64_t dim_in, const Tensor& index, const Tensor& src, bool accumulate) {
+Tensor scatter_impl(const Tensor& x, int64_t dim_in, const Tensor& index, const Tensor& src,
+                    bool accumulate) {
   const char* op = accumulate ? "scatter_add" : "scatter";
   auto [dim, idx] = check_scatter_gather(x, dim_in, index, &src, op);
   Tensor out = fresh_copy(x);
   const Shape is = shape1(index);
-  Walk w{is, dim, idx.data_ptr<int64_t>(), detail::contiguous_strides(is), static_cast<char*>(src.raw_data()),
-         strides1(src), static_cast<char*>(out.raw_data()), strides1(out), static_cast<int64_t>(out.element_size())};
+  Walk w{is,
+         dim,
+         idx.data_ptr<int64_t>(),
+         detail::contiguous_strides(is),
+         static_cast<char*>(src.raw_data()),
+         strides1(src),
+         static_cast<char*>(out.raw_data()),
+         strides1(out),
+         static_cast<int64_t>(out.element_size())};
   write_walk(w, out.dtype(), accumulate);
   if (autograd::needs_grad({x, src})) {
     autograd::record(accumulate ? "ScatterAddBackward" : "ScatterBackward", {x, src}, {out},
@@ -311,8 +336,14 @@ Tensor gather(const Tensor& x, int64_t dim_in, const Tensor& index) {
   auto [dim, idx] = check_scatter_gather(x, dim_in, index, nullptr, "gather");
   Tensor out = detail::make_tensor(index.shape(), x.dtype());
   const Shape is = shape1(index);
-  Walk w{is, dim, idx.data_ptr<int64_t>(), detail::contiguous_strides(is), static_cast<char*>(out.raw_data()),
-         detail::contiguous_strides(is), static_cast<char*>(x.raw_data()), strides1(x),
+  Walk w{is,
+         dim,
+         idx.data_ptr<int64_t>(),
+         detail::contiguous_strides(is),
+         static_cast<char*>(out.raw_data()),
+         detail::contiguous_strides(is),
+         static_cast<char*>(x.raw_data()),
+         strides1(x),
          static_cast<int64_t>(x.element_size())};
   visit_width(x.element_size(), [&](auto wv) {
     using W = decltype(wv);
@@ -347,7 +378,8 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
   out_shape.push_back(weight.size(1));
   Tensor out = detail::make_tensor(out_shape, weight.dtype());
   // The output's memory is the (n, dim) block of picked rows, only viewed with another shape.
-  Tensor rows = detail::make_view(out, {idx.numel(), weight.size(1)}, detail::contiguous_strides({idx.numel(), weight.size(1)}), 0);
+  Tensor rows = detail::make_view(out, {idx.numel(), weight.size(1)},
+                                  detail::contiguous_strides({idx.numel(), weight.size(1)}), 0);
   index_select_into(rows, weight, 0, idx);
   if (autograd::needs_grad({weight})) {
     autograd::record("EmbeddingBackward", {weight}, {out}, [shape = weight.shape(), idx](const Grads& g) {

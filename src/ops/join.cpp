@@ -34,7 +34,8 @@ void copy_piece(const Tensor& out, const Tensor& t, int64_t dim, int64_t offset)
     const char* src = static_cast<const char*>(t.raw_data());
     char* dst = static_cast<char*>(out.raw_data()) + offset * inner * es;
     if (outer == 1) {
-      cpu::parallel_for(0, row_bytes, kCopyGrain, [&](int64_t b, int64_t e) { std::memcpy(dst + b, src + b, e - b); });
+      cpu::parallel_for(0, row_bytes, kCopyGrain,
+                        [&](int64_t b, int64_t e) { std::memcpy(dst + b, src + b, e - b); });
       return;
     }
     cpu::parallel_for(0, outer, std::max<int64_t>(1, kCopyGrain / row_bytes), [&](int64_t b, int64_t e) {
@@ -46,8 +47,9 @@ void copy_piece(const Tensor& out, const Tensor& t, int64_t dim, int64_t offset)
   Tensor dst = detail::make_view(out, t.shape(), out.strides(), offset * out.stride(dim));
   const auto& k = cpu::kernels();
   const DType to = out.dtype(), from = t.dtype();
-  ops::for_each_row(t.shape(), {ops::operand(dst, t.shape()), ops::operand(t, t.shape())},
-                    [&](char* const* p, const int64_t* s, int64_t n) { k.cast(p[0], to, p[1], from, n, s[0], s[1]); });
+  ops::for_each_row(
+      t.shape(), {ops::operand(dst, t.shape()), ops::operand(t, t.shape())},
+      [&](char* const* p, const int64_t* s, int64_t n) { k.cast(p[0], to, p[1], from, n, s[0], s[1]); });
 }
 
 struct Piece {
@@ -89,9 +91,10 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
       NA_CHECK(t.dim() == r.dim(), "cat", "tensors must have the same number of dimensions: tensor ", ref,
                " has shape ", shape_str(r.shape()), " but tensor ", i, " has shape ", shape_str(t.shape()));
       for (int64_t d = 0; d < r.dim(); ++d)
-        NA_CHECK(d == dim || t.size(d) == r.size(d), "cat", "sizes of tensors must match except in dimension ",
-                 dim, ": tensor ", ref, " has shape ", shape_str(r.shape()), " but tensor ", i, " has shape ",
-                 shape_str(t.shape()), " (mismatch in dimension ", d, ")");
+        NA_CHECK(d == dim || t.size(d) == r.size(d), "cat",
+                 "sizes of tensors must match except in dimension ", dim, ": tensor ", ref, " has shape ",
+                 shape_str(r.shape()), " but tensor ", i, " has shape ", shape_str(t.shape()),
+                 " (mismatch in dimension ", d, ")");
       p.offset = out_shape[dim];
       p.length = t.size(dim);
       out_shape[dim] += p.length;
