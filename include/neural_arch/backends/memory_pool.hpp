@@ -44,6 +44,20 @@ class MemoryPool {
   /// Cached bytes above this limit are returned to the OS on free.
   void set_cache_limit(size_t bytes);
   size_t cache_limit() const { return cache_limit_; }
+  /// RAII scope that turns caching on (or off) and restores the previous setting on exit,
+  /// like the original's `with pool.context():`.
+  class Scope {
+   public:
+    Scope(MemoryPool& pool, bool caching) : pool_(pool), prev_(pool.caching()) { pool.set_caching(caching); }
+    ~Scope() { pool_.set_caching(prev_); }
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+   private:
+    MemoryPool& pool_;
+    bool prev_;
+  };
+  [[nodiscard]] Scope context(bool caching = true) { return Scope(*this, caching); }
   /// Rounded block size used for a request (exposed for tests).
   static size_t size_class(size_t nbytes);
 
