@@ -87,7 +87,8 @@ TEST(Checkpoint, KeepsLessMemoryAliveUntilBackward) {
     return held;
   };
   const auto plain = live_after_forward(false), ckpt = live_after_forward(true);
-  EXPECT_LT(ckpt * 5, plain * 2)  // one tensor per block kept instead of three << "checkpointed " << ckpt << " bytes vs plain " << plain;
+  // One tensor per block stays alive instead of three.
+  EXPECT_LT(ckpt * 5, plain * 2) << "checkpointed " << ckpt << " bytes vs plain " << plain;
 }
 
 TEST(MemoryStats, ScopeAndHitRate) {
