@@ -4,11 +4,13 @@
 // Gradients are checked by finite differences in test_gradcheck.cpp.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <functional>
 #include <limits>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "backends/cpu/gemm.hpp"
@@ -184,8 +186,8 @@ TEST(Linalg, TransposedOperandsGiveTheSameResult) {
     for (int64_t M : {1, 17, 130})
       for (int64_t K : {3, 65})
         for (int64_t N : {1, 17, 130}) {
-          const std::string tag = std::string(na::dtype_name(t)) + " " + std::to_string(M) + "x" + std::to_string(N) +
-                                  "x" + std::to_string(K);
+          const std::string tag = std::string(na::dtype_name(t)) + " " + std::to_string(M) + "x" +
+                                  std::to_string(N) + "x" + std::to_string(K);
           Tensor at = random_tensor({K, M}, t, 11).t();  // (M, K) view, column-major
           Tensor bt = random_tensor({N, K}, t, 12).t();  // (K, N) view, column-major
           Tensor a = random_tensor({M, K}, t, 13), b = random_tensor({K, N}, t, 14);
@@ -233,9 +235,15 @@ TEST(Linalg, BatchedWithBroadcast) {
     Shape a, b;
   };
   const std::vector<Case> cases = {
-      {{4, 3, 17}, {4, 17, 5}},        {{2, 1, 3, 4}, {5, 4, 6}},   {{3, 4}, {2, 4, 5}},
-      {{2, 3, 4}, {4, 5}},             {{2, 3, 4}, {1, 4, 5}},      {{1, 3, 4}, {2, 2, 4, 5}},
-      {{2, 1, 65, 17}, {1, 3, 17, 3}}, {{3, 2, 1, 4}, {3, 1, 4, 2}}, {{6, 1, 17}, {6, 17, 1}},
+      {{4, 3, 17}, {4, 17, 5}},
+      {{2, 1, 3, 4}, {5, 4, 6}},
+      {{3, 4}, {2, 4, 5}},
+      {{2, 3, 4}, {4, 5}},
+      {{2, 3, 4}, {1, 4, 5}},
+      {{1, 3, 4}, {2, 2, 4, 5}},
+      {{2, 1, 65, 17}, {1, 3, 17, 3}},
+      {{3, 2, 1, 4}, {3, 1, 4, 2}},
+      {{6, 1, 17}, {6, 17, 1}},
   };
   uint64_t seed = 40;
   for (na::DType t : {na::kFloat32, na::kFloat64})
@@ -254,8 +262,8 @@ TEST(Linalg, BatchedNonContiguousBatches) {
     Tensor b = random_tensor({2, 3, 7, 4}, t, 52);
     check_matmul(a, b, "permuted batch " + tag);
     // Batch and matrix dims interleaved, and a transposed matrix inside a batch.
-    Tensor c = random_tensor({5, 4, 7}, t, 53).permute({1, 0, 2});      // (4, 5, 7)
-    Tensor d = random_tensor({4, 6, 7}, t, 54).transpose(1, 2);          // (4, 7, 6)
+    Tensor c = random_tensor({5, 4, 7}, t, 53).permute({1, 0, 2});  // (4, 5, 7)
+    Tensor d = random_tensor({4, 6, 7}, t, 54).transpose(1, 2);     // (4, 7, 6)
     check_matmul(c, d, "interleaved batch " + tag);
     // A batch expanded with stride 0 on both sides.
     Tensor e = random_tensor({1, 5, 7}, t, 55).expand({3, 5, 7});
@@ -377,7 +385,8 @@ TEST(Linalg, LinearGradientsHaveInputShapes) {
   ASSERT_EQ(w.grad().shape(), w.shape());
   ASSERT_EQ(b.grad().shape(), b.shape());
   const auto vw = w.to_vector<double>(), vx = x.to_vector<double>();
-  const auto gx = x.grad().to_vector<double>(), gw = w.grad().to_vector<double>(), gb = b.grad().to_vector<double>();
+  const auto gx = x.grad().to_vector<double>(), gw = w.grad().to_vector<double>(),
+             gb = b.grad().to_vector<double>();
   for (int r = 0; r < 6; ++r)
     for (int k = 0; k < 4; ++k) {
       double s = 0;
@@ -426,13 +435,19 @@ TEST(Linalg, MatmulGradientsReduceBroadcastBatchDims) {
 // ------------------------------------------------------------------ errors
 
 TEST(Linalg, ShapeErrorsNameTheShapes) {
-  EXPECT_EQ(message_of([] { na::matmul(na::zeros({4, 3}), na::zeros({5, 2})); }),
+  EXPECT_EQ(message_of([] {
+              na::matmul(na::zeros({4, 3}), na::zeros({5, 2}));
+            }),
             "[matmul] shapes (4,3) and (5,2) cannot be multiplied");
   EXPECT_EQ(message_of([] { na::matmul(na::zeros({3}), na::zeros({4})); }),
             "[matmul] shapes (3,) and (4,) cannot be multiplied");
-  EXPECT_EQ(message_of([] { na::mm(na::zeros({4, 3}), na::zeros({5, 2})); }),
+  EXPECT_EQ(message_of([] {
+              na::mm(na::zeros({4, 3}), na::zeros({5, 2}));
+            }),
             "[mm] shapes (4,3) and (5,2) cannot be multiplied");
-  EXPECT_EQ(message_of([] { na::bmm(na::zeros({2, 4, 3}), na::zeros({2, 5, 2})); }),
+  EXPECT_EQ(message_of([] {
+              na::bmm(na::zeros({2, 4, 3}), na::zeros({2, 5, 2}));
+            }),
             "[bmm] shapes (2,4,3) and (2,5,2) cannot be multiplied");
   const std::string batch = message_of([] { na::matmul(na::zeros({2, 3, 4}), na::zeros({3, 4, 5})); });
   EXPECT_NE(batch.find("[matmul] batch dimensions of shapes (2,3,4) and (3,4,5) cannot be broadcast"),
@@ -440,26 +455,38 @@ TEST(Linalg, ShapeErrorsNameTheShapes) {
       << batch;
   EXPECT_EQ(message_of([] { na::matmul(na::scalar_tensor(1.0), na::zeros({3})); }).rfind("[matmul] ", 0), 0u);
   const std::string mm_dims = message_of([] { na::mm(na::zeros({2, 3, 4}), na::zeros({4, 5})); });
-  EXPECT_NE(mm_dims.find("[mm] expected 2-D tensors, got shapes (2,3,4) and (4,5)"), std::string::npos) << mm_dims;
+  EXPECT_NE(mm_dims.find("[mm] expected 2-D tensors, got shapes (2,3,4) and (4,5)"), std::string::npos)
+      << mm_dims;
   const std::string bmm_batch = message_of([] { na::bmm(na::zeros({2, 3, 4}), na::zeros({3, 4, 5})); });
   EXPECT_NE(bmm_batch.find("[bmm] batch sizes differ"), std::string::npos) << bmm_batch;
   const std::string lin = message_of([] { na::linear(na::zeros({4, 3}), na::zeros({5, 2})); });
-  EXPECT_NE(lin.find("[linear] input shape (4,3) and weight shape (5,2) cannot be multiplied"), std::string::npos)
+  EXPECT_NE(lin.find("[linear] input shape (4,3) and weight shape (5,2) cannot be multiplied"),
+            std::string::npos)
       << lin;
-  const std::string lin_bias = message_of([] { na::linear(na::zeros({4, 3}), na::zeros({5, 3}), na::zeros({4})); });
+  const std::string lin_bias = message_of([] {
+    na::linear(na::zeros({4, 3}), na::zeros({5, 3}), na::zeros({4}));
+  });
   EXPECT_NE(lin_bias.find("[linear] bias must have shape (5,)"), std::string::npos) << lin_bias;
   const std::string outer = message_of([] { na::outer(na::zeros({2, 2}), na::zeros({3})); });
   EXPECT_NE(outer.find("[outer] expected 1-D tensors"), std::string::npos) << outer;
 }
 
 TEST(Linalg, DtypeErrors) {
-  EXPECT_EQ(message_of([] { na::matmul(na::zeros({2, 2}, na::kInt64), na::zeros({2, 2}, na::kInt64)); }),
+  EXPECT_EQ(message_of([] {
+              na::matmul(na::zeros({2, 2}, na::kInt64), na::zeros({2, 2}, na::kInt64));
+            }),
             "[matmul] expected floating tensors, got int64");
-  EXPECT_EQ(message_of([] { na::mm(na::zeros({2, 2}), na::zeros({2, 2}, na::kInt32)); }),
+  EXPECT_EQ(message_of([] {
+              na::mm(na::zeros({2, 2}), na::zeros({2, 2}, na::kInt32));
+            }),
             "[mm] expected floating tensors, got int32");
-  EXPECT_EQ(message_of([] { na::matmul(na::zeros({2, 2}), na::zeros({2, 2}, na::kFloat64)); }),
+  EXPECT_EQ(message_of([] {
+              na::matmul(na::zeros({2, 2}), na::zeros({2, 2}, na::kFloat64));
+            }),
             "[matmul] expected both tensors to have the same dtype, got float32 and float64");
-  EXPECT_EQ(message_of([] { na::linear(na::zeros({2, 2}, na::kBool), na::zeros({2, 2}, na::kBool)); }),
+  EXPECT_EQ(message_of([] {
+              na::linear(na::zeros({2, 2}, na::kBool), na::zeros({2, 2}, na::kBool));
+            }),
             "[linear] expected floating tensors, got bool");
   EXPECT_EQ(message_of([] { na::matmul(Tensor(), na::zeros({2})); }).rfind("[matmul] ", 0), 0u);
 }
@@ -467,9 +494,9 @@ TEST(Linalg, DtypeErrors) {
 // ------------------------------------------------------------------ the GEMM layer itself
 
 template <class T>
-std::vector<T> naive_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const std::vector<T>& A, int64_t lda,
-                          const std::vector<T>& B, int64_t ldb, std::vector<T> C, int64_t ldc, double beta,
-                          const T* bias, na::cpu::GemmActivation act) {
+std::vector<T> naive_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const std::vector<T>& A,
+                          int64_t lda, const std::vector<T>& B, int64_t ldb, std::vector<T> C, int64_t ldc,
+                          double beta, const T* bias, na::cpu::GemmActivation act) {
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j) {
       double s = 0;
@@ -490,8 +517,7 @@ std::vector<T> naive_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, con
   return C;
 }
 
-template <class T>
-void check_gemm_epilogues() {
+template <class T> void check_gemm_epilogues() {
   using na::cpu::GemmActivation;
   const double tol = std::is_same_v<T, double> ? 1e-12 : 2e-5;
   uint64_t seed = 200;
@@ -500,38 +526,35 @@ void check_gemm_epilogues() {
     for (double beta : {0.0, 1.0, -0.5})
       for (bool with_bias : {false, true})
         for (int tr = 0; tr < 4; ++tr)
-          for (int64_t M : {1, 17, 65})
-            for (int64_t N : {3, 130})
-              for (int64_t K : {1, 65}) {
-                const bool ta = tr & 1, tb = tr & 2;
-                // Padded leading dims: the GEMM must honour lda/ldb/ldc, not assume dense rows.
-                const int64_t lda = (ta ? M : K) + 2, ldb = (tb ? K : N) + 3, ldc = N + 1;
-                auto to_t = [](const std::vector<double>& v) { return std::vector<T>(v.begin(), v.end()); };
-                const auto A = to_t(random_values((ta ? K : M) * lda, seed++));
-                const auto B = to_t(random_values((tb ? N : K) * ldb, seed++));
-                const auto bias = to_t(random_values(N, seed++));
-                auto C = to_t(random_values(M * ldc, seed++));
-                if (beta == 0) std::fill(C.begin(), C.end(), std::numeric_limits<T>::quiet_NaN());
-                const auto expect = naive_gemm<T>(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, beta,
-                                                  with_bias ? bias.data() : nullptr, act);
-                na::cpu::gemm(ta, tb, M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc, static_cast<T>(beta),
-                              with_bias ? bias.data() : nullptr, act);
-                for (int64_t i = 0; i < M; ++i)
-                  for (int64_t j = 0; j < N; ++j)
-                    ASSERT_NEAR(C[i * ldc + j], expect[i * ldc + j], tol)
-                        << "act " << int(act) << " beta " << beta << " bias " << with_bias << " ta " << ta
-                        << " tb " << tb << " M " << M << " N " << N << " K " << K;
-                // Padding between rows of C is left alone.
-                if (beta != 0)
-                  for (int64_t i = 0; i < M; ++i) ASSERT_EQ(C[i * ldc + N], expect[i * ldc + N]);
-              }
+          for (auto [M, N, K] : {std::array<int64_t, 3>{1, 3, 1}, std::array<int64_t, 3>{17, 130, 65}}) {
+            const bool ta = tr & 1, tb = tr & 2;
+            // Padded leading dims: the GEMM must honour lda/ldb/ldc, not assume dense rows.
+            const int64_t lda = (ta ? M : K) + 2, ldb = (tb ? K : N) + 3, ldc = N + 1;
+            auto to_t = [](const std::vector<double>& v) { return std::vector<T>(v.begin(), v.end()); };
+            const auto A = to_t(random_values((ta ? K : M) * lda, seed++));
+            const auto B = to_t(random_values((tb ? N : K) * ldb, seed++));
+            const auto bias = to_t(random_values(N, seed++));
+            auto C = to_t(random_values(M * ldc, seed++));
+            if (beta == 0) std::fill(C.begin(), C.end(), std::numeric_limits<T>::quiet_NaN());
+            const auto expect = naive_gemm<T>(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, beta,
+                                              with_bias ? bias.data() : nullptr, act);
+            na::cpu::gemm(ta, tb, M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc, static_cast<T>(beta),
+                          with_bias ? bias.data() : nullptr, act);
+            for (int64_t i = 0; i < M; ++i)
+              for (int64_t j = 0; j < N; ++j)
+                ASSERT_NEAR(C[i * ldc + j], expect[i * ldc + j], tol)
+                    << "act " << int(act) << " beta " << beta << " bias " << with_bias << " ta " << ta
+                    << " tb " << tb << " M " << M << " N " << N << " K " << K;
+            // Padding between rows of C is left alone.
+            if (beta != 0)
+              for (int64_t i = 0; i < M; ++i) ASSERT_EQ(C[i * ldc + N], expect[i * ldc + N]);
+          }
 }
 
 TEST(Gemm, EpiloguesBetaAndLeadingDimsF32) { check_gemm_epilogues<float>(); }
 TEST(Gemm, EpiloguesBetaAndLeadingDimsF64) { check_gemm_epilogues<double>(); }
 
-template <class T>
-void check_gemm_batches() {
+template <class T> void check_gemm_batches() {
   const double tol = std::is_same_v<T, double> ? 1e-12 : 2e-5;
   const int64_t M = 17, N = 9, K = 33, count = 5;
   auto to_t = [](const std::vector<double>& v) { return std::vector<T>(v.begin(), v.end()); };
@@ -565,16 +588,56 @@ TEST(Gemm, ZeroKGivesBiasAndBeta) {
 }
 
 TEST(Gemm, RepeatedShapesReuseCachedPrimitives) {
-  // Large enough to go through the cached matmul primitive rather than the small-size path.
+  // A bias sends every size through the cached matmul primitive (small plain products skip it).
   const int64_t M = 96, N = 80, K = 72;
-  std::vector<float> A(M * K, 1.f), B(K * N, 2.f), C(M * N);
-  na::cpu::gemm(false, true, M, N, K, A.data(), K, B.data(), K, C.data(), N);
+  std::vector<float> A(M * K, 1.f), B(K * N, 2.f), C(M * N), zero_bias(N, 0.f);
+  na::cpu::gemm(false, true, M, N, K, A.data(), K, B.data(), K, C.data(), N, 0.f, zero_bias.data());
   const auto before = na::cpu::gemm_cache_stats();
-  for (int i = 0; i < 3; ++i) na::cpu::gemm(false, true, M, N, K, A.data(), K, B.data(), K, C.data(), N);
+  for (int i = 0; i < 3; ++i)
+    na::cpu::gemm(false, true, M, N, K, A.data(), K, B.data(), K, C.data(), N, 0.f, zero_bias.data());
   const auto after = na::cpu::gemm_cache_stats();
   EXPECT_EQ(after.misses, before.misses);
   EXPECT_EQ(after.hits, before.hits + 3);
   for (float v : C) ASSERT_EQ(v, 2.f * K);
+}
+
+TEST(Gemm, ConcurrentCallersGetCorrectResults) {
+  // Several threads share the primitive cache and may run the same primitive at once.
+  const int64_t M = 70, N = 66, K = 80;
+  std::vector<float> A(M * K), B(K * N), bias(N);
+  for (int64_t i = 0; i < M * K; ++i) A[i] = static_cast<float>((i % 7) - 3);
+  for (int64_t i = 0; i < K * N; ++i) B[i] = static_cast<float>((i % 5) - 2);
+  for (int64_t j = 0; j < N; ++j) bias[j] = static_cast<float>(j % 3);
+  // Small integers: every summation order gives the exact result.
+  const auto expect = naive_gemm<float>(false, false, M, N, K, A, K, B, N, std::vector<float>(M * N), N, 0,
+                                        bias.data(), na::cpu::GemmActivation::none);
+  na::cpu::gemm_cache_clear();
+  std::vector<std::vector<float>> results(4, std::vector<float>(M * N));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < 10; ++r)
+        na::cpu::gemm(false, false, M, N, K, A.data(), K, B.data(), N, results[t].data(), N, 0.f,
+                      bias.data());
+    });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(results[t], expect) << "thread " << t;
+}
+
+TEST(Gemm, PrimitivesAreKeptPerThreadCount) {
+  // oneDNN fixes a primitive's threading when it is created: a thread-count change must not
+  // reuse a primitive made for the old count.
+  const int before_threads = na::get_num_threads();
+  const int64_t M = 90, N = 70, K = 75;
+  std::vector<float> A(M * K, 1.f), B(K * N, 1.f), C(M * N), zero_bias(N, 0.f);
+  na::cpu::gemm(false, false, M, N, K, A.data(), K, B.data(), N, C.data(), N, 0.f, zero_bias.data());
+  const auto first = na::cpu::gemm_cache_stats();
+  na::set_num_threads(before_threads + 1);
+  na::cpu::gemm(false, false, M, N, K, A.data(), K, B.data(), N, C.data(), N, 0.f, zero_bias.data());
+  na::set_num_threads(before_threads);
+  const auto second = na::cpu::gemm_cache_stats();
+  EXPECT_EQ(second.misses, first.misses + 1);
+  for (float v : C) ASSERT_EQ(v, static_cast<float>(K));
 }
 
 }  // namespace

@@ -4,7 +4,9 @@
 // Operands reach the GEMM without copies whenever their strides allow: a transposed matrix is
 // passed as a transpose flag, batch dims become GEMM batch strides (0 for broadcast dims), and
 // a batched operand times a plain matrix is folded into one tall GEMM.
+#include <algorithm>
 #include <optional>
+#include <vector>
 
 #include "autograd/function.hpp"
 #include "backends/cpu/gemm.hpp"
@@ -33,12 +35,13 @@ void check_operands(const Tensor& a, const Tensor& b, const char* op) {
   }
   NA_CHECK(ta == tb, op, "expected both tensors to have the same dtype, got ", dtype_name(ta), " and ",
            dtype_name(tb));
-  NA_CHECK(a.device().is_cpu() && b.device().is_cpu(), op, "only CPU tensors are supported, got ", a.device().str(),
-           " and ", b.device().str());
+  NA_CHECK(a.device().is_cpu() && b.device().is_cpu(), op, "only CPU tensors are supported, got ",
+           a.device().str(), " and ", b.device().str());
 }
 
 [[noreturn]] void throw_cannot_multiply(const Tensor& a, const Tensor& b, const char* op) {
-  detail::throw_error(op, "shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()), " cannot be multiplied");
+  detail::throw_error(op, "shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
+                      " cannot be multiplied");
 }
 
 // Broadcast of the batch dims (all but the last two) of a and b.
@@ -115,8 +118,7 @@ std::vector<BatchDim> collapse(const std::vector<BatchDim>& dims) {
 
 // out (batch..., M, N) = a (..., M, K) @ b (..., K, N): both at least 2-D, same dtype (f32 or
 // f64), shapes already validated. Not recorded in autograd.
-template <class T>
-Tensor matmul_nd(Tensor a, Tensor b, const Shape& batch) {
+template <class T> Tensor matmul_nd(Tensor a, Tensor b, const Shape& batch) {
   const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
   Shape out_shape = batch;
   out_shape.push_back(M);
@@ -172,8 +174,8 @@ Tensor matmul_nd(Tensor a, Tensor b, const Shape& batch) {
   std::vector<int64_t> idx(dims.size(), 0);
   int64_t off_a = 0, off_b = 0, off_c = 0;
   while (true) {
-    cpu::gemm(la->trans, lb->trans, M, N, K, pa + off_a, la->ld, pb + off_b, lb->ld, pc + off_c, N, T(0), nullptr,
-              cpu::GemmActivation::none, gb);
+    cpu::gemm(la->trans, lb->trans, M, N, K, pa + off_a, la->ld, pb + off_b, lb->ld, pc + off_c, N, T(0),
+              nullptr, cpu::GemmActivation::none, gb);
     int64_t d = static_cast<int64_t>(dims.size()) - 1;
     for (; d >= 0; --d) {
       off_a += dims[d].sa, off_b += dims[d].sb, off_c += dims[d].sc;
@@ -188,8 +190,7 @@ Tensor matmul_nd(Tensor a, Tensor b, const Shape& batch) {
 
 // Runs f on a and b converted to their compute type (f16/bf16 compute in f32) and converts the
 // result back.
-template <class F>
-Tensor with_opmath(const Tensor& a, const Tensor& b, F&& f) {
+template <class F> Tensor with_opmath(const Tensor& a, const Tensor& b, F&& f) {
   const DType t = a.dtype(), ct = ops::opmath_type(t);
   Tensor r = ct == DType::f64 ? f.template operator()<double>(ops::cast(a, ct), ops::cast(b, ct))
                               : f.template operator()<float>(ops::cast(a, ct), ops::cast(b, ct));
@@ -205,7 +206,8 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b, const char* op) {
   Shape final_shape = batch;
   if (a.dim() > 1) final_shape.push_back(a.size(-2));
   if (b.dim() > 1) final_shape.push_back(b.size(-1));
-  Tensor r = with_opmath(a2, b2, [&]<class T>(const Tensor& x, const Tensor& y) { return matmul_nd<T>(x, y, batch); });
+  Tensor r = with_opmath(
+      a2, b2, [&]<class T>(const Tensor& x, const Tensor& y) { return matmul_nd<T>(x, y, batch); });
   return r.shape() == final_shape ? r : r.view(final_shape);
 }
 
@@ -224,43 +226,42 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor out = matmul_forward(a, b, "matmul");
   if (autograd::needs_grad({a, b})) {
     const bool ga = a.requires_grad(), gb = b.requires_grad();
-    autograd::record(
-        "MatmulBackward", {a, b}, {out},
-        [a_ = SavedTensor(gb ? a : Tensor()), b_ = SavedTensor(ga ? b : Tensor()), ga, gb, sa = a.shape(),
-         sb = b.shape()](const std::vector<Tensor>& g) {
-          Tensor ra, rb;
-          if (sa.size() == 1 && sb.size() == 1) {  // dot: g is 0-d
-            if (ga) ra = g[0] * b_.unpack();
-            if (gb) rb = g[0] * a_.unpack();
-            return std::vector<Tensor>{ra, rb};
-          }
-          // Work on the 2-D-promoted operands: a (K) is (1, K), b (K) is (K, 1).
-          Tensor gg = g[0];
-          if (sa.size() == 1) gg = gg.unsqueeze(-2);
-          if (sb.size() == 1) gg = gg.unsqueeze(-1);
-          const int64_t K = sa.back();
-          if (ga) {
-            Tensor bb = b_.unpack();
-            ra = matmul(gg, sb.size() == 1 ? bb.unsqueeze(0) : transpose_last(bb));
-            ra = sa.size() == 1 ? sum_to(ra, {1, K}).reshape(sa) : sum_to(ra, sa);
-          }
-          if (gb) {
-            Tensor aa = a_.unpack();
-            const int64_t N = gg.size(-1);
-            if (sb.size() <= 2 && sa.size() > 2) {
-              // b was shared by every batch: one GEMM over the flattened batch instead of a
-              // batched product followed by a reduction.
-              int64_t rows = 1;  // explicit: reshape cannot infer -1 when a dim is 0
-              for (size_t d = 0; d + 1 < sa.size(); ++d) rows *= sa[d];
-              rb = mm(aa.reshape({rows, K}).t(), gg.reshape({rows, N}));
-            } else {
-              rb = matmul(sa.size() == 1 ? aa.unsqueeze(-1) : transpose_last(aa), gg);
-              rb = sum_to(rb, sb.size() == 1 ? Shape{K, 1} : sb);
-            }
-            if (sb.size() == 1) rb = rb.reshape(sb);
-          }
-          return std::vector<Tensor>{ra, rb};
-        });
+    autograd::record("MatmulBackward", {a, b}, {out},
+                     [a_ = SavedTensor(gb ? a : Tensor()), b_ = SavedTensor(ga ? b : Tensor()), ga, gb,
+                      sa = a.shape(), sb = b.shape()](const std::vector<Tensor>& g) {
+                       Tensor ra, rb;
+                       if (sa.size() == 1 && sb.size() == 1) {  // dot: g is 0-d
+                         if (ga) ra = g[0] * b_.unpack();
+                         if (gb) rb = g[0] * a_.unpack();
+                         return std::vector<Tensor>{ra, rb};
+                       }
+                       // Work on the 2-D-promoted operands: a (K) is (1, K), b (K) is (K, 1).
+                       Tensor gg = g[0];
+                       if (sa.size() == 1) gg = gg.unsqueeze(-2);
+                       if (sb.size() == 1) gg = gg.unsqueeze(-1);
+                       const int64_t K = sa.back();
+                       if (ga) {
+                         Tensor bb = b_.unpack();
+                         ra = matmul(gg, sb.size() == 1 ? bb.unsqueeze(0) : transpose_last(bb));
+                         ra = sa.size() == 1 ? sum_to(ra, {1, K}).reshape(sa) : sum_to(ra, sa);
+                       }
+                       if (gb) {
+                         Tensor aa = a_.unpack();
+                         const int64_t N = gg.size(-1);
+                         if (sb.size() <= 2 && sa.size() > 2) {
+                           // b was shared by every batch: one GEMM over the flattened batch instead of a
+                           // batched product followed by a reduction.
+                           int64_t rows = 1;  // explicit: reshape cannot infer -1 when a dim is 0
+                           for (size_t d = 0; d + 1 < sa.size(); ++d) rows *= sa[d];
+                           rb = mm(aa.reshape({rows, K}).t(), gg.reshape({rows, N}));
+                         } else {
+                           rb = matmul(sa.size() == 1 ? aa.unsqueeze(-1) : transpose_last(aa), gg);
+                           rb = sum_to(rb, sb.size() == 1 ? Shape{K, 1} : sb);
+                         }
+                         if (sb.size() == 1) rb = rb.reshape(sb);
+                       }
+                       return std::vector<Tensor>{ra, rb};
+                     });
   }
   return out;
 }
@@ -269,8 +270,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 
 Tensor mm(const Tensor& a, const Tensor& b) {
   check_operands(a, b, "mm");
-  NA_CHECK(a.dim() == 2 && b.dim() == 2, "mm", "expected 2-D tensors, got shapes ", shape_str(a.shape()), " and ",
-           shape_str(b.shape()));
+  NA_CHECK(a.dim() == 2 && b.dim() == 2, "mm", "expected 2-D tensors, got shapes ", shape_str(a.shape()),
+           " and ", shape_str(b.shape()));
   if (a.size(1) != b.size(0)) throw_cannot_multiply(a, b, "mm");
   Tensor out = matmul_forward(a, b, "mm");
   if (autograd::needs_grad({a, b})) {
@@ -289,8 +290,8 @@ Tensor mm(const Tensor& a, const Tensor& b) {
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
   check_operands(a, b, "bmm");
-  NA_CHECK(a.dim() == 3 && b.dim() == 3, "bmm", "expected 3-D tensors, got shapes ", shape_str(a.shape()), " and ",
-           shape_str(b.shape()));
+  NA_CHECK(a.dim() == 3 && b.dim() == 3, "bmm", "expected 3-D tensors, got shapes ", shape_str(a.shape()),
+           " and ", shape_str(b.shape()));
   NA_CHECK(a.size(0) == b.size(0), "bmm", "batch sizes differ: shapes ", shape_str(a.shape()), " and ",
            shape_str(b.shape()));
   if (a.size(2) != b.size(1)) throw_cannot_multiply(a, b, "bmm");
@@ -314,8 +315,7 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
 namespace {
 
 // out (..., out_features) = x (..., in) @ W^T + bias, with the bias added inside the GEMM.
-template <class T>
-Tensor linear_forward(Tensor x, Tensor w, Tensor bias) {
+template <class T> Tensor linear_forward(Tensor x, Tensor w, Tensor bias) {
   const int64_t in = w.size(1), outf = w.size(0);
   Shape out_shape(x.shape().begin(), x.shape().end() - 1);
   out_shape.push_back(outf);
@@ -357,21 +357,24 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   if (bias.defined()) {
     check_operands(x, bias, "linear");
     NA_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), "linear", "bias must have shape (",
-             weight.size(0), ",) to match weight shape ", shape_str(weight.shape()), ", got ", shape_str(bias.shape()));
+             weight.size(0), ",) to match weight shape ", shape_str(weight.shape()), ", got ",
+             shape_str(bias.shape()));
   }
   Tensor out;
   {
     NoGradGuard no_grad;
     const DType t = x.dtype(), ct = ops::opmath_type(t);
-    Tensor xc = ops::cast(x, ct), wc = ops::cast(weight, ct), bc = bias.defined() ? ops::cast(bias, ct) : Tensor();
+    Tensor xc = ops::cast(x, ct), wc = ops::cast(weight, ct),
+           bc = bias.defined() ? ops::cast(bias, ct) : Tensor();
     out = ct == DType::f64 ? linear_forward<double>(xc, wc, bc) : linear_forward<float>(xc, wc, bc);
     out = ops::cast(out, t);
   }
   if (autograd::needs_grad({x, weight, bias})) {
-    const bool gx = x.requires_grad(), gw = weight.requires_grad(), gbias = bias.defined() && bias.requires_grad();
+    const bool gx = x.requires_grad(), gw = weight.requires_grad(),
+               gbias = bias.defined() && bias.requires_grad();
     autograd::record("LinearBackward", {x, weight, bias}, {out},
-                     [x_ = SavedTensor(gw ? x : Tensor()), w_ = SavedTensor(gx ? weight : Tensor()), gx, gw, gbias,
-                      in = weight.size(1), outf = weight.size(0)](const std::vector<Tensor>& g) {
+                     [x_ = SavedTensor(gw ? x : Tensor()), w_ = SavedTensor(gx ? weight : Tensor()), gx, gw,
+                      gbias, in = weight.size(1), outf = weight.size(0)](const std::vector<Tensor>& g) {
                        const Tensor& gy = g[0];
                        Tensor rx, rw, rb;
                        if (gx) rx = matmul(gy, w_.unpack());

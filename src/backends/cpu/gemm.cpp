@@ -2,6 +2,7 @@
 // f64 through a blocked OpenMP loop. See gemm.hpp for the contract.
 #include "backends/cpu/gemm.hpp"
 
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
@@ -42,8 +44,7 @@ void check_geometry(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
   NA_CHECK((A != nullptr && B != nullptr) || M * N * K == 0, "gemm", "null input");
 }
 
-template <class T>
-inline T activate(T v, GemmActivation act) {
+template <class T> inline T activate(T v, GemmActivation act) {
   switch (act) {
     case GemmActivation::none: return v;
     case GemmActivation::relu: return v > T(0) ? v : T(0);
@@ -62,8 +63,9 @@ inline T activate(T v, GemmActivation act) {
 // does not depend on the thread count. B is packed per k-block so the inner j loop is unit
 // stride whatever the transposes.
 template <class T>
-void gemm_loop(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
-               int64_t ldb, T* C, int64_t ldc, T beta, const T* bias, GemmActivation act, const GemmBatch& batch) {
+void gemm_loop(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
+               const T* B, int64_t ldb, T* C, int64_t ldc, T beta, const T* bias, GemmActivation act,
+               const GemmBatch& batch) {
   constexpr int64_t MB = 64, NB = 128, KB = 256;
   const int64_t mt = (M + MB - 1) / MB, nt = (N + NB - 1) / NB;
   const int64_t tiles = batch.count * mt * nt;
@@ -141,6 +143,9 @@ void* scratch_buffer(size_t bytes) {
 
 struct Key {
   int64_t M, N, K, lda, ldb, ldc, count, stride_a, stride_b, stride_c;
+  // oneDNN fixes a primitive's thread partition when it is created, so a primitive made for
+  // another thread count would ignore set_num_threads.
+  int threads;
   bool trans_a, trans_b, has_bias;
   GemmActivation act;
   uint32_t beta_bits;
@@ -151,7 +156,8 @@ struct KeyHash {
   size_t operator()(const Key& k) const {
     uint64_t h = 1469598103934665603ull;
     auto mix = [&h](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
-    for (int64_t v : {k.M, k.N, k.K, k.lda, k.ldb, k.ldc, k.count, k.stride_a, k.stride_b, k.stride_c})
+    for (int64_t v : {k.M, k.N, k.K, k.lda, k.ldb, k.ldc, k.count, k.stride_a, k.stride_b, k.stride_c,
+                      int64_t{k.threads}})
       mix(static_cast<uint64_t>(v));
     mix((uint64_t{k.trans_a} << 0) | (uint64_t{k.trans_b} << 1) | (uint64_t{k.has_bias} << 2) |
         (uint64_t(k.act) << 3) | (uint64_t{k.beta_bits} << 8));
@@ -172,8 +178,7 @@ class PrimitiveCache {
  public:
   static constexpr size_t kCapacity = 1024;
 
-  template <class Make>
-  Entry get(const Key& key, Make&& make) {
+  template <class Make> std::shared_ptr<const Entry> get(const Key& key, Make&& make) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = map_.find(key);
@@ -185,7 +190,7 @@ class PrimitiveCache {
       ++misses_;
     }
     // Built outside the lock: creation is slow and other threads may be running GEMMs.
-    Entry e = make();
+    auto e = std::make_shared<const Entry>(make());
     std::lock_guard<std::mutex> lock(mu_);
     if (map_.find(key) == map_.end()) {
       lru_.emplace_front(key, e);
@@ -209,8 +214,8 @@ class PrimitiveCache {
 
  private:
   std::mutex mu_;
-  std::list<std::pair<Key, Entry>> lru_;
-  std::unordered_map<Key, std::list<std::pair<Key, Entry>>::iterator, KeyHash> map_;
+  std::list<std::pair<Key, std::shared_ptr<const Entry>>> lru_;
+  std::unordered_map<Key, std::list<std::pair<Key, std::shared_ptr<const Entry>>>::iterator, KeyHash> map_;
   int64_t hits_ = 0, misses_ = 0;
 };
 
@@ -222,14 +227,15 @@ PrimitiveCache& cache() {
 // Descriptor of the logical rows×cols matrix op(X); stored transposed when trans. A broadcast
 // batch (stride 0) becomes a batch dim of 1, which oneDNN broadcasts (a 0 stride sends it to
 // its reference code).
-dnnl::memory::desc matrix_md(bool batched, int64_t count, int64_t bstride, int64_t rows, int64_t cols, bool trans,
-                             int64_t ld) {
+dnnl::memory::desc matrix_md(bool batched, int64_t count, int64_t bstride, int64_t rows, int64_t cols,
+                             bool trans, int64_t ld) {
   using dims = dnnl::memory::dims;
   const dims s2 = trans ? dims{1, ld} : dims{ld, 1};
   if (!batched) return dnnl::memory::desc({rows, cols}, dnnl::memory::data_type::f32, s2);
   const bool bcast = bstride == 0;
   const int64_t bs = bcast ? (trans ? ld * cols : ld * rows) : bstride;
-  return dnnl::memory::desc({bcast ? 1 : count, rows, cols}, dnnl::memory::data_type::f32, {bs, s2[0], s2[1]});
+  return dnnl::memory::desc({bcast ? 1 : count, rows, cols}, dnnl::memory::data_type::f32,
+                            {bs, s2[0], s2[1]});
 }
 
 dnnl::algorithm eltwise_alg(GemmActivation act) {
@@ -273,27 +279,31 @@ Entry make_entry(const Key& k, float beta) {
   return e;
 }
 
-// Below this many multiply-adds, dnnl_sgemm's lower call overhead wins over the matmul
-// primitive (measured with oneDNN 2.6 on AVX-512, 2 threads: 8³ 0.3 µs vs 1.0 µs, 64³ 3.7 µs
-// vs 4.5 µs), while at 128³ and above the primitive is as fast or faster, and clearly faster
-// for the transposed layouts Linear uses (1024³ with B transposed: ~20% faster). So the
-// primitive is the default and sgemm only serves tiny 2-D products with nothing fused.
-constexpr int64_t kSgemmMaxWork = int64_t{64} * 64 * 64;
+// Small products go to dnnl_sgemm, whose call overhead is lower than the matmul primitive's.
+// Measured with oneDNN 2.6 on this AVX-512 machine, 2 threads, best of 50+ runs (primitive vs
+// sgemm): 8³ 1.2 vs 0.3-0.5 µs, 32³ 3.5 vs 1.4 µs, 80³ 12 vs 8 µs (B plain) and 11.5 vs 9.6 µs
+// (B transposed), 96³ 15 vs 11 µs (plain) but 15 vs 18 µs (transposed), 128³ 29 vs 25 µs
+// (plain) but 30 vs 33 µs (transposed); from 256³ up they are within noise of each other
+// (~200 GFLOP/s at 1024³). Above these sizes, and for anything batched or with a fused
+// epilogue, the cached primitive runs.
+constexpr int64_t kSgemmMaxWork = int64_t{128} * 128 * 128;
+constexpr int64_t kSgemmMaxWorkTransB = int64_t{80} * 80 * 80;
 
 }  // namespace
 
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-          int64_t ldb, float* C, int64_t ldc, float beta, const float* bias, GemmActivation act,
-          const GemmBatch& batch) {
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float* C, int64_t ldc, float beta, const float* bias,
+          GemmActivation act, const GemmBatch& batch) {
   check_geometry(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, batch);
   if (M == 0 || N == 0 || batch.count == 0) return;
   if (K == 0) {
     gemm_loop(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, beta, bias, act, batch);
     return;
   }
-  if (batch.count == 1 && bias == nullptr && act == GemmActivation::none && M * N * K <= kSgemmMaxWork) {
-    const dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, 1.f, A, lda, B, ldb,
-                                        beta, C, ldc);
+  if (batch.count == 1 && bias == nullptr && act == GemmActivation::none &&
+      M * N * K <= (trans_b ? kSgemmMaxWorkTransB : kSgemmMaxWork)) {
+    const dnnl_status_t st =
+        dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, 1.f, A, lda, B, ldb, beta, C, ldc);
     NA_CHECK(st == dnnl_success, "gemm", "dnnl_sgemm failed with status ", static_cast<int>(st));
     return;
   }
@@ -301,22 +311,11 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const flo
   std::memcpy(&beta_bits, &beta, sizeof beta);
   // Strides of non-batched calls do not matter: zero them so they do not split the cache.
   const bool batched = batch.count > 1;
-  const Key key{M,
-                N,
-                K,
-                lda,
-                ldb,
-                ldc,
-                batch.count,
-                batched ? batch.stride_a : 0,
-                batched ? batch.stride_b : 0,
-                batched ? batch.stride_c : 0,
-                trans_a,
-                trans_b,
-                bias != nullptr,
-                act,
-                beta_bits};
-  Entry e = cache().get(key, [&] { return make_entry(key, beta); });
+  Key key{M, N, K, lda, ldb, ldc, batch.count, 0, 0, 0, 0, trans_a, trans_b, bias != nullptr, act, beta_bits};
+  key.threads = omp_in_parallel() ? 1 : omp_get_max_threads();  // what oneDNN will use
+  if (batched) key.stride_a = batch.stride_a, key.stride_b = batch.stride_b, key.stride_c = batch.stride_c;
+  const std::shared_ptr<const Entry> entry = cache().get(key, [&] { return make_entry(key, beta); });
+  const Entry& e = *entry;
   if (!e.usable) {
     if (batched) {
       for (int64_t b = 0; b < batch.count; ++b)
@@ -345,8 +344,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const flo
 }
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const double* A, int64_t lda,
-          const double* B, int64_t ldb, double* C, int64_t ldc, double beta, const double* bias, GemmActivation act,
-          const GemmBatch& batch) {
+          const double* B, int64_t ldb, double* C, int64_t ldc, double beta, const double* bias,
+          GemmActivation act, const GemmBatch& batch) {
   check_geometry(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, batch);
   if (M == 0 || N == 0 || batch.count == 0) return;
   gemm_loop(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, beta, bias, act, batch);

@@ -32,8 +32,9 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const flo
           const float* B, int64_t ldb, float* C, int64_t ldc, float beta = 0.f, const float* bias = nullptr,
           GemmActivation act = GemmActivation::none, const GemmBatch& batch = {});
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const double* A, int64_t lda,
-          const double* B, int64_t ldb, double* C, int64_t ldc, double beta = 0.0, const double* bias = nullptr,
-          GemmActivation act = GemmActivation::none, const GemmBatch& batch = {});
+          const double* B, int64_t ldb, double* C, int64_t ldc, double beta = 0.0,
+          const double* bias = nullptr, GemmActivation act = GemmActivation::none,
+          const GemmBatch& batch = {});
 
 /// Statistics of the f32 primitive cache (for tests and benchmarks).
 struct GemmCacheStats {
