@@ -49,6 +49,8 @@ struct GradcheckResult {
   /// Largest |analytic - numeric| / (atol + rtol * |numeric|): ok means this is <= 1.
   double max_scaled_error = 0.0;
   int64_t elements_checked = 0;
+  /// Largest |numeric derivative|: zero means fn ignored its inputs and the check proved little.
+  double max_abs_numeric = 0.0;
   /// Empty when ok; otherwise names the op, the input, the element and both values.
   std::string message;
   explicit operator bool() const { return ok; }
@@ -191,6 +193,7 @@ inline GradcheckResult gradcheck(const GradFn& fn, const std::vector<na::Tensor>
         return res;
       }
       const double numeric = (plus - minus) / (2.0 * opt.eps);
+      if (std::isfinite(numeric)) res.max_abs_numeric = std::max(res.max_abs_numeric, std::abs(numeric));
       const double analytic_v = a[static_cast<size_t>(e)];
       const double err = std::abs(analytic_v - numeric);
       const double tol = opt.atol + opt.rtol * std::abs(numeric);

@@ -5,11 +5,13 @@
 // max/min/maximum, clamp at its bounds), since central differences are meaningless there.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <optional>
 #include <ostream>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -474,6 +476,8 @@ TEST_P(GradCheck, MatchesFiniteDifferences) {
   const na_test::GradcheckResult r = na_test::gradcheck(c.fn, inputs, opt);
   EXPECT_TRUE(r.ok) << r.message;
   EXPECT_GT(r.elements_checked, 0);
+  // Every row has some non-zero derivative; an all-zero one would pass against a broken op.
+  EXPECT_GT(r.max_abs_numeric, 1e-3) << c.name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Ops, GradCheck, ::testing::ValuesIn(all_cases()),

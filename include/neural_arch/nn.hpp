@@ -1,0 +1,26 @@
+// Umbrella header for the neural-network API: every nn layer, container and model.
+// Each nn header adds its own line here.
+#pragma once
+
+#include "neural_arch/functional/activation.hpp"
+#include "neural_arch/functional/normalization.hpp"
+#include "neural_arch/nn/activation.hpp"
+#include "neural_arch/nn/containers.hpp"
+#include "neural_arch/nn/dropout.hpp"
+#include "neural_arch/nn/embedding.hpp"
+#include "neural_arch/nn/init.hpp"
+#include "neural_arch/nn/linear.hpp"
+#include "neural_arch/nn/mlp.hpp"
+#include "neural_arch/nn/module.hpp"
+#include "neural_arch/nn/normalization.hpp"
+#include "neural_arch/functional/attention.hpp"
+#include "neural_arch/nn/attention.hpp"
+#include "neural_arch/nn/gpt.hpp"
+#include "neural_arch/nn/transformer.hpp"
+#include "neural_arch/functional/conv.hpp"
+#include "neural_arch/functional/loss.hpp"
+#include "neural_arch/functional/pooling.hpp"
+#include "neural_arch/nn/cnn.hpp"
+#include "neural_arch/nn/conv.hpp"
+#include "neural_arch/nn/loss.hpp"
+#include "neural_arch/nn/pooling.hpp"

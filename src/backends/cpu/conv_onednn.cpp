@@ -1,0 +1,542 @@
+// Convolution glue: f32 through cached oneDNN convolution primitives, f64 (and any geometry
+// oneDNN would only run in its reference code) through direct loops. See conv_onednn.hpp.
+//
+// Primitives are created with format "any" so oneDNN picks its fast blocked layouts; the
+// caller's NCHW/OIHW buffers are reordered in and out only where the picked layout differs
+// (with plain NCHW forced, oneDNN 2.6 falls back to an im2col GEMM that is several times slower).
+#include "backends/cpu/conv_onednn.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backends/cpu/parallel.hpp"
+#include "neural_arch/error.hpp"
+
+namespace neural_arch::cpu {
+
+namespace {
+
+// ------------------------------------------------------------------ direct loops (f64, fallback)
+
+// Each task owns whole output planes, so results do not depend on the thread count.
+template <class T>
+void direct_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y) {
+  const int64_t cg = s.C / s.groups, og = s.O / s.groups;
+  const int64_t plane = s.OH * s.OW;
+  const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, plane * cg * s.KH * s.KW));
+  parallel_for(0, s.N * s.O, grain, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t n = t / s.O, o = t % s.O, g = o / og;
+      T* yp = y + t * plane;
+      const T init = bias ? bias[o] : T(0);
+      for (int64_t i = 0; i < plane; ++i) yp[i] = init;
+      for (int64_t c = 0; c < cg; ++c) {
+        const T* xp = x + (n * s.C + g * cg + c) * s.H * s.W;
+        const T* wp = w + (o * cg + c) * s.KH * s.KW;
+        for (int64_t kh = 0; kh < s.KH; ++kh)
+          for (int64_t kw = 0; kw < s.KW; ++kw) {
+            const T wv = wp[kh * s.KW + kw];
+            for (int64_t oh = 0; oh < s.OH; ++oh) {
+              const int64_t ih = oh * s.stride_h - s.pad_top + kh * s.dil_h;
+              if (ih < 0 || ih >= s.H) continue;
+              for (int64_t ow = 0; ow < s.OW; ++ow) {
+                const int64_t iw = ow * s.stride_w - s.pad_left + kw * s.dil_w;
+                if (iw >= 0 && iw < s.W) yp[oh * s.OW + ow] += wv * xp[ih * s.W + iw];
+              }
+            }
+          }
+      }
+    }
+  });
+}
+
+template <class T> void direct_backward_data(const ConvShape& s, const T* gy, const T* w, T* gx) {
+  const int64_t cg = s.C / s.groups, og = s.O / s.groups;
+  const int64_t plane = s.OH * s.OW;
+  const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, plane * og * s.KH * s.KW));
+  parallel_for(0, s.N * s.C, grain, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t n = t / s.C, c = t % s.C, g = c / cg, ci = c % cg;
+      T* gxp = gx + t * s.H * s.W;
+      for (int64_t i = 0; i < s.H * s.W; ++i) gxp[i] = T(0);
+      for (int64_t o = g * og; o < (g + 1) * og; ++o) {
+        const T* gyp = gy + (n * s.O + o) * plane;
+        const T* wp = w + (o * cg + ci) * s.KH * s.KW;
+        for (int64_t kh = 0; kh < s.KH; ++kh)
+          for (int64_t kw = 0; kw < s.KW; ++kw) {
+            const T wv = wp[kh * s.KW + kw];
+            for (int64_t oh = 0; oh < s.OH; ++oh) {
+              const int64_t ih = oh * s.stride_h - s.pad_top + kh * s.dil_h;
+              if (ih < 0 || ih >= s.H) continue;
+              for (int64_t ow = 0; ow < s.OW; ++ow) {
+                const int64_t iw = ow * s.stride_w - s.pad_left + kw * s.dil_w;
+                if (iw >= 0 && iw < s.W) gxp[ih * s.W + iw] += wv * gyp[oh * s.OW + ow];
+              }
+            }
+          }
+      }
+    }
+  });
+}
+
+template <class T>
+void direct_backward_weights(const ConvShape& s, const T* x, const T* gy, T* gw, T* gbias) {
+  const int64_t cg = s.C / s.groups, og = s.O / s.groups;
+  const int64_t plane = s.OH * s.OW;
+  const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, s.N * plane * s.KH * s.KW));
+  parallel_for(0, s.O * cg, grain, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t o = t / cg, ci = t % cg, g = o / og;
+      T* gwp = gw + t * s.KH * s.KW;
+      for (int64_t kh = 0; kh < s.KH; ++kh)
+        for (int64_t kw = 0; kw < s.KW; ++kw) {
+          T acc = T(0);
+          for (int64_t n = 0; n < s.N; ++n) {
+            const T* xp = x + (n * s.C + g * cg + ci) * s.H * s.W;
+            const T* gyp = gy + (n * s.O + o) * plane;
+            for (int64_t oh = 0; oh < s.OH; ++oh) {
+              const int64_t ih = oh * s.stride_h - s.pad_top + kh * s.dil_h;
+              if (ih < 0 || ih >= s.H) continue;
+              for (int64_t ow = 0; ow < s.OW; ++ow) {
+                const int64_t iw = ow * s.stride_w - s.pad_left + kw * s.dil_w;
+                if (iw >= 0 && iw < s.W) acc += xp[ih * s.W + iw] * gyp[oh * s.OW + ow];
+              }
+            }
+          }
+          gwp[kh * s.KW + kw] = acc;
+        }
+    }
+  });
+  if (gbias) {
+    parallel_for(0, s.O, 1, [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o) {
+        T acc = T(0);
+        for (int64_t n = 0; n < s.N; ++n) {
+          const T* gyp = gy + (n * s.O + o) * plane;
+          for (int64_t i = 0; i < plane; ++i) acc += gyp[i];
+        }
+        gbias[o] = acc;
+      }
+    });
+  }
+}
+
+// ------------------------------------------------------------------ oneDNN plumbing
+
+using dnnl::memory;
+using Dims = memory::dims;
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  return eng;
+}
+
+dnnl::stream& cpu_stream() {
+  thread_local dnnl::stream s(cpu_engine());
+  return s;
+}
+
+// Per-thread growable buffers: slot 0 is the scratchpad, 1-3 hold one call's reordered operands
+// and 4 an operand shared by two calls.
+// Per thread so that two threads can run the same cached primitive at once.
+void* thread_buffer(int slot, size_t bytes) {
+  struct Buffer {
+    void* p = nullptr;
+    size_t n = 0;
+    ~Buffer() { std::free(p); }
+  };
+  thread_local std::array<Buffer, 5> bufs;
+  Buffer& buf = bufs[static_cast<size_t>(slot)];
+  if (bytes > buf.n) {
+    std::free(buf.p);
+    buf.p = nullptr;
+    buf.n = 0;
+    const size_t n = (bytes + 63) / 64 * 64;
+    buf.p = std::aligned_alloc(64, n);
+    NA_CHECK(buf.p != nullptr, "conv2d", "out of memory allocating ", n, " bytes of convolution workspace");
+    buf.n = n;
+  }
+  return buf.p;
+}
+
+enum class Kind : uint8_t { forward, backward_data, backward_weights };
+
+struct Key {
+  std::array<int64_t, 18> geometry;
+  Kind kind;
+  bool has_bias;
+  // oneDNN fixes a primitive's thread partition when it is created.
+  int threads;
+  bool operator==(const Key&) const = default;
+};
+
+struct KeyHash {
+  size_t operator()(const Key& k) const {
+    uint64_t h = 1469598103934665603ull;
+    auto mix = [&h](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
+    for (int64_t v : k.geometry) mix(static_cast<uint64_t>(v));
+    mix(static_cast<uint64_t>(k.kind) | (uint64_t{k.has_bias} << 8) | (static_cast<uint64_t>(k.threads) << 16));
+    return static_cast<size_t>(h);
+  }
+};
+
+Key make_key(const ConvShape& s, Kind kind, bool has_bias) {
+  Key k{{s.N, s.C, s.H, s.W, s.O, s.KH, s.KW, s.OH, s.OW, s.stride_h, s.stride_w, s.pad_top, s.pad_bottom,
+         s.pad_left, s.pad_right, s.dil_h, s.dil_w, s.groups},
+        kind,
+        has_bias,
+        omp_in_parallel() ? 1 : omp_get_max_threads()};
+  return k;
+}
+
+// One primitive argument: the caller's plain layout, the layout the primitive wants, and the
+// reorder between them when they differ.
+struct Arg {
+  int id = 0;
+  bool output = false;
+  memory::desc user_md, prim_md;
+  bool reorder = false;
+  dnnl::reorder to_prim, from_prim;
+};
+
+struct Entry {
+  bool usable = false;  // false: oneDNN would use its reference code or refused; use the loops
+  dnnl::primitive prim;
+  std::vector<Arg> args;  // the order of the pointers passed to run()
+  memory::desc scratch_md;
+  size_t scratch_bytes = 0;
+};
+
+class PrimitiveCache {
+ public:
+  static constexpr size_t kCapacity = 256;
+
+  template <class Make> std::shared_ptr<const Entry> get(const Key& key, Make&& make) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = map_.find(key);
+      if (it != map_.end()) {
+        ++hits_;
+        lru_.splice(lru_.begin(), lru_, it->second);
+        return it->second->second;
+      }
+      ++misses_;
+    }
+    auto e = std::make_shared<const Entry>(make());  // slow: built outside the lock
+    std::lock_guard<std::mutex> lock(mu_);
+    if (map_.find(key) == map_.end()) {
+      lru_.emplace_front(key, e);
+      map_[key] = lru_.begin();
+      if (lru_.size() > kCapacity) {
+        map_.erase(lru_.back().first);
+        lru_.pop_back();
+      }
+    }
+    return e;
+  }
+  ConvCacheStats stats() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return {static_cast<int64_t>(map_.size()), hits_, misses_};
+  }
+  void clear() {
+    std::lock_guard<std::mutex> lock(mu_);
+    map_.clear();
+    lru_.clear();
+  }
+
+ private:
+  std::mutex mu_;
+  std::list<std::pair<Key, std::shared_ptr<const Entry>>> lru_;
+  std::unordered_map<Key, std::list<std::pair<Key, std::shared_ptr<const Entry>>>::iterator, KeyHash> map_;
+  int64_t hits_ = 0, misses_ = 0;
+};
+
+PrimitiveCache& cache() {
+  static PrimitiveCache* c = new PrimitiveCache();  // never destroyed: convolutions may run during exit
+  return *c;
+}
+
+struct Descs {
+  memory::desc src_user, wei_user, dst_user, bias_user;
+  memory::desc src_any, wei_any, dst_any, bias_any;
+  Dims strides, dilates, pad_l, pad_r;
+};
+
+Descs make_descs(const ConvShape& s) {
+  using dt = memory::data_type;
+  using tag = memory::format_tag;
+  Descs d;
+  const Dims src{s.N, s.C, s.H, s.W}, dst{s.N, s.O, s.OH, s.OW};
+  // A grouped OIHW buffer is exactly goihw with O split into (groups, O / groups).
+  const Dims wei = s.groups == 1 ? Dims{s.O, s.C, s.KH, s.KW}
+                                 : Dims{s.groups, s.O / s.groups, s.C / s.groups, s.KH, s.KW};
+  d.src_user = memory::desc(src, dt::f32, tag::nchw);
+  d.dst_user = memory::desc(dst, dt::f32, tag::nchw);
+  d.wei_user = memory::desc(wei, dt::f32, s.groups == 1 ? tag::oihw : tag::goihw);
+  d.bias_user = memory::desc({s.O}, dt::f32, tag::x);
+  d.src_any = memory::desc(src, dt::f32, tag::any);
+  d.dst_any = memory::desc(dst, dt::f32, tag::any);
+  d.wei_any = memory::desc(wei, dt::f32, tag::any);
+  d.bias_any = d.bias_user;
+  d.strides = {s.stride_h, s.stride_w};
+  d.dilates = {s.dil_h - 1, s.dil_w - 1};  // oneDNN counts the gaps, PyTorch the step
+  d.pad_l = {s.pad_top, s.pad_left};
+  d.pad_r = {s.pad_bottom, s.pad_right};
+  return d;
+}
+
+Arg make_arg(int id, bool output, const memory::desc& user, const memory::desc& prim) {
+  Arg a;
+  a.id = id;
+  a.output = output;
+  a.user_md = user;
+  a.prim_md = prim;
+  a.reorder = user != prim;
+  if (a.reorder) {
+    auto& eng = cpu_engine();
+    if (output)
+      a.from_prim = dnnl::reorder(dnnl::reorder::primitive_desc(eng, prim, eng, user));
+    else
+      a.to_prim = dnnl::reorder(dnnl::reorder::primitive_desc(eng, user, eng, prim));
+  }
+  return a;
+}
+
+bool is_reference(const char* impl) { return std::string(impl).rfind("ref", 0) == 0; }
+
+dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d, bool has_bias,
+                                                     const dnnl::primitive_attr& attr) {
+  using namespace dnnl;
+  auto desc = has_bias ? convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct,
+                                                   d.src_any, d.wei_any, d.bias_any, d.dst_any, d.strides,
+                                                   d.dilates, d.pad_l, d.pad_r)
+                       : convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct,
+                                                   d.src_any, d.wei_any, d.dst_any, d.strides, d.dilates,
+                                                   d.pad_l, d.pad_r);
+  return convolution_forward::primitive_desc(desc, attr, cpu_engine());
+}
+
+Entry make_entry(const ConvShape& s, Kind kind, bool has_bias) {
+  using namespace dnnl;
+  Entry e;
+  try {
+    const Descs d = make_descs(s);
+    primitive_attr attr;
+    attr.set_scratchpad_mode(scratchpad_mode::user);
+    if (kind == Kind::forward) {
+      auto pd = forward_pd(d, has_bias, attr);
+      if (is_reference(pd.impl_info_str())) return e;
+      e.prim = convolution_forward(pd);
+      e.args.push_back(make_arg(DNNL_ARG_SRC, false, d.src_user, pd.src_desc()));
+      e.args.push_back(make_arg(DNNL_ARG_WEIGHTS, false, d.wei_user, pd.weights_desc()));
+      if (has_bias) e.args.push_back(make_arg(DNNL_ARG_BIAS, false, d.bias_user, pd.bias_desc()));
+      e.args.push_back(make_arg(DNNL_ARG_DST, true, d.dst_user, pd.dst_desc()));
+      e.scratch_md = pd.scratchpad_desc();
+    } else if (kind == Kind::backward_data) {
+      auto hint = forward_pd(d, false, primitive_attr());
+      auto desc = convolution_backward_data::desc(algorithm::convolution_direct, d.src_any, d.wei_any, d.dst_any,
+                                                  d.strides, d.dilates, d.pad_l, d.pad_r);
+      auto pd = convolution_backward_data::primitive_desc(desc, attr, cpu_engine(), hint);
+      if (is_reference(pd.impl_info_str())) return e;
+      e.prim = convolution_backward_data(pd);
+      e.args.push_back(make_arg(DNNL_ARG_DIFF_DST, false, d.dst_user, pd.diff_dst_desc()));
+      e.args.push_back(make_arg(DNNL_ARG_WEIGHTS, false, d.wei_user, pd.weights_desc()));
+      e.args.push_back(make_arg(DNNL_ARG_DIFF_SRC, true, d.src_user, pd.diff_src_desc()));
+      e.scratch_md = pd.scratchpad_desc();
+    } else {
+      auto hint = forward_pd(d, has_bias, primitive_attr());
+      auto desc = has_bias ? convolution_backward_weights::desc(algorithm::convolution_direct, d.src_any,
+                                                                d.wei_any, d.bias_any, d.dst_any, d.strides,
+                                                                d.dilates, d.pad_l, d.pad_r)
+                           : convolution_backward_weights::desc(algorithm::convolution_direct, d.src_any,
+                                                                d.wei_any, d.dst_any, d.strides, d.dilates,
+                                                                d.pad_l, d.pad_r);
+      auto pd = convolution_backward_weights::primitive_desc(desc, attr, cpu_engine(), hint);
+      if (is_reference(pd.impl_info_str())) return e;
+      e.prim = convolution_backward_weights(pd);
+      e.args.push_back(make_arg(DNNL_ARG_SRC, false, d.src_user, pd.src_desc()));
+      e.args.push_back(make_arg(DNNL_ARG_DIFF_DST, false, d.dst_user, pd.diff_dst_desc()));
+      e.args.push_back(make_arg(DNNL_ARG_DIFF_WEIGHTS, true, d.wei_user, pd.diff_weights_desc()));
+      if (has_bias) e.args.push_back(make_arg(DNNL_ARG_DIFF_BIAS, true, d.bias_user, pd.diff_bias_desc()));
+      e.scratch_md = pd.scratchpad_desc();
+    }
+    e.scratch_bytes = e.scratch_md.get_size();
+    e.usable = true;
+  } catch (const dnnl::error&) {
+    e = Entry();  // a geometry this oneDNN build does not support: use the loops
+  }
+  return e;
+}
+
+std::shared_ptr<const Entry> entry_for(const ConvShape& s, Kind kind, bool has_bias) {
+  return cache().get(make_key(s, kind, has_bias), [&] { return make_entry(s, kind, has_bias); });
+}
+
+// An operand already in the primitive's layout, shared by two primitives (see conv2d_backward).
+struct Prepared {
+  int id = 0;
+  memory mem;
+};
+
+// Runs a usable entry on the caller's buffers (in Entry::args order); `prepared` replaces the
+// named arguments with memories that are already in the primitive's layout.
+void run_entry(const Entry& e, const std::vector<void*>& ptrs, const std::vector<Prepared>& prepared = {}) {
+  try {
+    auto& eng = cpu_engine();
+    auto& st = cpu_stream();
+    std::unordered_map<int, memory> args;
+    std::vector<std::pair<const Arg*, memory>> outputs;
+    int slot = 1;
+    for (size_t i = 0; i < e.args.size(); ++i) {
+      const Arg& a = e.args[i];
+      auto pre = std::find_if(prepared.begin(), prepared.end(), [&](const Prepared& p) { return p.id == a.id; });
+      if (pre != prepared.end()) {
+        args.emplace(a.id, pre->mem);
+        continue;
+      }
+      memory user(a.user_md, eng, ptrs[i]);
+      if (!a.reorder) {
+        args.emplace(a.id, user);
+        continue;
+      }
+      memory prim(a.prim_md, eng, thread_buffer(slot++, a.prim_md.get_size()));
+      if (a.output) {
+        outputs.emplace_back(&a, user);
+      } else {
+        a.to_prim.execute(st, user, prim);
+      }
+      args.emplace(a.id, prim);
+    }
+    if (e.scratch_bytes)
+      args.emplace(DNNL_ARG_SCRATCHPAD, memory(e.scratch_md, eng, thread_buffer(0, e.scratch_bytes)));
+    e.prim.execute(st, args);
+    for (auto& [a, user] : outputs) a->from_prim.execute(st, args.at(a->id), user);
+    st.wait();
+  } catch (const dnnl::error& err) {
+    detail::throw_error("conv2d", "oneDNN convolution failed: ", err.what());
+  }
+}
+
+// Runs the cached primitive for (s, kind). Returns false when oneDNN cannot run this geometry
+// well, so the caller uses the direct loops.
+bool run_onednn(const ConvShape& s, Kind kind, bool has_bias, const std::vector<void*>& ptrs) {
+  const std::shared_ptr<const Entry> entry = entry_for(s, kind, has_bias);
+  if (!entry->usable) return false;
+  run_entry(*entry, ptrs);
+  return true;
+}
+
+const Arg* find_arg(const Entry& e, int id) {
+  for (const Arg& a : e.args)
+    if (a.id == id) return &a;
+  return nullptr;
+}
+
+bool empty_problem(const ConvShape& s) { return s.N == 0 || s.O == 0 || s.OH == 0 || s.OW == 0; }
+
+}  // namespace
+
+// ------------------------------------------------------------------ entry points
+
+void conv2d_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y) {
+  if (empty_problem(s)) return;
+  if (s.C == 0) {  // an empty reduction: the output is the bias
+    for (int64_t t = 0; t < s.N * s.O; ++t)
+      std::fill(y + t * s.OH * s.OW, y + (t + 1) * s.OH * s.OW, bias ? bias[t % s.O] : 0.f);
+    return;
+  }
+  std::vector<void*> ptrs{const_cast<float*>(x), const_cast<float*>(w)};
+  if (bias) ptrs.push_back(const_cast<float*>(bias));
+  ptrs.push_back(y);
+  if (!run_onednn(s, Kind::forward, bias != nullptr, ptrs)) direct_forward(s, x, w, bias, y);
+}
+
+void conv2d_forward(const ConvShape& s, const double* x, const double* w, const double* bias, double* y) {
+  if (empty_problem(s)) return;
+  direct_forward(s, x, w, bias, y);
+}
+
+void conv2d_backward_data(const ConvShape& s, const float* gy, const float* w, float* gx) {
+  if (s.N * s.C * s.H * s.W == 0) return;
+  if (empty_problem(s)) {
+    std::fill(gx, gx + s.N * s.C * s.H * s.W, 0.f);
+    return;
+  }
+  std::vector<void*> ptrs{const_cast<float*>(gy), const_cast<float*>(w), gx};
+  if (!run_onednn(s, Kind::backward_data, false, ptrs)) direct_backward_data(s, gy, w, gx);
+}
+
+void conv2d_backward_data(const ConvShape& s, const double* gy, const double* w, double* gx) {
+  if (s.N * s.C * s.H * s.W == 0) return;
+  direct_backward_data(s, gy, w, gx);
+}
+
+void conv2d_backward_weights(const ConvShape& s, const float* x, const float* gy, float* gw, float* gbias) {
+  if (s.O == 0) return;
+  if (empty_problem(s) || s.C == 0) {
+    std::fill(gw, gw + s.O * (s.C / s.groups) * s.KH * s.KW, 0.f);
+    if (gbias) direct_backward_weights(s, x, gy, gw, gbias);
+    return;
+  }
+  std::vector<void*> ptrs{const_cast<float*>(x), const_cast<float*>(gy), gw};
+  if (gbias) ptrs.push_back(gbias);
+  if (!run_onednn(s, Kind::backward_weights, gbias != nullptr, ptrs)) direct_backward_weights(s, x, gy, gw, gbias);
+}
+
+void conv2d_backward_weights(const ConvShape& s, const double* x, const double* gy, double* gw,
+                             double* gbias) {
+  if (s.O == 0) return;
+  direct_backward_weights(s, x, gy, gw, gbias);
+}
+
+void conv2d_backward(const ConvShape& s, const float* x, const float* gy, const float* w, float* gx, float* gw,
+                     float* gbias) {
+  if (!empty_problem(s) && s.C > 0 && s.N * s.C * s.H * s.W > 0) {
+    const auto ed = entry_for(s, Kind::backward_data, false);
+    const auto ew = entry_for(s, Kind::backward_weights, gbias != nullptr);
+    const Arg* dd = ed->usable ? find_arg(*ed, DNNL_ARG_DIFF_DST) : nullptr;
+    const Arg* dw = ew->usable ? find_arg(*ew, DNNL_ARG_DIFF_DST) : nullptr;
+    // Both primitives usually want the output gradient in the same blocked layout: reorder it once.
+    if (dd && dw && dd->reorder && dw->reorder && dd->prim_md == dw->prim_md) {
+      Prepared shared;
+      try {
+        auto& eng = cpu_engine();
+        auto& st = cpu_stream();
+        shared.id = DNNL_ARG_DIFF_DST;
+        shared.mem = memory(dd->prim_md, eng, thread_buffer(4, dd->prim_md.get_size()));
+        memory user(dd->user_md, eng, const_cast<float*>(gy));
+        dd->to_prim.execute(st, user, shared.mem);
+      } catch (const dnnl::error& err) {
+        detail::throw_error("conv2d", "oneDNN reorder failed: ", err.what());
+      }
+      run_entry(*ed, {const_cast<float*>(gy), const_cast<float*>(w), gx}, {shared});
+      std::vector<void*> wp{const_cast<float*>(x), const_cast<float*>(gy), gw};
+      if (gbias) wp.push_back(gbias);
+      run_entry(*ew, wp, {shared});
+      return;
+    }
+  }
+  conv2d_backward_data(s, gy, w, gx);
+  conv2d_backward_weights(s, x, gy, gw, gbias);
+}
+
+void conv2d_backward(const ConvShape& s, const double* x, const double* gy, const double* w, double* gx,
+                     double* gw, double* gbias) {
+  conv2d_backward_data(s, gy, w, gx);
+  conv2d_backward_weights(s, x, gy, gw, gbias);
+}
+
+ConvCacheStats conv_cache_stats() { return cache().stats(); }
+void conv_cache_clear() { cache().clear(); }
+
+}  // namespace neural_arch::cpu

@@ -1,0 +1,305 @@
+// Losses composed from differentiable ops (PyTorch's formulas, including its choices for the
+// normalisation of weighted means, label smoothing with ignored targets and log clamping).
+#include "neural_arch/functional/loss.hpp"
+
+#include <cmath>
+#include <vector>
+
+#include "core/factory.hpp"
+#include "neural_arch/autograd.hpp"
+#include "neural_arch/ops.hpp"
+
+namespace neural_arch::functional {
+
+namespace {
+
+enum class Reduction { none, mean, sum, batchmean };
+
+Reduction parse_reduction(const std::string& r, const char* op, bool allow_batchmean = false) {
+  if (r == "none") return Reduction::none;
+  if (r == "mean") return Reduction::mean;
+  if (r == "sum") return Reduction::sum;
+  if (r == "batchmean" && allow_batchmean) return Reduction::batchmean;
+  detail::throw_error(op, "reduction must be ", allow_batchmean ? "'none', 'mean', 'sum' or 'batchmean'" : "'none', 'mean' or 'sum'",
+                      ", got '", r, "'");
+}
+
+Tensor reduce(const Tensor& loss, Reduction r) {
+  switch (r) {
+    case Reduction::none: return loss;
+    case Reduction::sum: return loss.sum();
+    case Reduction::mean: return loss.mean();
+    case Reduction::batchmean:
+      return loss.dim() == 0 ? loss.sum() : loss.sum() / static_cast<double>(loss.size(0));
+  }
+  return loss;
+}
+
+void check_float(const Tensor& t, const char* op, const char* what) {
+  detail::check_defined(t, op, what);
+  NA_CHECK(is_floating(t.dtype()), op, "expected a floating ", what, ", got ", dtype_name(t.dtype()));
+}
+
+// Checks that a and b broadcast (PyTorch's elementwise losses allow it) before any op runs, so
+// the error names the loss.
+void check_broadcast(const Tensor& a, const char* an, const Tensor& b, const char* bn, const char* op) {
+  const size_t n = std::max(a.shape().size(), b.shape().size());
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t x = i < a.shape().size() ? a.shape()[a.shape().size() - 1 - i] : 1;
+    const int64_t y = i < b.shape().size() ? b.shape()[b.shape().size() - 1 - i] : 1;
+    NA_CHECK(x == y || x == 1 || y == 1, op, an, " of shape ", shape_str(a.shape()), " and ", bn, " of shape ",
+             shape_str(b.shape()), " cannot be broadcast together");
+  }
+}
+
+// ------------------------------------------------------------------ class-index targets
+
+struct ClassTargets {
+  Tensor index;  // int64, the target with ignored entries replaced by class 0 (a valid gather index)
+  Tensor mask;   // input dtype, 1 for counted entries and 0 for ignored ones
+  bool any_ignored = false;
+};
+
+int64_t class_dim_of(const Tensor& input) { return input.dim() == 1 ? 0 : 1; }
+
+void check_class_input(const Tensor& input, const char* op) {
+  check_float(input, op, "input");
+  NA_CHECK(input.dim() >= 1, op, "expected input of shape (C), (N, C) or (N, C, d1, ...), got shape ",
+           shape_str(input.shape()));
+}
+
+void check_class_weight(const Tensor& weight, const Tensor& input, const char* op) {
+  if (!weight.defined()) return;
+  const int64_t C = input.size(class_dim_of(input));
+  NA_CHECK(is_floating(weight.dtype()) && weight.dim() == 1 && weight.size(0) == C, op,
+           "expected a floating class weight of shape ", shape_str({C}), " for input of shape ", shape_str(input.shape()),
+           ", got ", dtype_name(weight.dtype()), " of shape ", shape_str(weight.shape()));
+}
+
+// Validates class-index targets (every value in [0, C) or ignore_index) and builds the safe
+// index and the mask.
+ClassTargets class_targets(const Tensor& input, const Tensor& target, int64_t ignore_index, const char* op) {
+  NA_CHECK(is_integral(target.dtype()), op, "expected class-index targets of an integer dtype, got ",
+           dtype_name(target.dtype()));
+  const int64_t cd = class_dim_of(input);
+  const int64_t C = input.size(cd);
+  Shape want = input.shape();
+  want.erase(want.begin() + cd);
+  NA_CHECK(target.shape() == want, op, "expected target of shape ", shape_str(want), " for input of shape ",
+           shape_str(input.shape()), ", got target of shape ", shape_str(target.shape()));
+  NoGradGuard no_grad;
+  const std::vector<int64_t> t = target.to_vector<int64_t>();
+  ClassTargets ct;
+  ct.index = detail::make_tensor(want, DType::i64);
+  Tensor mask = detail::make_tensor(want, DType::f64);
+  int64_t* ip = ct.index.data_ptr<int64_t>();
+  double* mp = mask.data_ptr<double>();
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (t[i] == ignore_index) {
+      ip[i] = 0;
+      mp[i] = 0.0;
+      ct.any_ignored = true;
+      continue;
+    }
+    NA_CHECK(t[i] >= 0 && t[i] < C, op, "target ", t[i], " is out of bounds for ", C, " classes (at position ", i,
+             " of target shape ", shape_str(target.shape()), ")");
+    ip[i] = t[i];
+    mp[i] = 1.0;
+  }
+  ct.mask = mask.to(input.dtype());
+  return ct;
+}
+
+// The per-entry weight w[t] (0 for ignored entries).
+Tensor target_weights(const ClassTargets& ct, const Tensor& weight, const Tensor& input) {
+  if (!weight.defined()) return ct.mask;
+  Tensor w = index_select(weight.to(input.dtype()), 0, ct.index.reshape({ct.index.numel()})).reshape(ct.index.shape());
+  return ct.any_ignored ? w * ct.mask : w;
+}
+
+// -w[t] * logp[t] reduced as PyTorch's nll_loss (weighted mean for "mean").
+Tensor nll_from_log_probs(const Tensor& logp, const ClassTargets& ct, const Tensor& weight, Reduction r) {
+  const int64_t cd = class_dim_of(logp);
+  Tensor picked = gather(logp, cd, ct.index.unsqueeze(cd)).squeeze(cd);
+  Tensor wt = target_weights(ct, weight, logp);
+  Tensor loss = -(picked * wt);
+  if (r == Reduction::mean) return loss.sum() / wt.sum();
+  return reduce(loss, r);
+}
+
+// Broadcast shape of a (C) class weight against an input with classes along dim cd.
+Tensor class_weight_view(const Tensor& weight, const Tensor& input) {
+  const int64_t cd = class_dim_of(input);
+  Shape s(static_cast<size_t>(input.dim()), 1);
+  s[static_cast<size_t>(cd)] = input.size(cd);
+  return weight.to(input.dtype()).reshape(s);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ public losses
+
+Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                const std::string& reduction) {
+  const char* op = "nll_loss";
+  check_class_input(input, op);
+  detail::check_defined(target, op, "target");
+  check_class_weight(weight, input, op);
+  const Reduction r = parse_reduction(reduction, op);
+  const ClassTargets ct = class_targets(input, target, ignore_index, op);
+  return nll_from_log_probs(input, ct, weight, r);
+}
+
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                     const std::string& reduction, double label_smoothing) {
+  const char* op = "cross_entropy";
+  check_class_input(input, op);
+  detail::check_defined(target, op, "target");
+  check_class_weight(weight, input, op);
+  const Reduction r = parse_reduction(reduction, op);
+  NA_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, op, "label_smoothing must be between 0.0 and 1.0, got ",
+           label_smoothing);
+  const int64_t cd = class_dim_of(input);
+  const int64_t C = input.size(cd);
+  Tensor logp = log_softmax(input, cd);
+
+  if (is_floating(target.dtype())) {  // class probabilities
+    NA_CHECK(target.shape() == input.shape(), op, "expected probability targets of the input's shape ",
+             shape_str(input.shape()), ", got shape ", shape_str(target.shape()));
+    Tensor t = target.to(input.dtype());
+    if (label_smoothing > 0.0) t = t * (1.0 - label_smoothing) + label_smoothing / static_cast<double>(C);
+    Tensor prod = logp * t;
+    if (weight.defined()) prod = prod * class_weight_view(weight, input);
+    Tensor loss = -prod.sum({cd});
+    if (r == Reduction::mean) return loss.sum() / static_cast<double>(C > 0 ? input.numel() / C : 0);
+    return reduce(loss, r);
+  }
+
+  const ClassTargets ct = class_targets(input, target, ignore_index, op);
+  Tensor nll = nll_from_log_probs(logp, ct, weight, r);
+  if (label_smoothing == 0.0) return nll;
+
+  // PyTorch: (1 - eps) * nll + eps / C * smooth, where smooth is the (weighted) sum of -logp over
+  // classes, zero at ignored entries, and its mean is normalised like nll's.
+  Tensor smooth = -(weight.defined() ? logp * class_weight_view(weight, input) : logp).sum({cd});
+  if (ct.any_ignored) smooth = smooth * ct.mask;
+  Tensor ret;
+  if (r == Reduction::mean)
+    ret = smooth.sum() / target_weights(ct, weight, input).sum();
+  else
+    ret = reduce(smooth, r);
+  return nll * (1.0 - label_smoothing) + ret * (label_smoothing / static_cast<double>(C));
+}
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, const std::string& reduction) {
+  const char* op = "mse_loss";
+  check_float(input, op, "input");
+  detail::check_defined(target, op, "target");
+  check_broadcast(input, "input", target, "target", op);
+  const Reduction r = parse_reduction(reduction, op);
+  Tensor d = input - target;
+  return reduce(d * d, r);
+}
+
+Tensor l1_loss(const Tensor& input, const Tensor& target, const std::string& reduction) {
+  const char* op = "l1_loss";
+  check_float(input, op, "input");
+  detail::check_defined(target, op, "target");
+  check_broadcast(input, "input", target, "target", op);
+  const Reduction r = parse_reduction(reduction, op);
+  return reduce(abs(input - target), r);
+}
+
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, const std::string& reduction, double beta) {
+  const char* op = "smooth_l1_loss";
+  check_float(input, op, "input");
+  detail::check_defined(target, op, "target");
+  check_broadcast(input, "input", target, "target", op);
+  NA_CHECK(beta >= 0.0, op, "beta must be non-negative, got ", beta);
+  const Reduction r = parse_reduction(reduction, op);
+  Tensor d = abs(input - target);
+  if (beta == 0.0) return reduce(d, r);
+  return reduce(where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta), r);
+}
+
+Tensor huber_loss(const Tensor& input, const Tensor& target, const std::string& reduction, double delta) {
+  const char* op = "huber_loss";
+  check_float(input, op, "input");
+  detail::check_defined(target, op, "target");
+  check_broadcast(input, "input", target, "target", op);
+  NA_CHECK(delta > 0.0, op, "delta must be positive, got ", delta);
+  const Reduction r = parse_reduction(reduction, op);
+  Tensor d = abs(input - target);
+  return reduce(where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta), r);
+}
+
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight,
+                            const std::string& reduction) {
+  const char* op = "binary_cross_entropy";
+  check_float(input, op, "input");
+  check_float(target, op, "target");
+  NA_CHECK(target.shape() == input.shape(), op, "expected target of the input's shape ", shape_str(input.shape()),
+           ", got shape ", shape_str(target.shape()));
+  if (weight.defined()) {
+    check_float(weight, op, "weight");
+    check_broadcast(input, "input", weight, "weight", op);
+  }
+  const Reduction r = parse_reduction(reduction, op);
+  if (input.numel() > 0) {
+    NoGradGuard no_grad;
+    const double lo = input.min().item(), hi = input.max().item();
+    NA_CHECK(lo >= 0.0 && hi <= 1.0, op, "all elements of input should be between 0 and 1, got values in [", lo,
+             ", ", hi, "]");
+  }
+  // log is clamped at -100 so that a probability of exactly 0 or 1 gives a finite loss.
+  Tensor log_x = clamp(log(input), -100.0, std::nullopt);
+  Tensor log_1mx = clamp(log(1.0 - input), -100.0, std::nullopt);
+  Tensor loss = -(target * log_x + (1.0 - target) * log_1mx);
+  if (weight.defined()) loss = loss * weight;
+  return reduce(loss, r);
+}
+
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight,
+                                        const std::string& reduction, const Tensor& pos_weight) {
+  const char* op = "binary_cross_entropy_with_logits";
+  check_float(input, op, "input");
+  check_float(target, op, "target");
+  NA_CHECK(target.shape() == input.shape(), op, "expected target of the input's shape ", shape_str(input.shape()),
+           ", got shape ", shape_str(target.shape()));
+  if (weight.defined()) {
+    check_float(weight, op, "weight");
+    check_broadcast(input, "input", weight, "weight", op);
+  }
+  if (pos_weight.defined()) {
+    check_float(pos_weight, op, "pos_weight");
+    check_broadcast(input, "input", pos_weight, "pos_weight", op);
+  }
+  const Reduction r = parse_reduction(reduction, op);
+  // softplus(-x) = log(1 + exp(-x)) = -log(sigmoid(x)), evaluated without overflow for any x.
+  Tensor sp = softplus(-input);
+  Tensor loss = pos_weight.defined() ? (1.0 - target) * input + (1.0 + (pos_weight - 1.0) * target) * sp
+                                     : (1.0 - target) * input + sp;
+  if (weight.defined()) loss = loss * weight;
+  return reduce(loss, r);
+}
+
+Tensor kl_div(const Tensor& input, const Tensor& target, const std::string& reduction, bool log_target) {
+  const char* op = "kl_div";
+  check_float(input, op, "input");
+  check_float(target, op, "target");
+  check_broadcast(input, "input", target, "target", op);
+  const Reduction r = parse_reduction(reduction, op, /*allow_batchmean=*/true);
+  Tensor loss;
+  if (log_target) {
+    loss = exp(target) * (target - input);
+  } else {
+    // target * log(target) is 0 at target == 0; log of 1 there keeps value and gradient finite.
+    Tensor positive = target > 0.0;
+    Tensor safe = where(positive, target, ones_like(target));
+    loss = target * log(safe) - target * input;
+  }
+  if (r == Reduction::batchmean && input.dim() > 0) return loss.sum() / static_cast<double>(input.size(0));
+  return reduce(loss, r);
+}
+
+}  // namespace neural_arch::functional

@@ -1,0 +1,73 @@
+// TransformerEncoderLayer: the composition of torch.nn.TransformerEncoderLayer.forward.
+#include "neural_arch/nn/transformer.hpp"
+
+#include <sstream>
+
+#include "neural_arch/ops.hpp"
+
+namespace neural_arch::nn {
+
+TransformerEncoderLayer::TransformerEncoderLayer(int64_t d_model_, int64_t nhead_, int64_t dim_feedforward_,
+                                                 double dropout_p, const std::string& activation_,
+                                                 double layer_norm_eps, bool batch_first_, bool norm_first_)
+    : Module("TransformerEncoderLayer"),
+      d_model(d_model_),
+      nhead(nhead_),
+      dim_feedforward(dim_feedforward_),
+      activation(activation_),
+      batch_first(batch_first_),
+      norm_first(norm_first_) {
+  NA_CHECK(activation == "relu" || activation == "gelu", "TransformerEncoderLayer",
+           "activation should be \"relu\" or \"gelu\", got \"", activation, "\"");
+  NA_CHECK(dim_feedforward > 0, "TransformerEncoderLayer", "dim_feedforward must be positive, got ",
+           dim_feedforward);
+  // Registration order follows torch's __init__ so state_dict() lists keys in the same order.
+  self_attn = register_module(
+      "self_attn", std::make_shared<MultiheadAttention>(d_model, nhead, dropout_p, true, batch_first));
+  linear1 = register_module("linear1", std::make_shared<Linear>(d_model, dim_feedforward));
+  dropout = register_module("dropout", std::make_shared<Dropout>(dropout_p));
+  linear2 = register_module("linear2", std::make_shared<Linear>(dim_feedforward, d_model));
+  norm1 = register_module("norm1", std::make_shared<LayerNorm>(d_model, layer_norm_eps));
+  norm2 = register_module("norm2", std::make_shared<LayerNorm>(d_model, layer_norm_eps));
+  dropout1 = register_module("dropout1", std::make_shared<Dropout>(dropout_p));
+  dropout2 = register_module("dropout2", std::make_shared<Dropout>(dropout_p));
+}
+
+Tensor TransformerEncoderLayer::sa_block(const Tensor& x, const Tensor& mask, const Tensor& key_padding_mask,
+                                         bool is_causal) {
+  Tensor y = self_attn->forward(x, x, x, key_padding_mask, mask, /*need_weights=*/false, is_causal).output;
+  return dropout1->forward(y);
+}
+
+Tensor TransformerEncoderLayer::ff_block(const Tensor& x) {
+  Tensor h = linear1->forward(x);
+  h = activation == "relu" ? relu(h) : gelu(h);
+  return dropout2->forward(linear2->forward(dropout->forward(h)));
+}
+
+Tensor TransformerEncoderLayer::forward(const Tensor& src, const Tensor& src_mask,
+                                        const Tensor& src_key_padding_mask, bool is_causal) {
+  NA_CHECK(src.defined() && (src.dim() == 3 || src.dim() == 2) && src.size(-1) == d_model,
+           "TransformerEncoderLayer", "expected src ", batch_first ? "(N, S, " : "(S, N, ", d_model,
+           ") or (S, ", d_model, "), got ",
+           src.defined() ? shape_str(src.shape()) : std::string("an undefined tensor"));
+  Tensor x = src;
+  if (norm_first) {
+    x = x + sa_block(norm1->forward(x), src_mask, src_key_padding_mask, is_causal);
+    x = x + ff_block(norm2->forward(x));
+  } else {
+    x = norm1->forward(x + sa_block(x, src_mask, src_key_padding_mask, is_causal));
+    x = norm2->forward(x + ff_block(x));
+  }
+  return x;
+}
+
+std::string TransformerEncoderLayer::extra_repr() const {
+  std::ostringstream os;
+  os << "d_model=" << d_model << ", nhead=" << nhead << ", dim_feedforward=" << dim_feedforward
+     << ", activation=" << activation << ", batch_first=" << (batch_first ? "true" : "false")
+     << ", norm_first=" << (norm_first ? "true" : "false");
+  return os.str();
+}
+
+}  // namespace neural_arch::nn
