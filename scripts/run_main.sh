@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The project's main job: installs dependencies, builds (Release, examples on) in build/ and
-# runs the main program. For now that is examples/quickstart; the training job replaces it.
+# runs the main program: examples/train_fashion_mnist (a CNN on Fashion-MNIST; --model mlp for the MLP).
 # Arguments are passed to the program. NA_JOBS sets build parallelism (default 2).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 jobs=${NA_JOBS:-2}
-main_example=quickstart
+main_example=train_fashion_mnist
 
 echo "======== dependencies ========"
-bash scripts/install_deps.sh
+bash scripts/install_deps.sh --data
 
 echo "======== build (build/, Release) ========"
 # Same build directory and options as scripts/test.sh, so neither rebuilds the other's work;

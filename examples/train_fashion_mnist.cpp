@@ -1,0 +1,235 @@
+// The main job: trains a CNN (or an MLP) on Fashion-MNIST from Debian's dataset-fashion-mnist
+// package, evaluates test accuracy each epoch, writes metrics (JSONL) and a checkpoint after
+// every epoch, and resumes from a checkpoint when asked.
+//
+//   train_fashion_mnist [--model cnn|mlp] [--epochs N] [--batch-size B] [--lr LR]
+//                       [--threads T] [--out DIR] [--resume CHECKPOINT] [--limit-train N] [--seed S]
+//
+// The last line printed is "test accuracy: NN.NN%".
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <neural_arch/autograd.hpp>
+#include <neural_arch/data/idx.hpp>
+#include <neural_arch/functional/loss.hpp>
+#include <neural_arch/io/checkpoint.hpp>
+#include <neural_arch/nn/cnn.hpp>
+#include <neural_arch/nn/mlp.hpp>
+#include <neural_arch/ops.hpp>
+#include <neural_arch/optim/adam.hpp>
+#include <neural_arch/optim/lr_scheduler.hpp>
+#include <numeric>
+#include <string>
+
+namespace na = neural_arch;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Args {
+  std::string model = "cnn";
+  int epochs = -1;  // default depends on the model
+  int64_t batch_size = 128;
+  double lr = -1;
+  int threads = 2;
+  std::string out = "runs/fashion_mnist";
+  std::string resume;
+  int64_t limit_train = 0;
+  uint64_t seed = 0;
+};
+
+[[noreturn]] void usage(const std::string& why) {
+  std::cerr << "train_fashion_mnist: " << why
+            << "\nusage: train_fashion_mnist [--model cnn|mlp] [--epochs N] [--batch-size B] [--lr LR]"
+               " [--threads T] [--out DIR] [--resume CHECKPOINT] [--limit-train N] [--seed S]\n";
+  std::exit(2);
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    auto val = [&]() -> std::string {
+      if (i + 1 >= argc) usage("missing value after " + k);
+      return argv[++i];
+    };
+    try {
+      if (k == "--model") a.model = val();
+      else if (k == "--epochs") a.epochs = std::stoi(val());
+      else if (k == "--batch-size") a.batch_size = std::stoll(val());
+      else if (k == "--lr") a.lr = std::stod(val());
+      else if (k == "--threads") a.threads = std::stoi(val());
+      else if (k == "--out") a.out = val();
+      else if (k == "--resume") a.resume = val();
+      else if (k == "--limit-train") a.limit_train = std::stoll(val());
+      else if (k == "--seed") a.seed = std::stoull(val());
+      else usage("unknown argument " + k);
+    } catch (const std::logic_error&) {
+      usage("bad number for " + k);
+    }
+  }
+  if (a.model != "cnn" && a.model != "mlp") usage("--model must be cnn or mlp");
+  if (a.epochs < 0) a.epochs = a.model == "cnn" ? 5 : 10;
+  if (a.lr < 0) a.lr = a.model == "cnn" ? 2e-3 : 1e-3;
+  if (a.batch_size <= 0 || a.threads <= 0 || a.epochs <= 0) usage("sizes must be positive");
+  return a;
+}
+
+std::string clock_str(double s) {
+  char buf[32];
+  int t = static_cast<int>(s + 0.5);
+  std::snprintf(buf, sizeof buf, "%02d:%02d", t / 60, t % 60);
+  return buf;
+}
+
+// One line, redrawn in place on a terminal; every 10% as a new line otherwise (logs, CI).
+class Progress {
+ public:
+  Progress(int epoch, int epochs, int64_t total) : epoch_(epoch), epochs_(epochs), total_(total), tty_(isatty(1)) {}
+  void update(int64_t done, double loss, double samples_per_s, double eta_s) {
+    const int decile = static_cast<int>(10 * done / total_);
+    const bool due = tty_ ? (Clock::now() - last_ > std::chrono::milliseconds(200) || done == total_) : decile > last_decile_;
+    if (!due) return;
+    last_ = Clock::now();
+    last_decile_ = decile;
+    constexpr int kWidth = 24;
+    const int filled = static_cast<int>(kWidth * done / total_);
+    std::string bar(filled, '=');
+    if (filled < kWidth) bar += '>' + std::string(kWidth - filled - 1, ' ');
+    std::printf("%sepoch %d/%d [%s] %lld/%lld  loss %.4f  %.0f samples/s  ETA %s%s", tty_ ? "\r" : "", epoch_, epochs_,
+                bar.c_str(), static_cast<long long>(done), static_cast<long long>(total_), loss, samples_per_s,
+                clock_str(eta_s).c_str(), tty_ ? "" : "\n");
+    std::fflush(stdout);
+  }
+  void finish() {
+    if (tty_) std::printf("\n");
+  }
+
+ private:
+  int epoch_, epochs_;
+  int64_t total_;
+  bool tty_;
+  int last_decile_ = -1;
+  Clock::time_point last_{};
+};
+
+double evaluate(na::nn::Module& model, const na::data::FashionMnist& test) {
+  na::NoGradGuard no_grad;
+  model.eval();
+  const int64_t n = test.images.size(0);
+  int64_t correct = 0;
+  for (int64_t s = 0; s < n; s += 1000) {
+    const int64_t len = std::min<int64_t>(1000, n - s);
+    auto pred = na::argmax(model.forward(test.images.narrow(0, s, len)), 1);
+    correct += na::sum(na::eq(pred, test.labels.narrow(0, s, len))).item<int64_t>();
+  }
+  model.train();
+  return 100.0 * static_cast<double>(correct) / static_cast<double>(n);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args args = parse(argc, argv);
+  try {
+    na::set_num_threads(args.threads);
+    na::manual_seed(args.seed);
+    std::printf("neural_arch Fashion-MNIST: model %s, %d epochs, batch %lld, AdamW lr %g, %d threads\n", args.model.c_str(),
+                args.epochs, static_cast<long long>(args.batch_size), args.lr, args.threads);
+    auto train = na::data::load_fashion_mnist("train");
+    auto test = na::data::load_fashion_mnist("test");
+    if (args.limit_train > 0 && args.limit_train < train.images.size(0)) {
+      train.images = train.images.narrow(0, 0, args.limit_train).contiguous();
+      train.labels = train.labels.narrow(0, 0, args.limit_train).contiguous();
+    }
+    const int64_t n = train.images.size(0);
+    const int64_t steps_per_epoch = n / args.batch_size;  // drop_last: equal batches
+    std::printf("train %lld images, test %lld images (%s)\n", static_cast<long long>(n),
+                static_cast<long long>(test.images.size(0)), na::data::find_fashion_mnist().c_str());
+
+    std::shared_ptr<na::nn::Module> model;
+    if (args.model == "cnn") model = std::make_shared<na::nn::CNN>();
+    else model = std::make_shared<na::nn::MLP>(std::vector<int64_t>{784, 512, 256, 10}, "relu", 0.2);
+    std::printf("%s\n", model->str().c_str());
+
+    na::optim::AdamW opt(model->parameters(), na::optim::AdamWOptions().lr(args.lr).weight_decay(1e-4));
+    na::optim::CosineAnnealingLR sched(opt, args.epochs * steps_per_epoch);
+
+    std::filesystem::create_directories(args.out);
+    const std::string ckpt_path = args.out + "/checkpoint.safetensors";
+    const std::string metrics_path = args.out + "/metrics.jsonl";
+    int start_epoch = 0;
+    na::Generator shuffle_gen(args.seed + 1);
+    if (!args.resume.empty()) {
+      auto ck = na::io::Checkpoint::load(args.resume);
+      model->load_state_dict(ck.tensors("model"));
+      opt.load_state_dict(ck.tensors("optim"));
+      sched.load_state_dict(ck.tensors("sched"));
+      ck.restore_generator("rng", na::default_generator());
+      ck.restore_generator("shuffle_rng", shuffle_gen);
+      start_epoch = static_cast<int>(ck.get_int("epoch"));
+      NA_CHECK(ck.get("model_type") == args.model, "train_fashion_mnist", "checkpoint holds a ", ck.get("model_type"),
+               " model, not ", args.model);
+      std::printf("resumed from %s after epoch %d\n", args.resume.c_str(), start_epoch);
+    } else {
+      std::ofstream(metrics_path, std::ios::trunc);
+    }
+
+    double accuracy = 0;
+    std::vector<int64_t> order(n);
+    for (int epoch = start_epoch; epoch < args.epochs; ++epoch) {
+      std::iota(order.begin(), order.end(), 0);
+      std::shuffle(order.begin(), order.end(), shuffle_gen.engine());
+      Progress bar(epoch + 1, args.epochs, steps_per_epoch * args.batch_size);
+      const auto t0 = Clock::now();
+      double loss_sum = 0;
+      for (int64_t step = 0; step < steps_per_epoch; ++step) {
+        std::vector<int64_t> idx(order.begin() + step * args.batch_size, order.begin() + (step + 1) * args.batch_size);
+        auto index = na::tensor(idx);
+        auto x = na::index_select(train.images, 0, index);
+        auto y = na::index_select(train.labels, 0, index);
+        auto loss = na::functional::cross_entropy(model->forward(x), y);
+        opt.zero_grad();
+        loss.backward();
+        opt.step();
+        sched.step();
+        loss_sum += loss.item();
+        const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+        const int64_t done = (step + 1) * args.batch_size;
+        bar.update(done, loss_sum / static_cast<double>(step + 1), static_cast<double>(done) / secs,
+                   secs / static_cast<double>(step + 1) * static_cast<double>(steps_per_epoch - step - 1));
+      }
+      bar.finish();
+      const double train_secs = std::chrono::duration<double>(Clock::now() - t0).count();
+      accuracy = evaluate(*model, test);
+      const double train_loss = loss_sum / static_cast<double>(steps_per_epoch);
+      std::printf("epoch %d/%d: train loss %.4f, test accuracy %.2f%%, %.1f s\n", epoch + 1, args.epochs, train_loss,
+                  accuracy, train_secs);
+      std::ofstream(metrics_path, std::ios::app)
+          << "{\"epoch\": " << epoch + 1 << ", \"train_loss\": " << train_loss << ", \"test_accuracy\": " << accuracy
+          << ", \"train_seconds\": " << train_secs << ", \"samples_per_second\": "
+          << static_cast<double>(steps_per_epoch * args.batch_size) / train_secs << "}\n";
+      na::io::Checkpoint ck;
+      ck.put_tensors("model", model->state_dict());
+      ck.put_tensors("optim", opt.state_dict());
+      ck.put_tensors("sched", sched.state_dict());
+      ck.put_generator("rng", na::default_generator());
+      ck.put_generator("shuffle_rng", shuffle_gen);
+      ck.put_int("epoch", epoch + 1);
+      ck.put("model_type", args.model);
+      ck.save(ckpt_path);
+    }
+    if (start_epoch >= args.epochs) accuracy = evaluate(*model, test);
+    std::printf("metrics: %s, checkpoint: %s\n", metrics_path.c_str(), ckpt_path.c_str());
+    std::printf("test accuracy: %.2f%%\n", accuracy);
+    return 0;
+  } catch (const na::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}
