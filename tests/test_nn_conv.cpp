@@ -580,6 +580,16 @@ TEST(NnConv, MaxPoolPropagatesNaNAndRoutesGradientToArgmax) {
   EXPECT_EQ(iz.to_vector<int64_t>(), (std::vector<int64_t>{0, 4, 3, 7}));
   (yz * na::tensor<float>({1, 2, 3, 4}, na::Shape{1, 1, 2, 2})).sum().backward();
   EXPECT_EQ(z.grad().to_vector<float>(), (std::vector<float>{1, 0, 0, 3, 2, 0, 0, 4, 0}));
+  // The same rules on the dedicated 2x2 / stride 2 kernel.
+  Tensor q = na::tensor<float>({1, 1, 0, NAN, 1, 1, 2, 2, -INFINITY, -INFINITY, 3, 5, -INFINITY, -INFINITY, 5, 4},
+                               na::Shape{1, 1, 4, 4});
+  auto [yq, iq] = F::max_pool2d_with_indices(q, 2);
+  auto vq = yq.to_vector<float>();
+  EXPECT_EQ(vq[0], 1.0f);
+  EXPECT_TRUE(std::isnan(vq[1]));
+  EXPECT_EQ(vq[2], -INFINITY);
+  EXPECT_EQ(vq[3], 5.0f);
+  EXPECT_EQ(iq.to_vector<int64_t>(), (std::vector<int64_t>{0, 3, 8, 11}));
 }
 
 TEST(NnConv, ModuleDefaultsAndInitialisation) {

@@ -24,8 +24,6 @@
 
 namespace neural_arch::functional {
 
-using autograd::SavedTensor;
-
 namespace {
 
 std::string pair_str(int64_t h, int64_t w) {
