@@ -60,7 +60,7 @@ run_ctest() {
 }
 
 step "dependencies"
-bash scripts/install_deps.sh
+bash scripts/install_deps.sh --data  # the data tests read the real Debian datasets
 
 step "Release build (build/)"
 # Options are given explicitly so a build/ configured differently by hand is brought back
