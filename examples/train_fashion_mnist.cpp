@@ -74,7 +74,7 @@ Args parse(int argc, char** argv) {
     }
   }
   if (a.model != "cnn" && a.model != "mlp") usage("--model must be cnn or mlp");
-  if (a.epochs < 0) a.epochs = a.model == "cnn" ? 5 : 10;
+  if (a.epochs < 0) a.epochs = a.model == "cnn" ? 12 : 10;
   if (a.lr < 0) a.lr = a.model == "cnn" ? 2e-3 : 1e-3;
   if (a.batch_size <= 0 || a.threads <= 0 || a.epochs <= 0) usage("sizes must be positive");
   return a;
