@@ -52,7 +52,8 @@ std::vector<double> momenta(const optim::Optimizer& opt) {
 
 ::testing::AssertionResult same_values(const std::vector<double>& got, const Tensor& expected_row) {
   const auto e = expected_row.to_vector<double>();
-  if (got.size() != e.size()) return ::testing::AssertionFailure() << got.size() << " groups, expected " << e.size();
+  if (got.size() != e.size())
+    return ::testing::AssertionFailure() << got.size() << " groups, expected " << e.size();
   for (size_t i = 0; i < e.size(); ++i)
     if (!(std::abs(got[i] - e[i]) <= 1e-12 * std::abs(e[i]) + 1e-18))
       return ::testing::AssertionFailure() << "group " << i << ": " << got[i] << " vs expected " << e[i];
@@ -68,8 +69,7 @@ struct SchedCase {
   bool with_momentum = false;
 };
 
-template <class S, class... Args>
-std::vector<SchedPtr> one(optim::Optimizer& o, Args&&... args) {
+template <class S, class... Args> std::vector<SchedPtr> one(optim::Optimizer& o, Args&&... args) {
   std::vector<SchedPtr> v;
   v.push_back(std::make_unique<S>(o, std::forward<Args>(args)...));
   return v;
@@ -78,14 +78,27 @@ std::vector<SchedPtr> one(optim::Optimizer& o, Args&&... args) {
 const std::vector<SchedCase>& sched_cases() {
   using namespace optim;
   static const std::vector<SchedCase> cases = {
-      {"sched_steplr", [] { return sgd_groups({0.1, 0.02}); }, [](auto& o) { return one<StepLR>(o, 3, 0.5); }},
+      {"sched_steplr",
+       [] {
+         return sgd_groups({0.1, 0.02});
+       },
+       [](auto& o) { return one<StepLR>(o, 3, 0.5); }},
       {"sched_multisteplr", [] { return sgd_groups({0.1}); },
-       [](auto& o) { return one<MultiStepLR>(o, std::vector<int64_t>{2, 5, 5, 9}, 0.3); }},
-      {"sched_exponentiallr", [] { return sgd_groups({0.1, 0.3}); },
+       [](auto& o) {
+         return one<MultiStepLR>(o, std::vector<int64_t>{2, 5, 5, 9}, 0.3);
+       }},
+      {"sched_exponentiallr",
+       [] {
+         return sgd_groups({0.1, 0.3});
+       },
        [](auto& o) { return one<ExponentialLR>(o, 0.9); }},
-      {"sched_cosine", [] { return sgd_groups({0.1, 0.05}); },
+      {"sched_cosine",
+       [] {
+         return sgd_groups({0.1, 0.05});
+       },
        [](auto& o) { return one<CosineAnnealingLR>(o, 10, 1e-3); }},
-      {"sched_linearlr", [] { return sgd_groups({0.1}); }, [](auto& o) { return one<LinearLR>(o, 0.25, 1.0, 6); }},
+      {"sched_linearlr", [] { return sgd_groups({0.1}); },
+       [](auto& o) { return one<LinearLR>(o, 0.25, 1.0, 6); }},
       {"sched_linearlr_decay", [] { return sgd_groups({0.1}); },
        [](auto& o) { return one<LinearLR>(o, 1.0, 0.1, 8); }},
       {"sched_chained_step_exp", [] { return sgd_groups({0.1}); },
@@ -100,9 +113,14 @@ const std::vector<SchedCase>& sched_cases() {
          return OptimPtr(std::make_unique<Adam>(std::vector<Tensor>{na::zeros({1}).requires_grad_()},
                                                 AdamOptions().lr(1e-3)));
        },
-       [](auto& o) { return one<OneCycleLR>(o, std::vector<double>{0.1}, OneCycleLROptions().total_steps(20)); },
+       [](auto& o) {
+         return one<OneCycleLR>(o, std::vector<double>{0.1}, OneCycleLROptions().total_steps(20));
+       },
        true},
-      {"sched_onecycle_linear_three_phase_sgd", [] { return sgd_groups({0.01, 0.01}, 0.9); },
+      {"sched_onecycle_linear_three_phase_sgd",
+       [] {
+         return sgd_groups({0.01, 0.01}, 0.9);
+       },
        [](auto& o) {
          return one<OneCycleLR>(o, std::vector<double>{0.1, 0.2},
                                 OneCycleLROptions()
@@ -131,7 +149,8 @@ TEST_P(SchedulerReference, LrSequenceMatchesTorch) {
   OptimPtr opt = c.make_opt();
   auto scheds = c.make_scheds(*opt);
   ASSERT_TRUE(same_values(scheds.back()->get_last_lr(), lr[0])) << "after construction";
-  if (c.with_momentum) ASSERT_TRUE(same_values(momenta(*opt), ref.at("momentum")[0])) << "momentum after construction";
+  if (c.with_momentum)
+    ASSERT_TRUE(same_values(momenta(*opt), ref.at("momentum")[0])) << "momentum after construction";
   for (int64_t s = 1; s < lr.size(0); ++s) {
     opt->step();
     for (auto& sc : scheds) sc->step();
@@ -139,7 +158,8 @@ TEST_P(SchedulerReference, LrSequenceMatchesTorch) {
     std::vector<double> group_lrs;
     for (const auto& g : opt->param_groups()) group_lrs.push_back(g.options->get_lr());
     ASSERT_TRUE(same_values(group_lrs, lr[s])) << "group lrs after step " << s;
-    if (c.with_momentum) ASSERT_TRUE(same_values(momenta(*opt), ref.at("momentum")[s])) << "momentum after step " << s;
+    if (c.with_momentum)
+      ASSERT_TRUE(same_values(momenta(*opt), ref.at("momentum")[s])) << "momentum after step " << s;
   }
 }
 
@@ -164,31 +184,31 @@ TEST_P(PlateauReference, LrSequenceMatchesTorch) {
   for (size_t s = 0; s < metrics.size(); ++s) {
     opt->step();
     sched.step(metrics[s]);
-    ASSERT_TRUE(same_values(sched.get_last_lr(), ref.at("lr")[static_cast<int64_t>(s) + 1])) << "after step " << s + 1;
+    ASSERT_TRUE(same_values(sched.get_last_lr(), ref.at("lr")[static_cast<int64_t>(s) + 1]))
+        << "after step " << s + 1;
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Reference, PlateauReference,
-    ::testing::Values(PlateauCase{"sched_plateau_min_rel",
-                                  {0.1, 0.05},
-                                  optim::ReduceLROnPlateauOptions()
-                                      .mode("min")
-                                      .factor(0.5)
-                                      .patience(2)
-                                      .threshold(0.01)
-                                      .cooldown(1)
-                                      .min_lr({0.01})},
-                      PlateauCase{"sched_plateau_max_abs",
-                                  {0.1},
-                                  optim::ReduceLROnPlateauOptions()
-                                      .mode("max")
-                                      .factor(0.2)
-                                      .patience(1)
-                                      .threshold(0.02)
-                                      .threshold_mode("abs")
-                                      .min_lr({0.001})}),
-    [](const ::testing::TestParamInfo<PlateauCase>& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Reference, PlateauReference,
+                         ::testing::Values(PlateauCase{"sched_plateau_min_rel",
+                                                       {0.1, 0.05},
+                                                       optim::ReduceLROnPlateauOptions()
+                                                           .mode("min")
+                                                           .factor(0.5)
+                                                           .patience(2)
+                                                           .threshold(0.01)
+                                                           .cooldown(1)
+                                                           .min_lr({0.01})},
+                                           PlateauCase{"sched_plateau_max_abs",
+                                                       {0.1},
+                                                       optim::ReduceLROnPlateauOptions()
+                                                           .mode("max")
+                                                           .factor(0.2)
+                                                           .patience(1)
+                                                           .threshold(0.02)
+                                                           .threshold_mode("abs")
+                                                           .min_lr({0.001})}),
+                         [](const ::testing::TestParamInfo<PlateauCase>& info) { return info.param.name; });
 
 TEST(SchedulerReferenceFiles, EveryFileHasATest) {
   std::set<std::string> known{"sched_plateau_min_rel", "sched_plateau_max_abs"};
@@ -207,7 +227,8 @@ TEST(SchedulerReferenceFiles, EveryFileHasATest) {
 
 TEST(LRScheduler, StateDictResume) {
   auto make = [](optim::Optimizer& o) {
-    return std::make_unique<optim::OneCycleLR>(o, std::vector<double>{0.1}, optim::OneCycleLROptions().total_steps(30));
+    return std::make_unique<optim::OneCycleLR>(o, std::vector<double>{0.1},
+                                               optim::OneCycleLROptions().total_steps(30));
   };
   OptimPtr a = sgd_groups({0.01}, 0.9);
   auto sa = make(*a);
@@ -270,7 +291,11 @@ TEST(LRScheduler, Errors) {
   expect_error([&] { CosineAnnealingLR(*opt, -3); }, {"[CosineAnnealingLR]", "-3"});
   expect_error([&] { WarmupCosineLR(*opt, 10, 5); }, {"[WarmupCosineLR]", "5", "10"});
   expect_error([&] { OneCycleLR(*opt, {0.1}, OneCycleLROptions()); }, {"[OneCycleLR]", "total_steps"});
-  expect_error([&] { OneCycleLR(*opt, {0.1, 0.2}, OneCycleLROptions().total_steps(5)); }, {"[OneCycleLR]", "max_lr"});
+  expect_error(
+      [&] {
+        OneCycleLR(*opt, {0.1, 0.2}, OneCycleLROptions().total_steps(5));
+      },
+      {"[OneCycleLR]", "max_lr"});
   expect_error([&] { OneCycleLR(*opt, {0.1}, OneCycleLROptions().total_steps(5).anneal_strategy("exp")); },
                {"[OneCycleLR]", "'exp'"});
   expect_error([&] { ReduceLROnPlateau(*opt, ReduceLROnPlateauOptions().factor(1.0)); },
@@ -279,7 +304,8 @@ TEST(LRScheduler, Errors) {
                {"[ReduceLROnPlateau]", "'avg'"});
 
   Adagrad ada({na::zeros({1}).requires_grad_()});
-  expect_error([&] { OneCycleLR(ada, {0.1}, OneCycleLROptions().total_steps(5)); }, {"[OneCycleLR]", "Adagrad"});
+  expect_error([&] { OneCycleLR(ada, {0.1}, OneCycleLROptions().total_steps(5)); },
+               {"[OneCycleLR]", "Adagrad"});
   OneCycleLR no_momentum(ada, {0.1}, OneCycleLROptions().total_steps(3).cycle_momentum(false));
   no_momentum.step();
   no_momentum.step();

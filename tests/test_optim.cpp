@@ -16,13 +16,13 @@
 
 #include "neural_arch/autograd.hpp"
 #include "neural_arch/ops.hpp"
-#include "neural_arch/optimization/memory.hpp"
 #include "neural_arch/optim/adagrad.hpp"
 #include "neural_arch/optim/adam.hpp"
 #include "neural_arch/optim/clip_grad.hpp"
 #include "neural_arch/optim/lion.hpp"
 #include "neural_arch/optim/rmsprop.hpp"
 #include "neural_arch/optim/sgd.hpp"
+#include "neural_arch/optimization/memory.hpp"
 #include "reference_data.hpp"
 
 namespace optim_test {
@@ -37,11 +37,12 @@ using Groups = std::vector<optim::ParamGroup>;
 
 // Relative error: |a - e| <= rtol * max(|e|, floor) per element. floor < 0 means "the largest
 // |e| of the tensor", i.e. the error relative to the parameter tensor's magnitude.
-::testing::AssertionResult rel_close(const Tensor& actual, const Tensor& expected, double rtol, double floor) {
+::testing::AssertionResult rel_close(const Tensor& actual, const Tensor& expected, double rtol,
+                                     double floor) {
   if (actual.dtype() != expected.dtype() || actual.shape() != expected.shape())
-    return ::testing::AssertionFailure() << "got " << na::shape_str(actual.shape()) << " "
-                                         << na::dtype_name(actual.dtype()) << ", expected "
-                                         << na::shape_str(expected.shape()) << " " << na::dtype_name(expected.dtype());
+    return ::testing::AssertionFailure()
+           << "got " << na::shape_str(actual.shape()) << " " << na::dtype_name(actual.dtype())
+           << ", expected " << na::shape_str(expected.shape()) << " " << na::dtype_name(expected.dtype());
   const auto a = actual.to_vector<double>(), e = expected.to_vector<double>();
   if (floor < 0) {
     floor = 0;
@@ -57,8 +58,9 @@ using Groups = std::vector<optim::ParamGroup>;
     }
   }
   if (bad == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << bad << " of " << a.size() << " elements off; worst at " << worst << ": "
-                                       << a[worst] << " vs " << e[worst] << " (relative " << worst_rel << ")";
+  return ::testing::AssertionFailure()
+         << bad << " of " << a.size() << " elements off; worst at " << worst << ": " << a[worst] << " vs "
+         << e[worst] << " (relative " << worst_rel << ")";
 }
 
 bool bitwise_equal(const Tensor& a, const Tensor& b) {
@@ -99,11 +101,13 @@ const std::vector<TrajCase>& traj_cases() {
        [](auto p) -> OptimPtr { return std::make_unique<SGD>(p, SGDOptions().lr(0.05).momentum(0.9)); }},
       {"traj_sgd_momentum_dampening_wd",
        [](auto p) -> OptimPtr {
-         return std::make_unique<SGD>(p, SGDOptions().lr(0.05).momentum(0.9).dampening(0.1).weight_decay(0.01));
+         return std::make_unique<SGD>(p,
+                                      SGDOptions().lr(0.05).momentum(0.9).dampening(0.1).weight_decay(0.01));
        }},
       {"traj_sgd_nesterov",
        [](auto p) -> OptimPtr {
-         return std::make_unique<SGD>(p, SGDOptions().lr(0.05).momentum(0.9).nesterov(true).weight_decay(1e-3));
+         return std::make_unique<SGD>(p,
+                                      SGDOptions().lr(0.05).momentum(0.9).nesterov(true).weight_decay(1e-3));
        }},
       {"traj_sgd_maximize",
        [](auto p) -> OptimPtr {
@@ -111,11 +115,14 @@ const std::vector<TrajCase>& traj_cases() {
        }},
       {"traj_sgd_nesterov_f32",
        [](auto p) -> OptimPtr {
-         return std::make_unique<SGD>(p, SGDOptions().lr(0.05).momentum(0.9).nesterov(true).weight_decay(1e-3));
+         return std::make_unique<SGD>(p,
+                                      SGDOptions().lr(0.05).momentum(0.9).nesterov(true).weight_decay(1e-3));
        }},
       {"traj_adam", [](auto p) -> OptimPtr { return std::make_unique<Adam>(p, AdamOptions().lr(1e-2)); }},
       {"traj_adam_wd",
-       [](auto p) -> OptimPtr { return std::make_unique<Adam>(p, AdamOptions().lr(1e-2).weight_decay(0.1)); }},
+       [](auto p) -> OptimPtr {
+         return std::make_unique<Adam>(p, AdamOptions().lr(1e-2).weight_decay(0.1));
+       }},
       {"traj_adam_amsgrad_wd",
        [](auto p) -> OptimPtr {
          return std::make_unique<Adam>(
@@ -124,7 +131,9 @@ const std::vector<TrajCase>& traj_cases() {
       {"traj_adam_maximize",
        [](auto p) -> OptimPtr { return std::make_unique<Adam>(p, AdamOptions().lr(1e-2).maximize(true)); }},
       {"traj_adam_f32",
-       [](auto p) -> OptimPtr { return std::make_unique<Adam>(p, AdamOptions().lr(1e-2).weight_decay(0.01)); }},
+       [](auto p) -> OptimPtr {
+         return std::make_unique<Adam>(p, AdamOptions().lr(1e-2).weight_decay(0.01));
+       }},
       {"traj_adam_groups",
        [](auto p) -> OptimPtr {
          Groups g;
@@ -132,10 +141,13 @@ const std::vector<TrajCase>& traj_cases() {
          g.emplace_back(std::vector<Tensor>{p[1], p[2]});  // the defaults
          return std::make_unique<Adam>(g, AdamOptions().lr(1e-2));
        }},
-      {"traj_adam_skip", [](auto p) -> OptimPtr { return std::make_unique<Adam>(p, AdamOptions().lr(1e-2)); }},
+      {"traj_adam_skip",
+       [](auto p) -> OptimPtr { return std::make_unique<Adam>(p, AdamOptions().lr(1e-2)); }},
       {"traj_adamw", [](auto p) -> OptimPtr { return std::make_unique<AdamW>(p, AdamWOptions().lr(1e-2)); }},
       {"traj_adamw_wd",
-       [](auto p) -> OptimPtr { return std::make_unique<AdamW>(p, AdamWOptions().lr(1e-2).weight_decay(0.1)); }},
+       [](auto p) -> OptimPtr {
+         return std::make_unique<AdamW>(p, AdamWOptions().lr(1e-2).weight_decay(0.1));
+       }},
       {"traj_adamw_amsgrad",
        [](auto p) -> OptimPtr { return std::make_unique<AdamW>(p, AdamWOptions().lr(1e-2).amsgrad(true)); }},
       {"traj_adamw_amsgrad_f32",
@@ -146,7 +158,9 @@ const std::vector<TrajCase>& traj_cases() {
          return std::make_unique<Lion>(p, LionOptions().lr(1e-3).betas({0.95, 0.98}).weight_decay(0.1));
        }},
       {"traj_lion_f32",
-       [](auto p) -> OptimPtr { return std::make_unique<Lion>(p, LionOptions().lr(1e-3).weight_decay(0.1)); }},
+       [](auto p) -> OptimPtr {
+         return std::make_unique<Lion>(p, LionOptions().lr(1e-3).weight_decay(0.1));
+       }},
       {"traj_rmsprop", [](auto p) -> OptimPtr { return std::make_unique<RMSprop>(p); }},
       {"traj_rmsprop_momentum_wd",
        [](auto p) -> OptimPtr {
@@ -158,11 +172,13 @@ const std::vector<TrajCase>& traj_cases() {
        }},
       {"traj_rmsprop_centered_momentum",
        [](auto p) -> OptimPtr {
-         return std::make_unique<RMSprop>(p, RMSpropOptions().lr(1e-3).momentum(0.5).centered(true).eps(1e-6));
+         return std::make_unique<RMSprop>(p,
+                                          RMSpropOptions().lr(1e-3).momentum(0.5).centered(true).eps(1e-6));
        }},
       {"traj_rmsprop_centered_momentum_f32",
        [](auto p) -> OptimPtr {
-         return std::make_unique<RMSprop>(p, RMSpropOptions().lr(1e-3).momentum(0.5).centered(true).eps(1e-6));
+         return std::make_unique<RMSprop>(p,
+                                          RMSpropOptions().lr(1e-3).momentum(0.5).centered(true).eps(1e-6));
        }},
       {"traj_adagrad", [](auto p) -> OptimPtr { return std::make_unique<Adagrad>(p); }},
       {"traj_adagrad_decay_wd",
@@ -182,7 +198,8 @@ TEST_P(OptimReference, TrajectoryMatchesTorch) {
   const TrajCase& c = GetParam();
   const auto ref = na_reference::load_reference("optim/" + c.name);
   std::vector<Tensor> params;
-  for (int k = 0; ref.has("p0." + std::to_string(k)); ++k) params.push_back(leaf(ref.at("p0." + std::to_string(k))));
+  for (int k = 0; ref.has("p0." + std::to_string(k)); ++k)
+    params.push_back(leaf(ref.at("p0." + std::to_string(k))));
   ASSERT_FALSE(params.empty());
   OptimPtr opt = c.make(params);
   const int64_t steps = ref.at("grads.0").size(0);
@@ -214,7 +231,8 @@ INSTANTIATE_TEST_SUITE_P(Reference, OptimReference, ::testing::ValuesIn(traj_cas
 TEST(OptimReferenceFiles, EveryFileHasATest) {
   std::set<std::string> known;
   for (const auto& c : traj_cases()) known.insert(c.name);
-  for (const char* n : {"clip_norm2", "clip_norm2_no_clip", "clip_norm1", "clip_norm_inf", "clip_norm3"}) known.insert(n);
+  for (const char* n : {"clip_norm2", "clip_norm2_no_clip", "clip_norm1", "clip_norm_inf", "clip_norm3"})
+    known.insert(n);
   int files = 0;
   for (const auto& entry : std::filesystem::directory_iterator(std::string(NA_REFERENCE_DIR) + "/optim")) {
     const std::string stem = entry.path().stem().string();
@@ -246,15 +264,17 @@ TEST_P(ClipReference, ClipGradNormMatchesTorch) {
   const double norm = optim::clip_grad_norm_(params, c.max_norm, c.norm_type);
   EXPECT_NEAR(norm, ref.at("norm").item<double>(), 1e-12 * ref.at("norm").item<double>());
   for (size_t k = 0; k < params.size(); ++k)
-    EXPECT_TRUE(rel_close(params[k].grad(), ref.at("clipped." + std::to_string(k)), 1e-12, 1e-12)) << "grad " << k;
+    EXPECT_TRUE(rel_close(params[k].grad(), ref.at("clipped." + std::to_string(k)), 1e-12, 1e-12))
+        << "grad " << k;
 }
 
-INSTANTIATE_TEST_SUITE_P(Reference, ClipReference,
-                         ::testing::Values(ClipCase{"clip_norm2", 1.0, 2.0}, ClipCase{"clip_norm2_no_clip", 100.0, 2.0},
-                                           ClipCase{"clip_norm1", 2.0, 1.0},
-                                           ClipCase{"clip_norm_inf", 0.5, std::numeric_limits<double>::infinity()},
-                                           ClipCase{"clip_norm3", 0.7, 3.0}),
-                         [](const ::testing::TestParamInfo<ClipCase>& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(
+    Reference, ClipReference,
+    ::testing::Values(ClipCase{"clip_norm2", 1.0, 2.0}, ClipCase{"clip_norm2_no_clip", 100.0, 2.0},
+                      ClipCase{"clip_norm1", 2.0, 1.0},
+                      ClipCase{"clip_norm_inf", 0.5, std::numeric_limits<double>::infinity()},
+                      ClipCase{"clip_norm3", 0.7, 3.0}),
+    [](const ::testing::TestParamInfo<ClipCase>& info) { return info.param.name; });
 
 TEST(ClipGrad, SkipsMissingGradsAndKeepsNaN) {
   Tensor a = leaf(na::tensor<float>({3.f, 4.f}));
@@ -297,20 +317,26 @@ std::vector<RoundTripCase> round_trip_cases() {
   return {
       {"SGDNesterov",
        [](auto p) -> OptimPtr {
-         return std::make_unique<SGD>(p, SGDOptions().lr(0.05).momentum(0.9).nesterov(true).weight_decay(1e-3));
+         return std::make_unique<SGD>(p,
+                                      SGDOptions().lr(0.05).momentum(0.9).nesterov(true).weight_decay(1e-3));
        }},
       {"AdamAmsgrad",
        [](auto p) -> OptimPtr {
          return std::make_unique<Adam>(p, AdamOptions().lr(1e-2).amsgrad(true).weight_decay(0.01));
        }},
       {"AdamW", [](auto p) -> OptimPtr { return std::make_unique<AdamW>(p, AdamWOptions().lr(1e-2)); }},
-      {"Lion", [](auto p) -> OptimPtr { return std::make_unique<Lion>(p, LionOptions().lr(1e-3).weight_decay(0.1)); }},
+      {"Lion",
+       [](auto p) -> OptimPtr {
+         return std::make_unique<Lion>(p, LionOptions().lr(1e-3).weight_decay(0.1));
+       }},
       {"RMSpropCenteredMomentum",
        [](auto p) -> OptimPtr {
          return std::make_unique<RMSprop>(p, RMSpropOptions().lr(1e-3).centered(true).momentum(0.9));
        }},
       {"Adagrad",
-       [](auto p) -> OptimPtr { return std::make_unique<Adagrad>(p, AdagradOptions().lr(0.05).lr_decay(0.01)); }},
+       [](auto p) -> OptimPtr {
+         return std::make_unique<Adagrad>(p, AdagradOptions().lr(0.05).lr_decay(0.01));
+       }},
   };
 }
 
@@ -327,7 +353,8 @@ TEST_P(OptimStateDict, ResumeIsBitIdentical) {
   for (int step = 0; step < 20; ++step)
     for (const auto& s : shapes) grads.push_back(na::randn(s, na::kFloat32, &gen));
   auto feed = [&](std::vector<Tensor>& ps, int step) {
-    for (size_t k = 0; k < ps.size(); ++k) ps[k].set_grad(grads[static_cast<size_t>(step) * ps.size() + k].clone());
+    for (size_t k = 0; k < ps.size(); ++k)
+      ps[k].set_grad(grads[static_cast<size_t>(step) * ps.size() + k].clone());
   };
   auto fresh = [&] {
     std::vector<Tensor> ps;
@@ -375,13 +402,27 @@ TEST(OptimStateDict, Layout) {
   opt.step();
   std::vector<std::string> keys;
   for (const auto& [k, t] : opt.state_dict()) keys.push_back(k);
-  const std::vector<std::string> expected = {
-      "state.0.step", "state.0.exp_avg", "state.0.exp_avg_sq", "state.0.max_exp_avg_sq",
-      "state.2.step", "state.2.exp_avg", "state.2.exp_avg_sq",  // group 1: its own options, no amsgrad
-      "param_groups.0.params", "param_groups.0.lr", "param_groups.0.betas", "param_groups.0.eps",
-      "param_groups.0.weight_decay", "param_groups.0.amsgrad", "param_groups.0.maximize",
-      "param_groups.1.params", "param_groups.1.lr", "param_groups.1.betas", "param_groups.1.eps",
-      "param_groups.1.weight_decay", "param_groups.1.amsgrad", "param_groups.1.maximize"};
+  const std::vector<std::string> expected = {"state.0.step",
+                                             "state.0.exp_avg",
+                                             "state.0.exp_avg_sq",
+                                             "state.0.max_exp_avg_sq",
+                                             "state.2.step",
+                                             "state.2.exp_avg",
+                                             "state.2.exp_avg_sq",  // group 1: its own options, no amsgrad
+                                             "param_groups.0.params",
+                                             "param_groups.0.lr",
+                                             "param_groups.0.betas",
+                                             "param_groups.0.eps",
+                                             "param_groups.0.weight_decay",
+                                             "param_groups.0.amsgrad",
+                                             "param_groups.0.maximize",
+                                             "param_groups.1.params",
+                                             "param_groups.1.lr",
+                                             "param_groups.1.betas",
+                                             "param_groups.1.eps",
+                                             "param_groups.1.weight_decay",
+                                             "param_groups.1.amsgrad",
+                                             "param_groups.1.maximize"};
   EXPECT_EQ(keys, expected);
   const auto sd = opt.state_dict();
   auto get = [&](const std::string& k) {
@@ -418,8 +459,11 @@ TEST(OptimStateDict, BadDictsAreRejectedWithoutChanges) {
       if (k != key) d.emplace_back(k, v);
     return d;
   };
-  expect_error([&] { opt.load_state_dict(with("state.0.exp_avg", na::zeros({3, 2}))); },
-               {"[Adam]", "state.0.exp_avg", "(3,2)", "(2,3)"});
+  expect_error(
+      [&] {
+        opt.load_state_dict(with("state.0.exp_avg", na::zeros({3, 2})));
+      },
+      {"[Adam]", "state.0.exp_avg", "(3,2)", "(2,3)"});
   expect_error([&] { opt.load_state_dict(with("param_groups.0.lr", na::scalar_tensor(-1.0, na::kFloat64))); },
                {"[Adam]", "learning rate", "-1"});
   expect_error([&] { opt.load_state_dict(without("param_groups.0.eps")); }, {"[Adam]", "param_groups.0.eps"});
@@ -576,7 +620,8 @@ TEST(Optim, BadOptionsNameTheOptimizerAndValue) {
   expect_error([&] { SGD({p}, SGDOptions().lr(-0.1)); }, {"[SGD]", "learning rate", "-0.1"});
   expect_error([&] { SGD({p}, SGDOptions().momentum(-1)); }, {"[SGD]", "momentum", "-1"});
   expect_error([&] { SGD({p}, SGDOptions().nesterov(true)); }, {"[SGD]", "Nesterov"});
-  expect_error([&] { SGD({p}, SGDOptions().momentum(0.9).dampening(0.5).nesterov(true)); }, {"[SGD]", "dampening 0.5"});
+  expect_error([&] { SGD({p}, SGDOptions().momentum(0.9).dampening(0.5).nesterov(true)); },
+               {"[SGD]", "dampening 0.5"});
   expect_error([&] { Adam({p}, AdamOptions().lr(-0.001)); }, {"[Adam]", "learning rate", "-0.001"});
   expect_error([&] { Adam({p}, AdamOptions().betas({1.0, 0.999})); }, {"[Adam]", "index 0", "1", "[0, 1)"});
   expect_error([&] { Adam({p}, AdamOptions().betas({0.9, -0.5})); }, {"[Adam]", "index 1", "-0.5"});
@@ -586,7 +631,8 @@ TEST(Optim, BadOptionsNameTheOptimizerAndValue) {
   expect_error([&] { Lion({p}, LionOptions().lr(-1e-4)); }, {"[Lion]", "learning rate", "-0.0001"});
   expect_error([&] { Lion({p}, LionOptions().betas({1.1, 0.99})); }, {"[Lion]", "index 0", "1.1"});
   expect_error([&] { RMSprop({p}, RMSpropOptions().alpha(-0.1)); }, {"[RMSprop]", "alpha", "-0.1"});
-  expect_error([&] { RMSprop({p}, RMSpropOptions().lr(std::nan(""))); }, {"[RMSprop]", "learning rate", "nan"});
+  expect_error([&] { RMSprop({p}, RMSpropOptions().lr(std::nan(""))); },
+               {"[RMSprop]", "learning rate", "nan"});
   expect_error([&] { Adagrad({p}, AdagradOptions().lr_decay(-1)); }, {"[Adagrad]", "lr_decay", "-1"});
   expect_error([&] { Adagrad({p}, AdagradOptions().initial_accumulator_value(-2)); },
                {"[Adagrad]", "initial_accumulator_value", "-2"});

@@ -16,7 +16,8 @@ void AdagradOptions::visit(OptionsVisitor& v) {
 
 Adagrad::Adagrad(std::vector<Tensor> params, const AdagradOptions& defaults)
     : Adagrad(std::vector<ParamGroup>{ParamGroup(std::move(params))}, defaults) {}
-Adagrad::Adagrad(std::vector<ParamGroup> groups, const AdagradOptions& defaults) : Optimizer("Adagrad", defaults) {
+Adagrad::Adagrad(std::vector<ParamGroup> groups, const AdagradOptions& defaults)
+    : Optimizer("Adagrad", defaults) {
   init_groups(std::move(groups));
 }
 
@@ -29,16 +30,18 @@ void Adagrad::validate(const OptimizerOptions& options) const {
   const auto& o = internal::options_of<AdagradOptions>(options, name());
   internal::check_option(name(), o.lr() >= 0, "learning rate", o.lr(), "must be >= 0");
   internal::check_option(name(), o.lr_decay() >= 0, "lr_decay value", o.lr_decay(), "must be >= 0");
-  internal::check_option(name(), o.weight_decay() >= 0, "weight_decay value", o.weight_decay(), "must be >= 0");
+  internal::check_option(name(), o.weight_decay() >= 0, "weight_decay value", o.weight_decay(),
+                         "must be >= 0");
   internal::check_option(name(), o.initial_accumulator_value() >= 0, "initial_accumulator_value value",
-                       o.initial_accumulator_value(), "must be >= 0");
+                         o.initial_accumulator_value(), "must be >= 0");
   internal::check_option(name(), o.eps() >= 0, "epsilon value", o.eps(), "must be >= 0");
 }
 
-Optimizer::Kernel Adagrad::prepare(const OptimizerOptions& options, ParamState& state, const Tensor& param, int d,
-                                   cpu::OptimArgs& args) {
+Optimizer::Kernel Adagrad::prepare(const OptimizerOptions& options, ParamState& state, const Tensor& param,
+                                   int d, cpu::OptimArgs& args) {
   const auto& o = internal::options_of<AdagradOptions>(options, name());
-  if (!state.buffers[0].defined()) state.buffers[0] = full(param.shape(), o.initial_accumulator_value(), param.dtype());
+  if (!state.buffers[0].defined())
+    state.buffers[0] = full(param.shape(), o.initial_accumulator_value(), param.dtype());
   const int64_t step = ++state.step;
   const double clr = o.lr() / (1.0 + static_cast<double>(step - 1) * o.lr_decay());
   args.c[0] = -clr;

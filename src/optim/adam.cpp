@@ -9,14 +9,13 @@ namespace neural_arch::optim {
 
 namespace {
 
-template <class O>
-void validate_adam(const std::string& opt, const O& o) {
+template <class O> void validate_adam(const std::string& opt, const O& o) {
   internal::check_option(opt, o.lr() >= 0, "learning rate", o.lr(), "must be >= 0");
   internal::check_option(opt, o.eps() >= 0, "epsilon value", o.eps(), "must be >= 0");
   internal::check_option(opt, o.betas().first >= 0 && o.betas().first < 1, "beta parameter at index 0",
-                       o.betas().first, "must be in [0, 1)");
+                         o.betas().first, "must be in [0, 1)");
   internal::check_option(opt, o.betas().second >= 0 && o.betas().second < 1, "beta parameter at index 1",
-                       o.betas().second, "must be in [0, 1)");
+                         o.betas().second, "must be in [0, 1)");
   internal::check_option(opt, o.weight_decay() >= 0, "weight_decay value", o.weight_decay(), "must be >= 0");
 }
 
@@ -67,8 +66,12 @@ const std::vector<std::string>& adam_buffer_names() {
 
 }  // namespace
 
-void AdamOptions::visit(OptionsVisitor& v) { visit_adam(*this, v, lr_, betas_, eps_, weight_decay_, amsgrad_, maximize_); }
-void AdamWOptions::visit(OptionsVisitor& v) { visit_adam(*this, v, lr_, betas_, eps_, weight_decay_, amsgrad_, maximize_); }
+void AdamOptions::visit(OptionsVisitor& v) {
+  visit_adam(*this, v, lr_, betas_, eps_, weight_decay_, amsgrad_, maximize_);
+}
+void AdamWOptions::visit(OptionsVisitor& v) {
+  visit_adam(*this, v, lr_, betas_, eps_, weight_decay_, amsgrad_, maximize_);
+}
 
 Adam::Adam(std::vector<Tensor> params, const AdamOptions& defaults)
     : Adam(std::vector<ParamGroup>{ParamGroup(std::move(params))}, defaults) {}
@@ -79,8 +82,8 @@ const std::vector<std::string>& Adam::buffer_names() const { return adam_buffer_
 void Adam::validate(const OptimizerOptions& options) const {
   validate_adam(name(), internal::options_of<AdamOptions>(options, name()));
 }
-Optimizer::Kernel Adam::prepare(const OptimizerOptions& options, ParamState& state, const Tensor& param, int d,
-                                cpu::OptimArgs& args) {
+Optimizer::Kernel Adam::prepare(const OptimizerOptions& options, ParamState& state, const Tensor& param,
+                                int d, cpu::OptimArgs& args) {
   return prepare_adam(internal::options_of<AdamOptions>(options, name()), 1, state, param, d, args);
 }
 
@@ -93,8 +96,8 @@ const std::vector<std::string>& AdamW::buffer_names() const { return adam_buffer
 void AdamW::validate(const OptimizerOptions& options) const {
   validate_adam(name(), internal::options_of<AdamWOptions>(options, name()));
 }
-Optimizer::Kernel AdamW::prepare(const OptimizerOptions& options, ParamState& state, const Tensor& param, int d,
-                                 cpu::OptimArgs& args) {
+Optimizer::Kernel AdamW::prepare(const OptimizerOptions& options, ParamState& state, const Tensor& param,
+                                 int d, cpu::OptimArgs& args) {
   return prepare_adam(internal::options_of<AdamWOptions>(options, name()), 2, state, param, d, args);
 }
 

@@ -17,8 +17,7 @@ constexpr int64_t kChunk = 1 << 16;
 
 enum class NormKind { two, one, inf, p };
 
-template <class T>
-double chunk_partial(const T* g, int64_t n, NormKind kind, double p) {
+template <class T> double chunk_partial(const T* g, int64_t n, NormKind kind, double p) {
   double acc = 0;
   switch (kind) {
     case NormKind::two:
@@ -45,7 +44,8 @@ double chunk_partial(const T* g, int64_t n, NormKind kind, double p) {
 
 }  // namespace
 
-double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type, bool error_if_nonfinite) {
+double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type,
+                       bool error_if_nonfinite) {
   const char* op = "clip_grad_norm_";
   NA_CHECK(norm_type > 0, op, "norm_type must be > 0 (or infinity), got ", norm_type);
   NoGradGuard no_grad;
@@ -81,8 +81,9 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
   cpu::parallel_for(0, static_cast<int64_t>(chunks.size()), 1, [&](int64_t b, int64_t e) {
     for (int64_t c = b; c < e; ++c) {
       const Chunk& ch = chunks[static_cast<size_t>(c)];
-      partial[static_cast<size_t>(c)] = ch.f64 ? chunk_partial(static_cast<const double*>(ch.data), ch.n, kind, norm_type)
-                                               : chunk_partial(static_cast<const float*>(ch.data), ch.n, kind, norm_type);
+      partial[static_cast<size_t>(c)] =
+          ch.f64 ? chunk_partial(static_cast<const double*>(ch.data), ch.n, kind, norm_type)
+                 : chunk_partial(static_cast<const float*>(ch.data), ch.n, kind, norm_type);
     }
   });
   double total = 0;
@@ -90,8 +91,10 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
     for (double v : partial) total = (v != v || total != total) ? std::nan("") : std::max(total, v);
   } else {
     for (double v : partial) total += v;
-    if (kind == NormKind::two) total = std::sqrt(total);
-    else if (kind == NormKind::p) total = std::pow(total, 1.0 / norm_type);
+    if (kind == NormKind::two)
+      total = std::sqrt(total);
+    else if (kind == NormKind::p)
+      total = std::pow(total, 1.0 / norm_type);
   }
   NA_CHECK(!error_if_nonfinite || std::isfinite(total), op, "the total norm of order ", norm_type,
            " of the gradients is ", total, "; grads left unchanged (error_if_nonfinite=true)");

@@ -26,14 +26,15 @@ void Lion::validate(const OptimizerOptions& options) const {
   const auto& o = internal::options_of<LionOptions>(options, name());
   internal::check_option(name(), o.lr() >= 0, "learning rate", o.lr(), "must be >= 0");
   internal::check_option(name(), o.betas().first >= 0 && o.betas().first <= 1, "beta parameter at index 0",
-                       o.betas().first, "must be in [0, 1]");
+                         o.betas().first, "must be in [0, 1]");
   internal::check_option(name(), o.betas().second >= 0 && o.betas().second <= 1, "beta parameter at index 1",
-                       o.betas().second, "must be in [0, 1]");
-  internal::check_option(name(), o.weight_decay() >= 0, "weight_decay value", o.weight_decay(), "must be >= 0");
+                         o.betas().second, "must be in [0, 1]");
+  internal::check_option(name(), o.weight_decay() >= 0, "weight_decay value", o.weight_decay(),
+                         "must be >= 0");
 }
 
-Optimizer::Kernel Lion::prepare(const OptimizerOptions& options, ParamState& state, const Tensor& param, int d,
-                                cpu::OptimArgs& args) {
+Optimizer::Kernel Lion::prepare(const OptimizerOptions& options, ParamState& state, const Tensor& param,
+                                int d, cpu::OptimArgs& args) {
   const auto& o = internal::options_of<LionOptions>(options, name());
   if (!state.buffers[0].defined()) state.buffers[0] = internal::zeros_like_param(param);
   ++state.step;

@@ -41,19 +41,20 @@ class DictView {
   }
   double scalar(const std::string& key) {
     const Tensor& t = get(key);
-    NA_CHECK(t.dim() == 0 && is_floating(t.dtype()), op_.c_str(), "'", key, "' must be a 0-d floating tensor, got ",
-             dtype_name(t.dtype()), " ", shape_str(t.shape()));
+    NA_CHECK(t.dim() == 0 && is_floating(t.dtype()), op_.c_str(), "'", key,
+             "' must be a 0-d floating tensor, got ", dtype_name(t.dtype()), " ", shape_str(t.shape()));
     return t.item<double>();
   }
   int64_t integer(const std::string& key) {
     const double v = scalar(key);
-    NA_CHECK(v == std::floor(v) && std::fabs(v) < 9.0e15, op_.c_str(), "'", key, "' must hold an integer, got ", v);
+    NA_CHECK(v == std::floor(v) && std::fabs(v) < 9.0e15, op_.c_str(), "'", key,
+             "' must hold an integer, got ", v);
     return static_cast<int64_t>(v);
   }
   std::vector<double> vec(const std::string& key, size_t n) {
     const Tensor& t = get(key);
-    NA_CHECK(t.dim() == 1 && static_cast<size_t>(t.numel()) == n && is_floating(t.dtype()), op_.c_str(), "'", key,
-             "' must be a 1-d floating tensor of ", n, " elements (one per parameter group), got ",
+    NA_CHECK(t.dim() == 1 && static_cast<size_t>(t.numel()) == n && is_floating(t.dtype()), op_.c_str(), "'",
+             key, "' must be a 1-d floating tensor of ", n, " elements (one per parameter group), got ",
              dtype_name(t.dtype()), " ", shape_str(t.shape()));
     return t.to_vector<double>();
   }
@@ -160,7 +161,8 @@ std::vector<double> MultiStepLR::get_lr() {
 
 // ------------------------------------------------------------------ ExponentialLR
 
-ExponentialLR::ExponentialLR(Optimizer& optimizer, double gamma) : LRScheduler(optimizer, "ExponentialLR"), gamma_(gamma) {
+ExponentialLR::ExponentialLR(Optimizer& optimizer, double gamma)
+    : LRScheduler(optimizer, "ExponentialLR"), gamma_(gamma) {
   initial_step();
 }
 
@@ -189,7 +191,8 @@ std::vector<double> CosineAnnealingLR::get_lr() {
     return lrs;
   }
   if (py_mod(last_epoch_ - 1 - t_max_, 2 * t_max_) == 0) {
-    for (size_t i = 0; i < lrs.size(); ++i) lrs[i] = lrs[i] + (base_lrs_[i] - eta_min_) * (1 - std::cos(kPi / t)) / 2;
+    for (size_t i = 0; i < lrs.size(); ++i)
+      lrs[i] = lrs[i] + (base_lrs_[i] - eta_min_) * (1 - std::cos(kPi / t)) / 2;
     return lrs;
   }
   for (auto& lr : lrs)
@@ -200,9 +203,13 @@ std::vector<double> CosineAnnealingLR::get_lr() {
 // ------------------------------------------------------------------ LinearLR
 
 LinearLR::LinearLR(Optimizer& optimizer, double start_factor, double end_factor, int64_t total_iters)
-    : LRScheduler(optimizer, "LinearLR"), start_factor_(start_factor), end_factor_(end_factor), total_iters_(total_iters) {
+    : LRScheduler(optimizer, "LinearLR"),
+      start_factor_(start_factor),
+      end_factor_(end_factor),
+      total_iters_(total_iters) {
   // start_factor 0 would divide by zero on the second step (later PyTorch versions reject it too).
-  NA_CHECK(start_factor > 0 && start_factor <= 1, "LinearLR", "start_factor must be in (0, 1], got ", start_factor);
+  NA_CHECK(start_factor > 0 && start_factor <= 1, "LinearLR", "start_factor must be in (0, 1], got ",
+           start_factor);
   NA_CHECK(end_factor >= 0 && end_factor <= 1, "LinearLR", "end_factor must be in [0, 1], got ", end_factor);
   NA_CHECK(total_iters > 0, "LinearLR", "total_iters must be positive, got ", total_iters);
   initial_step();
@@ -217,7 +224,8 @@ std::vector<double> LinearLR::get_lr() {
   if (last_epoch_ > total_iters_) return lrs;
   const double d = end_factor_ - start_factor_;
   for (auto& lr : lrs)
-    lr *= 1. + d / (static_cast<double>(total_iters_) * start_factor_ + static_cast<double>(last_epoch_ - 1) * d);
+    lr *= 1. +
+          d / (static_cast<double>(total_iters_) * start_factor_ + static_cast<double>(last_epoch_ - 1) * d);
   return lrs;
 }
 
@@ -238,8 +246,8 @@ std::vector<double> LambdaLR::get_lr() {
 
 // ------------------------------------------------------------------ WarmupCosineLR
 
-WarmupCosineLR::WarmupCosineLR(Optimizer& optimizer, int64_t warmup_steps, int64_t total_steps, double eta_min,
-                               double start_factor)
+WarmupCosineLR::WarmupCosineLR(Optimizer& optimizer, int64_t warmup_steps, int64_t total_steps,
+                               double eta_min, double start_factor)
     : LRScheduler(optimizer, "WarmupCosineLR"),
       warmup_(warmup_steps),
       total_(total_steps),
@@ -279,11 +287,12 @@ OneCycleLR::OneCycleLR(Optimizer& optimizer, std::vector<double> max_lr, const O
   } else {
     NA_CHECK(o.total_steps() == 0, op, "expected positive integer total_steps, but got ", o.total_steps());
     NA_CHECK(o.epochs() > 0 && o.steps_per_epoch() > 0, op,
-             "set total_steps or both epochs and steps_per_epoch (got epochs ", o.epochs(), ", steps_per_epoch ",
-             o.steps_per_epoch(), ")");
+             "set total_steps or both epochs and steps_per_epoch (got epochs ", o.epochs(),
+             ", steps_per_epoch ", o.steps_per_epoch(), ")");
     total_steps_ = o.epochs() * o.steps_per_epoch();
   }
-  NA_CHECK(o.pct_start() >= 0 && o.pct_start() <= 1, op, "expected pct_start in [0, 1], but got ", o.pct_start());
+  NA_CHECK(o.pct_start() >= 0 && o.pct_start() <= 1, op, "expected pct_start in [0, 1], but got ",
+           o.pct_start());
   NA_CHECK(o.anneal_strategy() == "cos" || o.anneal_strategy() == "linear", op,
            "anneal_strategy must be 'cos' or 'linear', got '", o.anneal_strategy(), "'");
   NA_CHECK(o.div_factor() > 0 && o.final_div_factor() > 0, op, "div_factor (", o.div_factor(),
@@ -363,13 +372,14 @@ ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, const ReduceLROnPlate
   NA_CHECK(o.mode() == "min" || o.mode() == "max", op, "mode must be 'min' or 'max', got '", o.mode(), "'");
   NA_CHECK(o.threshold_mode() == "rel" || o.threshold_mode() == "abs", op,
            "threshold_mode must be 'rel' or 'abs', got '", o.threshold_mode(), "'");
-  NA_CHECK(o.patience() >= 0 && o.cooldown() >= 0, op, "patience (", o.patience(), ") and cooldown (", o.cooldown(),
-           ") must be >= 0");
+  NA_CHECK(o.patience() >= 0 && o.cooldown() >= 0, op, "patience (", o.patience(), ") and cooldown (",
+           o.cooldown(), ") must be >= 0");
   const size_t n = optimizer.param_groups().size();
   NA_CHECK(o.min_lr().size() == 1 || o.min_lr().size() == n, op, "expected 1 or ", n, " min_lr values, got ",
            o.min_lr().size());
   min_lrs_ = o.min_lr().size() == 1 ? std::vector<double>(n, o.min_lr()[0]) : o.min_lr();
-  best_ = o.mode() == "min" ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
+  best_ =
+      o.mode() == "min" ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
   last_lr_ = group_lrs(optimizer_);
 }
 

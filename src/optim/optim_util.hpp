@@ -16,8 +16,7 @@ inline void check_option(const std::string& opt, bool ok, const char* what, doub
 
 /// The options of a group as the optimizer's own type (add_param_group guarantees it unless a
 /// caller swapped a group's options for another type afterwards).
-template <class O>
-const O& options_of(const OptimizerOptions& options, const std::string& opt) {
+template <class O> const O& options_of(const OptimizerOptions& options, const std::string& opt) {
   const auto* o = dynamic_cast<const O*>(&options);
   NA_CHECK(o != nullptr, opt.c_str(), "a parameter group holds options of another optimizer type");
   return *o;

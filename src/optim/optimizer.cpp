@@ -1,6 +1,9 @@
 #include "neural_arch/optim/optimizer.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <set>
@@ -8,7 +11,6 @@
 
 #include "backends/cpu/kernels.hpp"
 #include "backends/cpu/optim_kernels.hpp"
-#include "backends/cpu/parallel.hpp"
 #include "neural_arch/autograd.hpp"
 #include "neural_arch/ops.hpp"
 
@@ -30,11 +32,16 @@ const OptimKernelTable& optim_kernels() {
 namespace optim {
 
 namespace {
-// A step's elements (all parameters together) up to which it stays on the calling thread, and
-// the least work a thread is given. One core does 64k Adam updates from cache in ~20 us; a
-// parallel region costs a few microseconds when the pool is idle but far more when a core is
-// busy with another process, so small steps are not worth the risk.
-constexpr int64_t kGrain = 1 << 16;
+// A step's elements (all parameters together) up to which it stays on the calling thread. One
+// core does 64k Adam updates from cache in ~20 us; a parallel region costs a few microseconds
+// when the pool is idle but far more when a core is busy with another process, so small steps
+// are not worth the risk.
+constexpr int64_t kSerialMax = 1 << 16;
+// Larger steps are cut into chunks of this many elements that threads take in turn, so a
+// thread that loses its core for a while (a shared machine) delays the step by one chunk
+// (~30 us of memory traffic), not by its whole static share. Where chunks are cut does not
+// change any result (see optim_kernels.hpp).
+constexpr int64_t kChunk = 1 << 15;
 }  // namespace
 
 void OptimizerOptions::set_momentum(double) {
@@ -42,9 +49,12 @@ void OptimizerOptions::set_momentum(double) {
 }
 
 ParamGroup::ParamGroup(std::vector<Tensor> p) : params(std::move(p)) {}
-ParamGroup::ParamGroup(std::vector<Tensor> p, const OptimizerOptions& o) : params(std::move(p)), options(o.clone()) {}
+ParamGroup::ParamGroup(std::vector<Tensor> p, const OptimizerOptions& o)
+    : params(std::move(p)), options(o.clone()) {}
 ParamGroup::ParamGroup(const ParamGroup& other)
-    : params(other.params), options(other.options ? other.options->clone() : nullptr), initial_lr(other.initial_lr) {}
+    : params(other.params),
+      options(other.options ? other.options->clone() : nullptr),
+      initial_lr(other.initial_lr) {}
 ParamGroup& ParamGroup::operator=(const ParamGroup& other) {
   if (this != &other) {
     params = other.params;
@@ -64,8 +74,8 @@ struct Optimizer::Scratch {
   };
   // Reused across steps so that a step allocates nothing once their capacity has grown.
   std::vector<Job> jobs;
-  std::vector<int64_t> offsets;  // offsets[j] = first element of job j in the concatenation
-  std::vector<Tensor> keep_alive;                    // contiguous copies of strided grads
+  std::vector<int64_t> offsets;    // offsets[j] = first element of job j in the concatenation
+  std::vector<Tensor> keep_alive;  // contiguous copies of strided grads
   std::vector<std::pair<Tensor, Tensor>> write_back;  // (strided param, contiguous copy)
   std::vector<Storage*> touched;
 };
@@ -99,8 +109,9 @@ void Optimizer::add_param_group(ParamGroup group) {
     const Tensor& p = group.params[k];
     NA_CHECK(p.defined(), op, "parameter ", k, " of the new group is an undefined tensor");
     NA_CHECK(p.is_leaf(), op, "can't optimize a non-leaf tensor (parameter ", k, " of the new group)");
-    NA_CHECK(p.dtype() == DType::f32 || p.dtype() == DType::f64, op, "parameter ", k, " of the new group has dtype ",
-             dtype_name(p.dtype()), "; ", name_, " updates float32 and float64 parameters");
+    NA_CHECK(p.dtype() == DType::f32 || p.dtype() == DType::f64, op, "parameter ", k,
+             " of the new group has dtype ", dtype_name(p.dtype()), "; ", name_,
+             " updates float32 and float64 parameters");
     NA_CHECK(seen.insert(p.impl()).second, op, "parameter ", k,
              " of the new group appears more than once among the optimizer's parameters");
   }
@@ -160,8 +171,8 @@ void Optimizer::step() {
       const Tensor& g = impl->grad;
       if (!g.defined()) continue;
       const DType dt = impl->dtype;
-      NA_CHECK(dt == DType::f32 || dt == DType::f64, op, "parameter ", index, " has dtype ", dtype_name(dt), "; ",
-               name_, " updates float32 and float64 parameters");
+      NA_CHECK(dt == DType::f32 || dt == DType::f64, op, "parameter ", index, " has dtype ", dtype_name(dt),
+               "; ", name_, " updates float32 and float64 parameters");
       NA_CHECK(g.dtype() == dt, op, "parameter ", index, " is ", dtype_name(dt), " but its grad is ",
                dtype_name(g.dtype()));
       NA_CHECK(g.shape() == impl->shape, op, "parameter ", index, " has shape ", shape_str(impl->shape),
@@ -201,7 +212,8 @@ void Optimizer::step() {
   }
   const int64_t total = s.offsets.back();
   auto run = [&s](int64_t b, int64_t e) {
-    size_t j = static_cast<size_t>(std::upper_bound(s.offsets.begin(), s.offsets.end(), b) - s.offsets.begin()) - 1;
+    size_t j =
+        static_cast<size_t>(std::upper_bound(s.offsets.begin(), s.offsets.end(), b) - s.offsets.begin()) - 1;
     while (b < e) {
       const int64_t start = s.offsets[j], stop = std::min(e, s.offsets[j + 1]);
       s.jobs[j].fn(s.jobs[j].args, b - start, stop - start);
@@ -209,7 +221,17 @@ void Optimizer::step() {
       ++j;
     }
   };
-  cpu::parallel_for(0, total, kGrain, run);
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int64_t chunks = (total + kChunk - 1) / kChunk;
+  if (total <= kSerialMax || threads <= 1) {
+    run(0, total);
+  } else {
+    std::atomic<int64_t> next{0};
+#pragma omp parallel num_threads(static_cast <int>(std::min <int64_t>(threads, chunks)))
+    for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < chunks;
+         c = next.fetch_add(1, std::memory_order_relaxed))
+      run(c * kChunk, std::min(total, (c + 1) * kChunk));
+  }
   // In-place writes bump the version, so a graph that saved a parameter notices the update.
   for (Storage* st : s.touched) st->bump_version();
   for (auto& [p, pc] : s.write_back) p.copy_(pc);
@@ -284,7 +306,8 @@ nn::StateDict Optimizer::state_dict() const {
       auto it = state_.find(p.impl());
       if (it == state_.end()) continue;
       const ParamState& st = it->second;
-      if (counts_steps()) out.emplace_back(prefix + "step", scalar_tensor(static_cast<double>(st.step), DType::f64));
+      if (counts_steps())
+        out.emplace_back(prefix + "step", scalar_tensor(static_cast<double>(st.step), DType::f64));
       for (size_t k = 0; k < st.buffers.size(); ++k)
         if (st.buffers[k].defined()) out.emplace_back(prefix + names[k], st.buffers[k]);
     }
@@ -299,7 +322,8 @@ nn::StateDict Optimizer::state_dict() const {
     w.out = &out;
     w.prefix = prefix;
     groups_[g].options->visit(w);
-    if (groups_[g].initial_lr) out.emplace_back(prefix + "initial_lr", scalar_tensor(*groups_[g].initial_lr, DType::f64));
+    if (groups_[g].initial_lr)
+      out.emplace_back(prefix + "initial_lr", scalar_tensor(*groups_[g].initial_lr, DType::f64));
   }
   return out;
 }
@@ -335,14 +359,15 @@ void Optimizer::load_state_dict(const nn::StateDict& dict) {
     auto pit = fields.find("params");
     NA_CHECK(pit != fields.end(), op, "state_dict lacks '", where, "params'");
     const Tensor& ids = pit->second;
-    NA_CHECK(ids.dtype() == DType::i64 && ids.dim() == 1, op, "'", where, "params' must be a 1-d int64 tensor, got ",
-             dtype_name(ids.dtype()), " ", shape_str(ids.shape()));
+    NA_CHECK(ids.dtype() == DType::i64 && ids.dim() == 1, op, "'", where,
+             "params' must be a 1-d int64 tensor, got ", dtype_name(ids.dtype()), " ",
+             shape_str(ids.shape()));
     NA_CHECK(ids.numel() == static_cast<int64_t>(groups_[g].params.size()), op, "'", where, "params' lists ",
              ids.numel(), " parameters but group ", g, " has ", groups_[g].params.size());
     auto idv = ids.to_vector<int64_t>();
     for (size_t k = 0; k < idv.size(); ++k)
-      NA_CHECK(param_of.emplace(idv[k], &groups_[g].params[k]).second, op, "'", where, "params' repeats index ",
-               idv[k]);
+      NA_CHECK(param_of.emplace(idv[k], &groups_[g].params[k]).second, op, "'", where,
+               "params' repeats index ", idv[k]);
     std::set<std::string> used{"params"};
     auto opts = groups_[g].options->clone();
     DictReader r;
@@ -356,7 +381,8 @@ void Optimizer::load_state_dict(const nn::StateDict& dict) {
       init_lr = r.get("initial_lr", 1).item<double>();
     }
     for (const auto& [name, t] : fields)
-      NA_CHECK(used.count(name), op, "unexpected state_dict key '", where, name, "' (not an option of ", name_, ")");
+      NA_CHECK(used.count(name), op, "unexpected state_dict key '", where, name, "' (not an option of ",
+               name_, ")");
     validate(*opts);
     new_options.push_back(std::move(opts));
     new_initial_lr.push_back(init_lr);
@@ -374,19 +400,21 @@ void Optimizer::load_state_dict(const nn::StateDict& dict) {
     for (const auto& [name, t] : fields) {
       const std::string key = "state." + std::to_string(idx) + "." + name;
       if (name == "step" && counts_steps()) {
-        NA_CHECK(t.numel() == 1 && t.dim() == 0, op, "'", key, "' must be a 0-d tensor, got ", shape_str(t.shape()));
+        NA_CHECK(t.numel() == 1 && t.dim() == 0, op, "'", key, "' must be a 0-d tensor, got ",
+                 shape_str(t.shape()));
         const double v = t.item<double>();
-        NA_CHECK(v >= 0 && v == std::floor(v) && v < 9.0e15, op, "'", key, "' must be a non-negative integer, got ", v);
+        NA_CHECK(v >= 0 && v == std::floor(v) && v < 9.0e15, op, "'", key,
+                 "' must be a non-negative integer, got ", v);
         st.step = static_cast<int64_t>(v);
         continue;
       }
       auto nit = std::find(names.begin(), names.end(), name);
-      NA_CHECK(nit != names.end(), op, "unexpected state_dict key '", key, "' (", name_, " has no state '", name,
-               "')");
+      NA_CHECK(nit != names.end(), op, "unexpected state_dict key '", key, "' (", name_, " has no state '",
+               name, "')");
       NA_CHECK(is_floating(t.dtype()), op, "'", key, "' has dtype ", dtype_name(t.dtype()),
                ", expected a floating dtype");
-      NA_CHECK(t.shape() == p.shape(), op, "'", key, "' has shape ", shape_str(t.shape()), " but parameter ", idx,
-               " has shape ", shape_str(p.shape()));
+      NA_CHECK(t.shape() == p.shape(), op, "'", key, "' has shape ", shape_str(t.shape()), " but parameter ",
+               idx, " has shape ", shape_str(p.shape()));
       Tensor b = empty(p.shape(), p.dtype());
       b.copy_(t);
       st.buffers[static_cast<size_t>(nit - names.begin())] = b;

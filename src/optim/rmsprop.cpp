@@ -17,7 +17,8 @@ void RMSpropOptions::visit(OptionsVisitor& v) {
 
 RMSprop::RMSprop(std::vector<Tensor> params, const RMSpropOptions& defaults)
     : RMSprop(std::vector<ParamGroup>{ParamGroup(std::move(params))}, defaults) {}
-RMSprop::RMSprop(std::vector<ParamGroup> groups, const RMSpropOptions& defaults) : Optimizer("RMSprop", defaults) {
+RMSprop::RMSprop(std::vector<ParamGroup> groups, const RMSpropOptions& defaults)
+    : Optimizer("RMSprop", defaults) {
   init_groups(std::move(groups));
 }
 
@@ -31,12 +32,13 @@ void RMSprop::validate(const OptimizerOptions& options) const {
   internal::check_option(name(), o.lr() >= 0, "learning rate", o.lr(), "must be >= 0");
   internal::check_option(name(), o.eps() >= 0, "epsilon value", o.eps(), "must be >= 0");
   internal::check_option(name(), o.momentum() >= 0, "momentum value", o.momentum(), "must be >= 0");
-  internal::check_option(name(), o.weight_decay() >= 0, "weight_decay value", o.weight_decay(), "must be >= 0");
+  internal::check_option(name(), o.weight_decay() >= 0, "weight_decay value", o.weight_decay(),
+                         "must be >= 0");
   internal::check_option(name(), o.alpha() >= 0, "alpha value", o.alpha(), "must be >= 0");
 }
 
-Optimizer::Kernel RMSprop::prepare(const OptimizerOptions& options, ParamState& state, const Tensor& param, int d,
-                                   cpu::OptimArgs& args) {
+Optimizer::Kernel RMSprop::prepare(const OptimizerOptions& options, ParamState& state, const Tensor& param,
+                                   int d, cpu::OptimArgs& args) {
   const auto& o = internal::options_of<RMSpropOptions>(options, name());
   const bool momentum = o.momentum() > 0;
   if (!state.buffers[0].defined()) state.buffers[0] = internal::zeros_like_param(param);

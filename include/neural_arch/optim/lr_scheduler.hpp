@@ -114,7 +114,8 @@ class CosineAnnealingLR : public LRScheduler {
 /// lr factor going linearly from start_factor to end_factor over total_iters epochs.
 class LinearLR : public LRScheduler {
  public:
-  LinearLR(Optimizer& optimizer, double start_factor = 1.0 / 3, double end_factor = 1.0, int64_t total_iters = 5);
+  LinearLR(Optimizer& optimizer, double start_factor = 1.0 / 3, double end_factor = 1.0,
+           int64_t total_iters = 5);
 
  protected:
   std::vector<double> get_lr() override;

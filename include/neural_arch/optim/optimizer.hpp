@@ -55,15 +55,15 @@ class OptimizerOptions {
 };
 
 // Declares a hyper-parameter: a chained setter `name(v)` and a getter `name()`.
-#define NA_OPTIM_ARG(T, name, default_value)          \
- public:                                              \
-  auto& name(const T& value) {                        \
-    name##_ = value;                                  \
-    return *this;                                     \
-  }                                                   \
-  const T& name() const { return name##_; }           \
-                                                      \
- private:                                             \
+#define NA_OPTIM_ARG(T, name, default_value) \
+ public:                                     \
+  auto& name(const T& value) {               \
+    name##_ = value;                         \
+    return *this;                            \
+  }                                          \
+  const T& name() const { return name##_; }  \
+                                             \
+ private:                                    \
   T name##_ = default_value
 
 /// A set of parameters updated with the same options. `options` null means "the optimizer's
@@ -85,8 +85,7 @@ struct ParamGroup {
   ParamGroup& operator=(ParamGroup&&) = default;
 
   /// The options as their concrete type; throws neural_arch::Error when they are another type.
-  template <class O>
-  O& options_as() const {
+  template <class O> O& options_as() const {
     auto* o = dynamic_cast<O*>(options.get());
     if (o == nullptr) throw_wrong_options_type();
     return *o;

@@ -56,8 +56,14 @@ struct OptimKernelTable {
 /// The table for this CPU (the same instruction set as kernels()).
 const OptimKernelTable& optim_kernels();
 
-namespace base { const OptimKernelTable* optim_kernel_table(); }
-namespace avx2 { const OptimKernelTable* optim_kernel_table(); }
-namespace avx512 { const OptimKernelTable* optim_kernel_table(); }
+namespace base {
+const OptimKernelTable* optim_kernel_table();
+}
+namespace avx2 {
+const OptimKernelTable* optim_kernel_table();
+}
+namespace avx512 {
+const OptimKernelTable* optim_kernel_table();
+}
 
 }  // namespace neural_arch::cpu

@@ -66,12 +66,20 @@ template <class T> inline Vec<T> vsign(Vec<T> x) {
 // Memory access for one vector at element i. Full: a plain unaligned load/store. Part: the
 // ragged end of a range, staged through a zeroed vector so it runs the same arithmetic.
 template <class T> struct Full {
-  static Vec<T> ld(const T* p) { Vec<T> v; std::memcpy(&v, p, sizeof(v)); return v; }
+  static Vec<T> ld(const T* p) {
+    Vec<T> v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+  }
   static void st(T* p, Vec<T> v) { std::memcpy(p, &v, sizeof(v)); }
 };
 template <class T> struct Part {
   int n;
-  Vec<T> ld(const T* p) const { Vec<T> v{}; std::memcpy(&v, p, sizeof(T) * n); return v; }
+  Vec<T> ld(const T* p) const {
+    Vec<T> v{};
+    std::memcpy(&v, p, sizeof(T) * n);
+    return v;
+  }
   void st(T* p, Vec<T> v) const { std::memcpy(p, &v, sizeof(T) * n); }
 };
 
@@ -100,8 +108,10 @@ void sgd_kernel(const OptimArgs& a, int64_t begin, int64_t end) {
       auto b = d;  // first step: the buffer starts as a copy of d_p (no dampening)
       if constexpr (kMomentum == 2) b = m.ld(buf + i) * mom + damp * d;
       m.st(buf + i, b);
-      if constexpr (kNesterov) d = d + mom * b;
-      else d = b;
+      if constexpr (kNesterov)
+        d = d + mom * b;
+      else
+        d = b;
     }
     m.st(p + i, pv + neg_lr * d);
   });
@@ -116,8 +126,8 @@ void adam_kernel(const OptimArgs& a, int64_t begin, int64_t end) {
   T* m2 = static_cast<T*>(a.s1);
   T* mx = static_cast<T*>(a.s2);
   const auto neg_step = splat<T>(a.c[0]), wd = splat<T>(a.c[1]), b1 = splat<T>(a.c[2]),
-             omb1 = splat<T>(a.c[3]), b2 = splat<T>(a.c[4]), omb2 = splat<T>(a.c[5]),
-             bc2 = splat<T>(a.c[6]), eps = splat<T>(a.c[7]), sgn = splat<T>(a.c[8]);
+             omb1 = splat<T>(a.c[3]), b2 = splat<T>(a.c[4]), omb2 = splat<T>(a.c[5]), bc2 = splat<T>(a.c[6]),
+             eps = splat<T>(a.c[7]), sgn = splat<T>(a.c[8]);
   sweep<T>(begin, end, [&](int64_t i, auto m) {
     auto pv = m.ld(p + i);
     auto gv = m.ld(g + i) * sgn;
@@ -138,8 +148,7 @@ void adam_kernel(const OptimArgs& a, int64_t begin, int64_t end) {
 }
 
 // ------------------------------------------------------------------ Lion
-template <class T>
-void lion_kernel(const OptimArgs& a, int64_t begin, int64_t end) {
+template <class T> void lion_kernel(const OptimArgs& a, int64_t begin, int64_t end) {
   T* p = static_cast<T*>(a.param);
   const T* g = static_cast<const T*>(a.grad);
   T* m1 = static_cast<T*>(a.s0);
@@ -164,8 +173,7 @@ void rmsprop_kernel(const OptimArgs& a, int64_t begin, int64_t end) {
   T* buf = static_cast<T*>(a.s1);
   T* gavg = static_cast<T*>(a.s2);
   const auto neg_lr = splat<T>(a.c[0]), wd = splat<T>(a.c[1]), alpha = splat<T>(a.c[2]),
-             oma = splat<T>(a.c[3]), eps = splat<T>(a.c[4]), mom = splat<T>(a.c[5]),
-             sgn = splat<T>(a.c[6]);
+             oma = splat<T>(a.c[3]), eps = splat<T>(a.c[4]), mom = splat<T>(a.c[5]), sgn = splat<T>(a.c[6]);
   sweep<T>(begin, end, [&](int64_t i, auto m) {
     auto pv = m.ld(p + i);
     auto gv = m.ld(g + i) * sgn;
@@ -192,8 +200,7 @@ void rmsprop_kernel(const OptimArgs& a, int64_t begin, int64_t end) {
 }
 
 // ------------------------------------------------------------------ Adagrad
-template <class T, bool kWd>
-void adagrad_kernel(const OptimArgs& a, int64_t begin, int64_t end) {
+template <class T, bool kWd> void adagrad_kernel(const OptimArgs& a, int64_t begin, int64_t end) {
   T* p = static_cast<T*>(a.param);
   const T* g = static_cast<const T*>(a.grad);
   T* sum = static_cast<T*>(a.s0);
@@ -211,8 +218,7 @@ void adagrad_kernel(const OptimArgs& a, int64_t begin, int64_t end) {
 }
 
 // ------------------------------------------------------------------ table
-template <class T>
-void fill(OptimKernelTable& t, int d) {
+template <class T> void fill(OptimKernelTable& t, int d) {
   t.sgd[d][0][0][0] = sgd_kernel<T, false, 0, false>;
   t.sgd[d][1][0][0] = sgd_kernel<T, true, 0, false>;
   t.sgd[d][0][1][0] = sgd_kernel<T, false, 1, false>;
