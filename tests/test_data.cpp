@@ -2,13 +2,11 @@
 // prefetch), IDX files (raw and gzip, well-formed and malformed), Fashion-MNIST, and the
 // character-level text dataset.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <numeric>
 #include <set>
 #include <sstream>
@@ -19,6 +17,7 @@
 #include "neural_arch/data/idx.hpp"
 #include "neural_arch/data/text.hpp"
 #include "neural_arch/ops.hpp"
+#include "test_util.hpp"
 
 namespace na = neural_arch;
 namespace data = neural_arch::data;
@@ -27,40 +26,9 @@ using na::Tensor;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "na_test_data_XXXXXX").string();
-    char* p = ::mkdtemp(tmpl.data());
-    if (!p) throw std::runtime_error("mkdtemp failed");
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  ASSERT_TRUE(f.good()) << path;
-}
-
-template <class F> std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const na::Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("non-na::Error exception: ") + e.what();
-  }
-  return "no exception";
-}
+using na_test::error_of;
+using na_test::TempDir;
+using na_test::write_bytes;
 
 // data[i] = {i, i + 0.5} (f32), target[i] = 10 * i (i64): every value names its example.
 std::shared_ptr<data::TensorDataset> numbered_dataset(int64_t n) {

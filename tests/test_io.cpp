@@ -11,7 +11,6 @@
 
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <string>
 
@@ -20,6 +19,7 @@
 #include "neural_arch/io/npy.hpp"
 #include "neural_arch/io/safetensors.hpp"
 #include "neural_arch/ops.hpp"
+#include "test_util.hpp"
 
 namespace na = neural_arch;
 namespace fs = std::filesystem;
@@ -27,43 +27,10 @@ using na::Tensor;
 
 namespace {
 
-// A fresh directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "na_test_io_XXXXXX").string();
-    char* p = ::mkdtemp(tmpl.data());
-    if (!p) throw std::runtime_error("mkdtemp failed");
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(path_)) out.push_back(e.path().filename().string());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
- private:
-  fs::path path_;
-};
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  ASSERT_TRUE(f.good()) << path;
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using na_test::error_of;
+using na_test::read_bytes;
+using na_test::TempDir;
+using na_test::write_bytes;
 
 std::string le64(uint64_t v) {
   std::string s(8, '\0');
@@ -118,17 +85,6 @@ na::nn::StateDict every_dtype() {
 
 // A string of exactly the literal's bytes, embedded zeros included.
 template <size_t N> std::string B(const char (&s)[N]) { return std::string(s, N - 1); }
-
-template <class F> std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const na::Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("non-na::Error exception: ") + e.what();
-  }
-  return "no exception";
-}
 
 }  // namespace
 

@@ -11,12 +11,12 @@
 #include <utility>
 #include <vector>
 
-#include "gradcheck.hpp"
 #include "neural_arch/autograd.hpp"
 #include "neural_arch/functional/attention.hpp"
 #include "neural_arch/nn/attention.hpp"
 #include "neural_arch/nn/transformer.hpp"
 #include "neural_arch/ops.hpp"
+#include "nn_test_util.hpp"
 #include "reference_data.hpp"
 
 namespace {
@@ -25,9 +25,12 @@ namespace na = neural_arch;
 namespace F = neural_arch::functional;
 using na_reference::RefCase;
 
-struct Tol {
-  double rtol, atol;
-};
+using na_test::error_of;
+using na_test::load_params;
+using na_test::module_gradcheck;
+using na_test::rand64;
+using na_test::Tol;
+
 // float64 cases differ from the torch composition only by summation order.
 constexpr Tol kF64{1e-9, 1e-11};
 // float32 cases go through GEMMs (oneDNN here, OpenBLAS in torch) with other blockings.
@@ -35,31 +38,10 @@ constexpr Tol kF32{1e-4, 1e-5};
 
 Tol tol_for(const na::Tensor& t) { return t.dtype() == na::kFloat64 ? kF64 : kF32; }
 
+// A NaN expected value asks for a NaN (no stored case has one today; a fully masked row would).
 ::testing::AssertionResult close(const na::Tensor& actual, const na::Tensor& expected, Tol tol,
                                  const std::string& what) {
-  if (!actual.defined()) return ::testing::AssertionFailure() << what << ": result is undefined";
-  if (actual.dtype() != expected.dtype() || actual.shape() != expected.shape())
-    return ::testing::AssertionFailure()
-           << what << ": got " << na::shape_str(actual.shape()) << " " << na::dtype_name(actual.dtype())
-           << ", expected " << na::shape_str(expected.shape()) << " " << na::dtype_name(expected.dtype());
-  const auto a = actual.to_vector<double>(), e = expected.to_vector<double>();
-  size_t bad = 0, worst = 0;
-  double worst_excess = -1;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double diff = std::abs(a[i] - e[i]);
-    const double excess = diff - (tol.atol + tol.rtol * std::abs(e[i]));
-    const bool ok = std::isnan(e[i]) ? std::isnan(a[i]) : excess <= 0;
-    if (!ok) {
-      ++bad;
-      if (excess > worst_excess || std::isnan(excess)) worst_excess = excess, worst = i;
-    }
-  }
-  if (bad == 0) return ::testing::AssertionSuccess();
-  std::ostringstream os;
-  os.precision(10);
-  os << what << ": " << bad << " of " << a.size() << " elements differ beyond rtol " << tol.rtol << " atol "
-     << tol.atol << "; worst at " << worst << ": " << a[worst] << " vs " << e[worst];
-  return ::testing::AssertionFailure() << os.str();
+  return na_test::close(actual, expected, tol.rtol, tol.atol, what, /*nan_equal=*/true);
 }
 
 /// Stored input by name; a fresh leaf requiring grad when the file stores its gradient.
@@ -67,15 +49,6 @@ na::Tensor input(const RefCase& c, const std::string& name) {
   na::Tensor t = c.at(name);
   if (c.has("grad_" + name)) t = t.clone().requires_grad_();
   return t;
-}
-
-/// Loads the case's `param.<key>` tensors with load_state_dict(strict): torch's key names
-/// must match the module's one to one.
-void load_params(na::nn::Module& m, const RefCase& c) {
-  na::nn::StateDict sd;
-  for (const auto& [n, t] : c.tensors())
-    if (n.rfind("param.", 0) == 0) sd.emplace_back(n.substr(6), t);
-  m.load_state_dict(sd, /*strict=*/true);
 }
 
 /// Compares `out` (and the listed extra outputs), backpropagates `gout` and compares
@@ -251,16 +224,12 @@ TEST(NnAttentionReference, Sinusoidal) {
 }
 
 // ------------------------------------------------------------------ gradient checks
-na::Tensor rnd(const na::Shape& s, uint64_t seed, double scale = 1.0) {
-  na::Generator g(seed);
-  return na::randn(s, na::kFloat64, &g) * scale;
-}
 
 TEST(NnGradCheck, Sdpa_plain) {
   auto r = na_test::gradcheck(
       [](const std::vector<na::Tensor>& v) { return F::scaled_dot_product_attention(v[0], v[1], v[2]); },
-      {rnd({2, 3, 4}, 1).requires_grad_(), rnd({2, 5, 4}, 2).requires_grad_(),
-       rnd({2, 5, 3}, 3).requires_grad_()});
+      {rand64({2, 3, 4}, 1).requires_grad_(), rand64({2, 5, 4}, 2).requires_grad_(),
+       rand64({2, 5, 3}, 3).requires_grad_()});
   EXPECT_TRUE(r.ok) << r.message;
 }
 
@@ -269,8 +238,8 @@ TEST(NnGradCheck, Sdpa_causal_scale) {
       [](const std::vector<na::Tensor>& v) {
         return F::scaled_dot_product_attention(v[0], v[1], v[2], {}, 0.0, true, 0.7);
       },
-      {rnd({2, 4, 3}, 4).requires_grad_(), rnd({2, 4, 3}, 5).requires_grad_(),
-       rnd({2, 4, 2}, 6).requires_grad_()});
+      {rand64({2, 4, 3}, 4).requires_grad_(), rand64({2, 4, 3}, 5).requires_grad_(),
+       rand64({2, 4, 2}, 6).requires_grad_()});
   EXPECT_TRUE(r.ok) << r.message;
 }
 
@@ -281,8 +250,8 @@ TEST(NnGradCheck, Sdpa_bool_mask) {
       [mask](const std::vector<na::Tensor>& v) {
         return F::scaled_dot_product_attention(v[0], v[1], v[2], mask);
       },
-      {rnd({2, 3, 3}, 7).requires_grad_(), rnd({2, 4, 3}, 8).requires_grad_(),
-       rnd({2, 4, 2}, 9).requires_grad_()});
+      {rand64({2, 3, 3}, 7).requires_grad_(), rand64({2, 4, 3}, 8).requires_grad_(),
+       rand64({2, 4, 2}, 9).requires_grad_()});
   EXPECT_TRUE(r.ok) << r.message;
 }
 
@@ -291,34 +260,9 @@ TEST(NnGradCheck, Sdpa_float_mask) {
       [](const std::vector<na::Tensor>& v) {
         return F::scaled_dot_product_attention(v[0], v[1], v[2], v[3]);
       },
-      {rnd({2, 3, 3}, 10).requires_grad_(), rnd({2, 4, 3}, 11).requires_grad_(),
-       rnd({2, 4, 2}, 12).requires_grad_(), rnd({1, 3, 4}, 13).requires_grad_()});
+      {rand64({2, 3, 3}, 10).requires_grad_(), rand64({2, 4, 3}, 11).requires_grad_(),
+       rand64({2, 4, 2}, 12).requires_grad_(), rand64({1, 3, 4}, 13).requires_grad_()});
   EXPECT_TRUE(r.ok) << r.message;
-}
-
-/// Gradcheck of a module's input and parameter gradients. The parameters are appended to the
-/// inputs; each evaluation points the module's parameters at the (possibly perturbed) values
-/// gradcheck passes, and back afterwards, so the analytic pass differentiates the real parameters.
-na_test::GradcheckResult module_gradcheck(
-    na::nn::Module& m, const std::vector<na::Tensor>& inputs,
-    const std::function<na::Tensor(const std::vector<na::Tensor>&)>& fwd, const std::string& name) {
-  std::vector<na::Tensor> params = m.parameters();
-  std::vector<na::Tensor> all = inputs;
-  all.insert(all.end(), params.begin(), params.end());
-  const size_t n_in = inputs.size();
-  auto fn = [&](const std::vector<na::Tensor>& v) {
-    std::vector<na::Tensor> saved;
-    for (size_t i = 0; i < params.size(); ++i) {
-      saved.push_back(params[i].detach());
-      params[i].set_data(v[n_in + i]);
-    }
-    na::Tensor out = fwd(std::vector<na::Tensor>(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n_in)));
-    for (size_t i = 0; i < params.size(); ++i) params[i].set_data(saved[i]);
-    return out;
-  };
-  na_test::GradcheckOptions opt;
-  opt.name = name;
-  return na_test::gradcheck(fn, all, opt);
 }
 
 TEST(NnGradCheck, MultiheadAttention_cross_kpm_seq_first) {
@@ -327,14 +271,14 @@ TEST(NnGradCheck, MultiheadAttention_cross_kpm_seq_first) {
   m->to(na::kFloat64);
   {  // non-zero biases, so their gradients are checked at a generic point
     na::NoGradGuard ng;
-    m->in_proj_bias.copy_(rnd({12}, 20, 0.3));
-    m->out_proj->bias.copy_(rnd({4}, 21, 0.3));
+    m->in_proj_bias.copy_(rand64({12}, 20, 0.3));
+    m->out_proj->bias.copy_(rand64({4}, 21, 0.3));
   }
   na::Tensor kpm = na::tensor<bool>({0, 1, 0, 0, 0, 1}, na::Shape{2, 3});
   auto r = module_gradcheck(
       *m,
-      {rnd({2, 2, 4}, 22).requires_grad_(), rnd({3, 2, 4}, 23).requires_grad_(),
-       rnd({3, 2, 4}, 24).requires_grad_()},
+      {rand64({2, 2, 4}, 22).requires_grad_(), rand64({3, 2, 4}, 23).requires_grad_(),
+       rand64({3, 2, 4}, 24).requires_grad_()},
       [&](const std::vector<na::Tensor>& v) { return m->forward(v[0], v[1], v[2], kpm).output; },
       "mha_cross");
   EXPECT_TRUE(r.ok) << r.message;
@@ -346,7 +290,7 @@ TEST(NnGradCheck, MultiheadAttention_self_causal_batch_first_weights) {
   m->to(na::kFloat64);
   // The averaged weights depend on q/k projections only; gradients flow through them too.
   auto r = module_gradcheck(
-      *m, {rnd({2, 3, 4}, 25).requires_grad_()},
+      *m, {rand64({2, 3, 4}, 25).requires_grad_()},
       [&](const std::vector<na::Tensor>& v) {
         auto o = m->forward(v[0], v[0], v[0], {}, {}, true, /*is_causal=*/true);
         return na::cat({o.output.flatten(), o.weights.flatten()});
@@ -362,7 +306,7 @@ void encoder_gradcheck(bool norm_first, const std::string& act) {
   layer->eval();
   na::Tensor kpm = na::tensor<bool>({0, 0, 1, 0, 0, 0}, na::Shape{2, 3});
   auto r = module_gradcheck(
-      *layer, {rnd({2, 3, 4}, 26).requires_grad_()},
+      *layer, {rand64({2, 3, 4}, 26).requires_grad_()},
       [&](const std::vector<na::Tensor>& v) { return layer->forward(v[0], {}, kpm); }, "encoder_" + act);
   EXPECT_TRUE(r.ok) << r.message;
 }
@@ -373,14 +317,14 @@ TEST(NnGradCheck, TransformerEncoderLayer_pre_norm_gelu) { encoder_gradcheck(tru
 TEST(NnGradCheck, RotaryEmbedding_partial_offset) {
   na::nn::RotaryEmbedding rope(4, 16);
   auto r = na_test::gradcheck([&](const std::vector<na::Tensor>& v) { return rope.forward(v[0], 5); },
-                              {rnd({2, 3, 6}, 27).requires_grad_()});
+                              {rand64({2, 3, 6}, 27).requires_grad_()});
   EXPECT_TRUE(r.ok) << r.message;
 }
 
 TEST(NnGradCheck, SinusoidalPositionalEncoding_seq_first) {
   na::nn::SinusoidalPositionalEncoding pe(4, 8, 0.0, /*batch_first=*/false);
   auto r = na_test::gradcheck([&](const std::vector<na::Tensor>& v) { return pe.forward(v[0]) * v[0]; },
-                              {rnd({3, 2, 4}, 28).requires_grad_()});
+                              {rand64({3, 2, 4}, 28).requires_grad_()});
   EXPECT_TRUE(r.ok) << r.message;
 }
 
@@ -401,7 +345,7 @@ TEST(NnAttention, MhaParameterNamesAndDefaultInitMatchTorch) {
 }
 
 TEST(NnAttention, SdpaDropoutIsReproducibleAndEvalIgnoresIt) {
-  na::Tensor q = rnd({2, 5, 4}, 30), k = rnd({2, 6, 4}, 31), v = rnd({2, 6, 3}, 32);
+  na::Tensor q = rand64({2, 5, 4}, 30), k = rand64({2, 6, 4}, 31), v = rand64({2, 6, 3}, 32);
   na::Generator g1(9), g2(9);
   na::Tensor a = F::scaled_dot_product_attention(q, k, v, {}, 0.5, false, std::nullopt, &g1);
   na::Tensor b = F::scaled_dot_product_attention(q, k, v, {}, 0.5, false, std::nullopt, &g2);
@@ -417,13 +361,14 @@ TEST(NnAttention, SdpaDropoutIsReproducibleAndEvalIgnoresIt) {
   auto m = std::make_shared<na::nn::MultiheadAttention>(4, 2, /*dropout=*/0.5, true, true);
   m->to(na::kFloat64);
   m->eval();
-  na::Tensor x = rnd({2, 3, 4}, 33);
+  na::Tensor x = rand64({2, 3, 4}, 33);
   EXPECT_TRUE(na::allclose(m->forward(x), m->forward(x), 0, 0));
 }
 
 TEST(NnAttention, SdpaFullyMaskedRowIsNaNLikeTorch) {
   na::Tensor mask = na::tensor<bool>({1, 1, 0, 0}, na::Shape{2, 2});  // row 1: nothing visible
-  na::Tensor y = F::scaled_dot_product_attention(rnd({2, 3}, 34), rnd({2, 3}, 35), rnd({2, 3}, 36), mask);
+  na::Tensor y =
+      F::scaled_dot_product_attention(rand64({2, 3}, 34), rand64({2, 3}, 35), rand64({2, 3}, 36), mask);
   auto vals = y.to_vector<double>();
   EXPECT_TRUE(std::isfinite(vals[0]));
   EXPECT_TRUE(std::isnan(vals[3]));
@@ -448,7 +393,7 @@ TEST(NnAttention, MhaBoolAndFloatMasksAgree) {
 TEST(NnAttention, RotaryPreservesNormsAndRelativePositions) {
   // A rotation keeps each pair's norm, and q_m . k_n depends only on m - n.
   na::nn::RotaryEmbedding rope(6, 32);
-  na::Tensor q = rnd({1, 6}, 40), k = rnd({1, 6}, 41);
+  na::Tensor q = rand64({1, 6}, 40), k = rand64({1, 6}, 41);
   auto dot_at = [&](int64_t m, int64_t n) { return na::sum(rope.forward(q, m) * rope.forward(k, n)).item(); };
   EXPECT_NEAR(dot_at(3, 1), dot_at(12, 10), 1e-12);
   EXPECT_NEAR(dot_at(0, 5), dot_at(7, 12), 1e-12);
@@ -473,15 +418,6 @@ TEST(NnAttention, EncoderLayerStateDictKeysMatchTorch) {
 }
 
 // ------------------------------------------------------------------ misuse
-template <class F> std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const na::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 TEST(NnAttentionMisuse, BadAttnMaskShapeNamesLayerAndShapes) {
   auto m = std::make_shared<na::nn::MultiheadAttention>(8, 2, 0.0, true, true);
   na::Tensor q = na::randn({2, 4, 8}), kv = na::randn({2, 5, 8});

@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "backends/cpu/conv_onednn.hpp"
-#include "gradcheck.hpp"
 #include "neural_arch/autograd.hpp"
 #include "neural_arch/functional/conv.hpp"
 #include "neural_arch/functional/loss.hpp"
@@ -21,6 +20,7 @@
 #include "neural_arch/nn/conv.hpp"
 #include "neural_arch/nn/pooling.hpp"
 #include "neural_arch/ops.hpp"
+#include "nn_test_util.hpp"
 #include "reference_data.hpp"
 
 namespace {
@@ -29,30 +29,14 @@ namespace na = neural_arch;
 namespace nn = neural_arch::nn;
 namespace F = neural_arch::functional;
 using na::Tensor;
-using Inputs = std::map<std::string, Tensor>;
+using na_test::Inputs;
 
 // ------------------------------------------------------------------ helpers
 
-::testing::AssertionResult close(const Tensor& actual, const Tensor& expected, double rtol, double atol) {
-  if (!actual.defined()) return ::testing::AssertionFailure() << "result is undefined";
-  if (actual.dtype() != expected.dtype() || actual.shape() != expected.shape())
-    return ::testing::AssertionFailure() << "got " << na::shape_str(actual.shape()) << " "
-                                         << na::dtype_name(actual.dtype()) << ", expected "
-                                         << na::shape_str(expected.shape()) << " " << na::dtype_name(expected.dtype());
-  const auto a = actual.to_vector<double>(), e = expected.to_vector<double>();
-  size_t bad = 0, worst = 0;
-  double worst_diff = -1.0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double diff = std::abs(a[i] - e[i]);
-    if (!(diff <= atol + rtol * std::abs(e[i]))) {
-      ++bad;
-      if (diff > worst_diff || std::isnan(diff)) worst_diff = diff, worst = i;
-    }
-  }
-  if (bad == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << bad << " of " << a.size() << " elements differ; worst at flat index "
-                                       << worst << ": " << a[worst] << " vs expected " << e[worst];
-}
+using na_test::close;
+using na_test::error_of;
+using na_test::leaf;
+using na_test::rand64;
 
 double max_abs(const Tensor& t) {
   double m = 0.0;
@@ -60,78 +44,19 @@ double max_abs(const Tensor& t) {
   return m;
 }
 
-bool is_input_name(const std::string& n) { return n != "out" && n != "gout" && n.rfind("grad_", 0) != 0; }
-
-// Runs fn on the inputs of data/nn/<name>.bin (those with a stored gradient become leaves that
-// require grad) and compares the output and, for the stored upstream gradient, the inputs'
-// gradients with PyTorch's. float32 cases run on oneDNN, whose summation order differs.
+// float32 cases run on oneDNN, whose summation order differs from torch's.
 void check_reference(const std::string& name, const std::function<Tensor(const Inputs&)>& fn) {
-  SCOPED_TRACE("reference case nn/" + name);
-  const auto ref = na_reference::load_reference("nn/" + name);
-  Inputs in;
-  for (const auto& [n, t] : ref.tensors()) {
-    if (!is_input_name(n)) continue;
-    Tensor v = t.clone();
-    if (ref.has("grad_" + n)) v.requires_grad_();
-    in.emplace(n, v);
-  }
-  const bool f64 = ref.at("out").dtype() == na::kFloat64;
-  const double rtol = f64 ? 1e-10 : 1e-4, atol = f64 ? 1e-12 : 1e-5;
-  Tensor out = fn(in);
-  ASSERT_TRUE(close(out, ref.at("out"), rtol, atol)) << "forward output";
-  if (!ref.has("gout")) return;
-  out.backward(ref.at("gout"));
-  int checked = 0;
-  for (const auto& [n, t] : in) {
-    if (!ref.has("grad_" + n)) continue;
-    EXPECT_TRUE(close(t.grad(), ref.at("grad_" + n), rtol, atol)) << "gradient of " << n;
-    ++checked;
-  }
-  EXPECT_GT(checked, 0);
+  na_test::check_reference(name, fn, {1e-4, 1e-5});
 }
 
-Tensor rand64(const na::Shape& shape, uint64_t seed, double scale = 1.0) {
-  na::Generator g(seed);
-  return na::randn(shape, na::kFloat64, &g) * scale;
-}
-
-Tensor leaf(const na::Shape& shape, uint64_t seed, double scale = 1.0) {
-  return rand64(shape, seed, scale).requires_grad_();
-}
-
-// Gradient check of a module with respect to its input and every parameter: each evaluation
-// points the parameters at the values gradcheck passes (perturbed in the numerical pass).
+// Gradient check of a module with respect to its input and every parameter.
 na_test::GradcheckResult module_gradcheck(nn::Module& m, const Tensor& x, const std::string& name) {
-  std::vector<Tensor> params = m.parameters();
-  std::vector<Tensor> all{x};
-  all.insert(all.end(), params.begin(), params.end());
-  auto fn = [&](const std::vector<Tensor>& v) {
-    std::vector<Tensor> saved;
-    for (size_t i = 0; i < params.size(); ++i) {
-      saved.push_back(params[i].detach());
-      params[i].set_data(v[1 + i]);
-    }
-    Tensor out = m.forward(v[0]);
-    for (size_t i = 0; i < params.size(); ++i) params[i].set_data(saved[i]);
-    return out;
-  };
-  na_test::GradcheckOptions opt;
-  opt.name = name;
-  return na_test::gradcheck(fn, all, opt);
+  return na_test::module_gradcheck(m, {x}, na_test::one_input(m), name);
 }
 
 // Double-backward checks call autograd::grad inside fn; gradcheck's numerical pass runs fn under
 // no-grad on plain copies, so fn re-enables recording and makes its own leaves there.
 Tensor as_leaf(const Tensor& t) { return t.requires_grad() ? t : t.detach().requires_grad_(); }
-
-template <class Fn> std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const na::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
 
 // ------------------------------------------------------------------ reference: conv
 
@@ -193,32 +118,29 @@ TEST(NnConvReference, conv1d_stride_groups_f64) {
                   [](const Inputs& v) { return F::conv1d(v.at("x"), v.at("w"), v.at("b"), 3, 1, 2, 2); });
 }
 
-TEST(NnConvReference, Conv2d_module) {
-  // The module with the case's weights loaded gives the functional case's output and gradients,
-  // parameter gradients included.
-  const auto ref = na_reference::load_reference("nn/conv_conv2d_basic");
-  auto conv = std::make_shared<nn::Conv2d>(3, 4, 3, nn::Conv2dOptions().padding(1));
-  conv->load_state_dict({{"weight", ref.at("w")}, {"bias", ref.at("b")}});
+// The module with the case's weights loaded gives the functional case's output and gradients,
+// parameter gradients included.
+template <class Conv> void check_conv_module(const std::string& case_name, Conv& conv) {
+  SCOPED_TRACE("reference case nn/" + case_name);
+  const auto ref = na_reference::load_reference("nn/" + case_name);
+  conv.load_state_dict({{"weight", ref.at("w")}, {"bias", ref.at("b")}});
   Tensor x = ref.at("x").clone().requires_grad_();
-  Tensor out = conv->forward(x);
+  Tensor out = conv.forward(x);
   EXPECT_TRUE(close(out, ref.at("out"), 1e-4, 1e-5));
   out.backward(ref.at("gout"));
   EXPECT_TRUE(close(x.grad(), ref.at("grad_x"), 1e-4, 1e-5));
-  EXPECT_TRUE(close(conv->weight.grad(), ref.at("grad_w"), 1e-4, 1e-5));
-  EXPECT_TRUE(close(conv->bias.grad(), ref.at("grad_b"), 1e-4, 1e-5));
+  EXPECT_TRUE(close(conv.weight.grad(), ref.at("grad_w"), 1e-4, 1e-5));
+  EXPECT_TRUE(close(conv.bias.grad(), ref.at("grad_b"), 1e-4, 1e-5));
+}
+
+TEST(NnConvReference, Conv2d_module) {
+  auto conv = std::make_shared<nn::Conv2d>(3, 4, 3, nn::Conv2dOptions().padding(1));
+  check_conv_module("conv_conv2d_basic", *conv);
 }
 
 TEST(NnConvReference, Conv1d_module) {
-  const auto ref = na_reference::load_reference("nn/conv_conv1d_same");
   auto conv = std::make_shared<nn::Conv1d>(2, 3, 4, nn::Conv1dOptions().padding("same").dilation(3));
-  conv->load_state_dict({{"weight", ref.at("w")}, {"bias", ref.at("b")}});
-  Tensor x = ref.at("x").clone().requires_grad_();
-  Tensor out = conv->forward(x);
-  EXPECT_TRUE(close(out, ref.at("out"), 1e-4, 1e-5));
-  out.backward(ref.at("gout"));
-  EXPECT_TRUE(close(x.grad(), ref.at("grad_x"), 1e-4, 1e-5));
-  EXPECT_TRUE(close(conv->weight.grad(), ref.at("grad_w"), 1e-4, 1e-5));
-  EXPECT_TRUE(close(conv->bias.grad(), ref.at("grad_b"), 1e-4, 1e-5));
+  check_conv_module("conv_conv1d_same", *conv);
 }
 
 // ------------------------------------------------------------------ reference: pooling
@@ -282,9 +204,10 @@ TEST(NnConvReference, AdaptiveAvgPool2d_module_upsample) {
 // ------------------------------------------------------------------ reference: the CNN
 
 TEST(NnConvReference, CNN_loss_and_parameter_gradients_match_pytorch) {
-  // The PyTorch model's weights, batch and labels; its loss and every parameter gradient.
+  // The default CNN (1x28x28, channels 32/64, hidden 128, 10 classes) against the PyTorch model:
+  // its weights, batch and labels; its loss and every parameter gradient, elementwise.
   const auto ref = na_reference::load_reference("nn/conv_cnn");
-  auto model = std::make_shared<nn::CNN>(nn::CNNOptions().channels1(6).channels2(12).hidden(24));
+  auto model = std::make_shared<nn::CNN>();
   nn::StateDict sd;
   for (const auto& [n, t] : ref.tensors())
     if (n.rfind("p_", 0) == 0) sd.emplace_back(n.substr(2), t);

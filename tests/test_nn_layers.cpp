@@ -1,9 +1,6 @@
 // Core nn layers: Linear, Bilinear, Embedding, Dropout, activation modules, Flatten, Identity,
 // MLP. Gradient checks (input and parameter gradients, float64), PyTorch reference cases
 // (tests/reference/gen_nn_core.py -> data/nn/core_*.bin) and misuse errors.
-//
-// The reference runner and the module gradient check defined here are shared with
-// test_nn_norm.cpp (same test binary) through the declarations in namespace nn_core_test.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,143 +13,23 @@
 #include <string>
 #include <vector>
 
-#include "gradcheck.hpp"
 #include "neural_arch/autograd.hpp"
 #include "neural_arch/nn.hpp"
 #include "neural_arch/ops.hpp"
+#include "nn_test_util.hpp"
 #include "reference_data.hpp"
 
-namespace nn_core_test {
+namespace {
 
 namespace na = neural_arch;
 namespace nn = neural_arch::nn;
 using na::Tensor;
-using ModuleFn = std::function<Tensor(const std::vector<Tensor>& inputs)>;
-
-::testing::AssertionResult close(const Tensor& actual, const Tensor& expected, double rtol, double atol) {
-  if (!actual.defined()) return ::testing::AssertionFailure() << "result is undefined";
-  if (actual.dtype() != expected.dtype() || actual.shape() != expected.shape())
-    return ::testing::AssertionFailure() << "got " << na::shape_str(actual.shape()) << " "
-                                         << na::dtype_name(actual.dtype()) << ", expected "
-                                         << na::shape_str(expected.shape()) << " " << na::dtype_name(expected.dtype());
-  const auto a = actual.to_vector<double>(), e = expected.to_vector<double>();
-  size_t bad = 0, worst = 0;
-  double worst_diff = -1.0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double diff = std::abs(a[i] - e[i]);
-    if (!(diff <= atol + rtol * std::abs(e[i]))) {
-      ++bad;
-      if (diff > worst_diff || std::isnan(diff)) worst_diff = diff, worst = i;
-    }
-  }
-  if (bad == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << bad << " of " << a.size() << " elements differ; worst at flat index "
-                                       << worst << ": " << a[worst] << " vs expected " << e[worst];
-}
-
-// Loads data/nn/<case>.bin, loads its `param.*` tensors into m with a strict load_state_dict
-// (m converted to the case's dtype first), runs fwd on the inputs named in input_names, and
-// compares the output, the gradients of the inputs and parameters for the stored upstream
-// gradient, and the buffers after the forward.
-void check_module_reference(const std::string& case_name, nn::Module& m, const std::vector<std::string>& input_names,
-                            const ModuleFn& fwd) {
-  SCOPED_TRACE("reference case " + case_name);
-  const auto ref = na_reference::load_reference("nn/" + case_name);
-  const Tensor& expected_out = ref.at("out");
-  const na::DType dt = expected_out.dtype();
-  const double rtol = dt == na::kFloat64 ? 1e-9 : 2e-5, atol = dt == na::kFloat64 ? 1e-11 : 2e-6;
-  m.to(dt);
-  nn::StateDict sd;
-  for (const auto& [name, t] : ref.tensors())
-    if (name.rfind("param.", 0) == 0) sd.emplace_back(name.substr(6), t.clone());
-  m.load_state_dict(sd, /*strict=*/true);
-
-  std::vector<Tensor> inputs;
-  for (const auto& n : input_names) {
-    Tensor t = ref.at(n).clone();
-    if (ref.has("grad_" + n)) t.requires_grad_();
-    inputs.push_back(t);
-  }
-  m.zero_grad();
-  Tensor out = fwd(inputs);
-  ASSERT_TRUE(close(out, expected_out, rtol, atol)) << "forward output";
-  out.backward(ref.at("gout"));
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!ref.has("grad_" + input_names[i])) continue;
-    EXPECT_TRUE(close(inputs[i].grad(), ref.at("grad_" + input_names[i]), rtol, atol)) << "grad of " << input_names[i];
-  }
-  std::set<std::string> checked;
-  for (const auto& [name, p] : m.named_parameters()) {
-    const std::string key = "grad_param." + name;
-    ASSERT_TRUE(ref.has(key)) << "the case stores no gradient for parameter " << name;
-    Tensor g = p.grad().defined() ? p.grad() : na::zeros_like(p);
-    EXPECT_TRUE(close(g, ref.at(key), rtol, atol)) << "grad of parameter " << name;
-    checked.insert(key);
-  }
-  for (const auto& [name, _] : ref.tensors())
-    if (name.rfind("grad_param.", 0) == 0) EXPECT_TRUE(checked.count(name)) << name << " has no parameter here";
-  for (const auto& [name, b] : m.named_buffers()) {
-    ASSERT_TRUE(ref.has("after." + name)) << "the case stores no value for buffer " << name;
-    EXPECT_TRUE(close(b, ref.at("after." + name), rtol, atol)) << "buffer " << name << " after the forward";
-  }
-}
-
-// Gradient check of a module's forward with respect to the inputs that require grad AND every
-// parameter. gradcheck perturbs copies of its inputs, so each call first writes the parameter
-// values it was given into the module and restores the originals afterwards.
-na_test::GradcheckResult module_gradcheck(nn::Module& m, const std::vector<Tensor>& inputs, const ModuleFn& fwd,
-                                          const std::string& name, double atol = 1e-5, double rtol = 1e-3) {
-  const std::vector<Tensor> params = m.parameters();
-  std::vector<Tensor> originals;
-  for (const Tensor& p : params) originals.push_back(p.detach().clone());
-  std::vector<Tensor> all = inputs;
-  all.insert(all.end(), params.begin(), params.end());
-  const size_t ni = inputs.size();
-  auto fn = [&](const std::vector<Tensor>& v) {
-    bool swapped = false;
-    for (size_t k = 0; k < params.size(); ++k) {
-      if (v[ni + k].is_same(params[k])) continue;
-      na::NoGradGuard ng;
-      Tensor(params[k]).copy_(v[ni + k]);
-      swapped = true;
-    }
-    Tensor out = fwd(std::vector<Tensor>(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(ni)));
-    if (swapped) {
-      out = out.detach().clone();
-      na::NoGradGuard ng;
-      for (size_t k = 0; k < params.size(); ++k) Tensor(params[k]).copy_(originals[k]);
-    }
-    return out;
-  };
-  na_test::GradcheckOptions opt;
-  opt.name = name;
-  opt.atol = atol;
-  opt.rtol = rtol;
-  return na_test::gradcheck(fn, all, opt);
-}
-
-// Runs f, expecting a neural_arch::Error whose message contains every one of `parts`.
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-  } catch (const na::Error& e) {
-    const std::string msg = e.what();
-    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "missing '" << p << "' in: " << msg;
-    return;
-  }
-  ADD_FAILURE() << "expected a neural_arch::Error";
-}
-
-}  // namespace nn_core_test
-
-namespace {
-
-using namespace nn_core_test;  // NOLINT
-
-Tensor rand64(const na::Shape& s, uint64_t seed, double scale = 1.0) {
-  na::Generator g(seed);
-  return na::randn(s, na::kFloat64, &g) * scale;
-}
+using na_test::check_module_reference;
+using na_test::expect_error;
+using na_test::module_gradcheck;
+using na_test::ModuleFn;
+using na_test::one_input;
+using na_test::rand64;
 
 // Values kept at least `margin` away from zero, where relu-like kinks would break finite differences.
 Tensor away_from_zero(const na::Shape& s, uint64_t seed, double margin = 0.1) {
@@ -164,10 +41,6 @@ template <class M>
 std::shared_ptr<M> f64(std::shared_ptr<M> m) {
   m->to(na::kFloat64);
   return m;
-}
-
-ModuleFn one_input(nn::Module& m) {
-  return [&m](const std::vector<Tensor>& v) { return m.forward(v[0]); };
 }
 
 // ------------------------------------------------------------------ gradient checks

@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "gradcheck.hpp"
 #include "neural_arch/autograd.hpp"
 #include "neural_arch/functional/loss.hpp"
 #include "neural_arch/nn/loss.hpp"
 #include "neural_arch/ops.hpp"
+#include "nn_test_util.hpp"
 #include "reference_data.hpp"
 
 namespace {
@@ -23,74 +23,19 @@ namespace na = neural_arch;
 namespace nn = neural_arch::nn;
 namespace F = neural_arch::functional;
 using na::Tensor;
-using Inputs = std::map<std::string, Tensor>;
+using na_test::Inputs;
 
-::testing::AssertionResult close(const Tensor& actual, const Tensor& expected, double rtol, double atol) {
-  if (!actual.defined()) return ::testing::AssertionFailure() << "result is undefined";
-  if (actual.dtype() != expected.dtype() || actual.shape() != expected.shape())
-    return ::testing::AssertionFailure() << "got " << na::shape_str(actual.shape()) << " "
-                                         << na::dtype_name(actual.dtype()) << ", expected "
-                                         << na::shape_str(expected.shape()) << " " << na::dtype_name(expected.dtype());
-  const auto a = actual.to_vector<double>(), e = expected.to_vector<double>();
-  size_t bad = 0, worst = 0;
-  double worst_diff = -1.0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double diff = std::abs(a[i] - e[i]);
-    if (!(diff <= atol + rtol * std::abs(e[i]))) {
-      ++bad;
-      if (diff > worst_diff || std::isnan(diff)) worst_diff = diff, worst = i;
-    }
-  }
-  if (bad == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << bad << " of " << a.size() << " elements differ; worst at flat index "
-                                       << worst << ": " << a[worst] << " vs expected " << e[worst];
-}
-
-bool is_input_name(const std::string& n) { return n != "out" && n != "gout" && n.rfind("grad_", 0) != 0; }
+using na_test::close;
+using na_test::error_of;
+using na_test::leaf;
+using na_test::rand64;
 
 // Runs fn on the inputs of data/nn/<name>.bin and compares the loss and the gradients that the
-// case stores (for its upstream gradient `gout`).
+// case stores (for its upstream gradient `gout`, which every loss case has).
 void check_reference(const std::string& name, const std::function<Tensor(const Inputs&)>& fn) {
-  SCOPED_TRACE("reference case nn/" + name);
-  const auto ref = na_reference::load_reference("nn/" + name);
-  Inputs in;
-  for (const auto& [n, t] : ref.tensors()) {
-    if (!is_input_name(n)) continue;
-    Tensor v = t.clone();
-    if (ref.has("grad_" + n)) v.requires_grad_();
-    in.emplace(n, v);
-  }
-  const bool f64 = ref.at("out").dtype() == na::kFloat64;
-  const double rtol = f64 ? 1e-10 : 1e-5, atol = f64 ? 1e-12 : 1e-6;
-  Tensor out = fn(in);
-  ASSERT_TRUE(close(out, ref.at("out"), rtol, atol)) << "loss";
-  ASSERT_TRUE(ref.has("gout"));
-  out.backward(ref.at("gout"));
-  int checked = 0;
-  for (const auto& [n, t] : in) {
-    if (!ref.has("grad_" + n)) continue;
-    EXPECT_TRUE(close(t.grad(), ref.at("grad_" + n), rtol, atol)) << "gradient of " << n;
-    ++checked;
-  }
-  EXPECT_GT(checked, 0);
+  na_test::check_reference(name, fn, {1e-5, 1e-6}, "loss", /*gout_required=*/true);
 }
 
-template <class Fn> std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const na::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
-Tensor rand64(const na::Shape& shape, uint64_t seed, double scale = 1.0) {
-  na::Generator g(seed);
-  return na::randn(shape, na::kFloat64, &g) * scale;
-}
-Tensor leaf(const na::Shape& shape, uint64_t seed, double scale = 1.0) {
-  return rand64(shape, seed, scale).requires_grad_();
-}
 Tensor uniform_leaf(double lo, double hi, const na::Shape& shape, uint64_t seed) {
   na::Generator g(seed);
   return na::uniform(lo, hi, shape, na::kFloat64, &g).requires_grad_();

@@ -11,6 +11,7 @@
 #include "neural_arch/autograd.hpp"
 #include "neural_arch/nn.hpp"
 #include "neural_arch/ops.hpp"
+#include "test_util.hpp"
 
 namespace {
 
@@ -18,18 +19,7 @@ namespace na = neural_arch;
 namespace nn = neural_arch::nn;
 using na::Tensor;
 
-// Runs f, expecting a neural_arch::Error whose message contains every one of `parts`.
-template <class F>
-void expect_error(F&& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-  } catch (const na::Error& e) {
-    const std::string msg = e.what();
-    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "missing '" << p << "' in: " << msg;
-    return;
-  }
-  ADD_FAILURE() << "expected a neural_arch::Error";
-}
+using na_test::expect_error;
 
 std::vector<std::string> keys_of(const nn::StateDict& sd) {
   std::vector<std::string> k;

@@ -10,20 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "gradcheck.hpp"
 #include "neural_arch/autograd.hpp"
 #include "neural_arch/nn.hpp"
 #include "neural_arch/ops.hpp"
-
-// Defined in test_nn_layers.cpp (same test binary).
-namespace nn_core_test {
-using ModuleFn = std::function<neural_arch::Tensor(const std::vector<neural_arch::Tensor>& inputs)>;
-void check_module_reference(const std::string& case_name, neural_arch::nn::Module& m,
-                            const std::vector<std::string>& input_names, const ModuleFn& fwd);
-na_test::GradcheckResult module_gradcheck(neural_arch::nn::Module& m, const std::vector<neural_arch::Tensor>& inputs,
-                                          const ModuleFn& fwd, const std::string& name, double atol, double rtol);
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts);
-}  // namespace nn_core_test
+#include "nn_test_util.hpp"
 
 namespace {
 
@@ -31,13 +21,8 @@ namespace na = neural_arch;
 namespace nn = neural_arch::nn;
 namespace F = neural_arch::functional;
 using na::Tensor;
-using nn_core_test::expect_error;
-using nn_core_test::ModuleFn;
-
-Tensor rand64(const na::Shape& s, uint64_t seed, double scale = 1.0, double shift = 0.0) {
-  na::Generator g(seed);
-  return na::randn(s, na::kFloat64, &g) * scale + shift;
-}
+using na_test::expect_error;
+using na_test::rand64;
 
 // Non-trivial affine parameters (the defaults ones/zeros would hide a transposed gradient).
 void randomize(nn::Module& m, uint64_t seed) {
@@ -53,8 +38,7 @@ std::shared_ptr<M> f64(std::shared_ptr<M> m, uint64_t seed) {
 }
 
 ::testing::AssertionResult check(nn::Module& m, Tensor x, const std::string& name) {
-  auto r = nn_core_test::module_gradcheck(m, {x.requires_grad_()}, [&m](const std::vector<Tensor>& v) { return m.forward(v[0]); },
-                                          name, 1e-5, 1e-3);
+  auto r = na_test::module_gradcheck(m, {x.requires_grad_()}, na_test::one_input(m), name, 1e-5, 1e-3);
   if (r.ok) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << r.message;
 }
@@ -164,8 +148,7 @@ class NnNormReference : public ::testing::TestWithParam<NormCase> {};
 TEST_P(NnNormReference, MatchesTorch) {
   auto m = GetParam().make();
   if (GetParam().eval) m->eval();
-  nn_core_test::check_module_reference("core_" + GetParam().name, *m, {"x"},
-                                       [&](const std::vector<Tensor>& v) { return m->forward(v[0]); });
+  na_test::check_module_reference("core_" + GetParam().name, *m, {"x"}, na_test::one_input(*m));
 }
 
 INSTANTIATE_TEST_SUITE_P(Core, NnNormReference, ::testing::ValuesIn(norm_reference_cases()),

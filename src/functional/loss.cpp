@@ -52,6 +52,28 @@ void check_broadcast(const Tensor& a, const char* an, const Tensor& b, const cha
   }
 }
 
+// Checks of the elementwise losses: a floating input and a target that broadcasts with it.
+void check_elementwise(const Tensor& input, const Tensor& target, const char* op) {
+  check_float(input, op, "input");
+  detail::check_defined(target, op, "target");
+  check_broadcast(input, "input", target, "target", op);
+}
+
+// Checks of the binary cross-entropies: floating input and target of one shape.
+void check_binary_target(const Tensor& input, const Tensor& target, const char* op) {
+  check_float(input, op, "input");
+  check_float(target, op, "target");
+  NA_CHECK(target.shape() == input.shape(), op, "expected target of the input's shape ",
+           shape_str(input.shape()), ", got shape ", shape_str(target.shape()));
+}
+
+// An optional floating weight (`name`) that broadcasts with the input.
+void check_optional_weight(const Tensor& input, const Tensor& weight, const char* name, const char* op) {
+  if (!weight.defined()) return;
+  check_float(weight, op, name);
+  check_broadcast(input, "input", weight, name, op);
+}
+
 // ------------------------------------------------------------------ class-index targets
 
 struct ClassTargets {
@@ -193,9 +215,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, const std::string& reduction) {
   const char* op = "mse_loss";
-  check_float(input, op, "input");
-  detail::check_defined(target, op, "target");
-  check_broadcast(input, "input", target, "target", op);
+  check_elementwise(input, target, op);
   const Reduction r = parse_reduction(reduction, op);
   Tensor d = input - target;
   return reduce(d * d, r);
@@ -203,18 +223,14 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, const std::string& re
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, const std::string& reduction) {
   const char* op = "l1_loss";
-  check_float(input, op, "input");
-  detail::check_defined(target, op, "target");
-  check_broadcast(input, "input", target, "target", op);
+  check_elementwise(input, target, op);
   const Reduction r = parse_reduction(reduction, op);
   return reduce(abs(input - target), r);
 }
 
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, const std::string& reduction, double beta) {
   const char* op = "smooth_l1_loss";
-  check_float(input, op, "input");
-  detail::check_defined(target, op, "target");
-  check_broadcast(input, "input", target, "target", op);
+  check_elementwise(input, target, op);
   NA_CHECK(beta >= 0.0, op, "beta must be non-negative, got ", beta);
   const Reduction r = parse_reduction(reduction, op);
   Tensor d = abs(input - target);
@@ -224,9 +240,7 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, const std::stri
 
 Tensor huber_loss(const Tensor& input, const Tensor& target, const std::string& reduction, double delta) {
   const char* op = "huber_loss";
-  check_float(input, op, "input");
-  detail::check_defined(target, op, "target");
-  check_broadcast(input, "input", target, "target", op);
+  check_elementwise(input, target, op);
   NA_CHECK(delta > 0.0, op, "delta must be positive, got ", delta);
   const Reduction r = parse_reduction(reduction, op);
   Tensor d = abs(input - target);
@@ -236,14 +250,8 @@ Tensor huber_loss(const Tensor& input, const Tensor& target, const std::string& 
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight,
                             const std::string& reduction) {
   const char* op = "binary_cross_entropy";
-  check_float(input, op, "input");
-  check_float(target, op, "target");
-  NA_CHECK(target.shape() == input.shape(), op, "expected target of the input's shape ", shape_str(input.shape()),
-           ", got shape ", shape_str(target.shape()));
-  if (weight.defined()) {
-    check_float(weight, op, "weight");
-    check_broadcast(input, "input", weight, "weight", op);
-  }
+  check_binary_target(input, target, op);
+  check_optional_weight(input, weight, "weight", op);
   const Reduction r = parse_reduction(reduction, op);
   if (input.numel() > 0) {
     NoGradGuard no_grad;
@@ -262,18 +270,9 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight,
                                         const std::string& reduction, const Tensor& pos_weight) {
   const char* op = "binary_cross_entropy_with_logits";
-  check_float(input, op, "input");
-  check_float(target, op, "target");
-  NA_CHECK(target.shape() == input.shape(), op, "expected target of the input's shape ", shape_str(input.shape()),
-           ", got shape ", shape_str(target.shape()));
-  if (weight.defined()) {
-    check_float(weight, op, "weight");
-    check_broadcast(input, "input", weight, "weight", op);
-  }
-  if (pos_weight.defined()) {
-    check_float(pos_weight, op, "pos_weight");
-    check_broadcast(input, "input", pos_weight, "pos_weight", op);
-  }
+  check_binary_target(input, target, op);
+  check_optional_weight(input, weight, "weight", op);
+  check_optional_weight(input, pos_weight, "pos_weight", op);
   const Reduction r = parse_reduction(reduction, op);
   // softplus(-x) = log(1 + exp(-x)) = -log(sigmoid(x)), evaluated without overflow for any x.
   Tensor sp = softplus(-input);

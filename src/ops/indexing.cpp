@@ -116,6 +116,14 @@ template <class F> void walk(const Walk& w, F&& f) {
   });
 }
 
+// Copies into A the elements of B that the walk pairs with them.
+void read_walk(const Walk& w) {
+  visit_width(static_cast<size_t>(w.elsize), [&](auto wv) {
+    using W = decltype(wv);
+    walk(w, [](char* a, char* b) { *reinterpret_cast<W*>(a) = *reinterpret_cast<const W*>(b); });
+  });
+}
+
 // Strides that repeat a 1-d index along every dim but `dim` (index_select as a gather).
 Shape line_strides(size_t nd, int64_t dim) {
   Shape s(nd, 0);
@@ -159,10 +167,7 @@ void index_select_into(const Tensor& out, const Tensor& x, int64_t dim, const Te
          static_cast<char*>(x.raw_data()),
          strides1(x),
          static_cast<int64_t>(x.element_size())};
-  visit_width(x.element_size(), [&](auto wv) {
-    using W = decltype(wv);
-    walk(w, [](char* a, char* b) { *reinterpret_cast<W*>(a) = *reinterpret_cast<const W*>(b); });
-  });
+  read_walk(w);
 }
 
 // A contiguous copy of x that no autograd node refers to (the writing ops fill it in).
@@ -345,10 +350,7 @@ Tensor gather(const Tensor& x, int64_t dim_in, const Tensor& index) {
          static_cast<char*>(x.raw_data()),
          strides1(x),
          static_cast<int64_t>(x.element_size())};
-  visit_width(x.element_size(), [&](auto wv) {
-    using W = decltype(wv);
-    walk(w, [](char* a, char* b) { *reinterpret_cast<W*>(a) = *reinterpret_cast<const W*>(b); });
-  });
+  read_walk(w);
   if (autograd::needs_grad({x})) {
     autograd::record("GatherBackward", {x}, {out}, [shape = x.shape(), dim, idx](const Grads& g) {
       if (!g[0].defined()) return Grads(1);

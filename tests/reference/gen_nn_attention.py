@@ -7,8 +7,8 @@ Run with Debian's python3-torch:
     /usr/bin/python3 tests/reference/gen_nn_attention.py
 
 Writes tests/reference/data/nn/attn_<case>.bin and nn/gpt_<case>.bin in the format of
-tests/reference/generate.py (whose writer is imported). Each case seeds torch from a hash of its
-own name, so the files are byte-identical across runs.
+tests/reference/generate.py (with the shared writer of refcommon.py). Each case seeds torch from a
+hash of its own name, so the files are byte-identical across runs.
 
 Tensor naming (the C++ side relies on it):
   * inputs by name (q, k, v, x, query, key, value, masks ...);
@@ -25,15 +25,12 @@ GPT (the issue-3 "done when" case, gpt_small): the weights are not stored (they 
 3 MB); both sides fill every parameter from a counter-based hash of its name (fill_param below
 and gpt_fill_param in tests/test_nn_gpt.cpp), computed in float64 and rounded to float32, so they
 are bit-identical. The file stores, per parameter, its shape and float64 sum (proving both sides
-built the same weights), the loss, and gradients: in full for the embeddings, every 1-D
-parameter and the attention weights of block 0; for the other 2-D weights, the projections
-G @ r_in and G^T @ r_out with hash vectors r (which catch any wrong element while keeping the
-file under 0.5 MB).
+built the same weights), the loss, and every parameter's gradient in full (float32, as torch
+computed it; about 3.2 MB), which the test compares elementwise.
 """
 import math
 import os
 import sys
-import zlib
 
 import numpy as np
 import torch
@@ -41,26 +38,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from generate import serialize  # noqa: E402  (the shared writer; importing it has no side effects)
+from refcommon import DATA_DIR, F32, F64, case_registry, randn, write_cases  # noqa: E402
 
-F64 = torch.float64
-F32 = torch.float32
-OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "nn")
+OUT_DIR = os.path.join(DATA_DIR, "nn")
 PREFIXES = ("attn_", "gpt_")
-CASES = []
-
-
-def case(name):
-    assert name.startswith(PREFIXES)
-
-    def register(builder):
-        CASES.append((name, builder))
-        return builder
-    return register
-
-
-def randn(*shape, dtype=F64, scale=1.0):
-    return (torch.randn(shape, dtype=F64) * scale).to(dtype)
+CASES, case = case_registry(PREFIXES)
 
 
 def bool_mask(*shape, p_true=0.3, keep_last_dim_open=True):
@@ -398,40 +380,12 @@ def _():
     loss = model(idx, targets)
     loss.backward()
     tensors += [("idx", idx), ("targets", targets), ("loss", loss.detach())]
-    for name, p in model.named_parameters():
-        g = p.grad.detach()
-        full = g.dim() == 1 or name.startswith(("wte.", "wpe.", "h.0.attn."))
-        if full:
-            tensors.append(("grad." + name, g))
-        else:
-            g64 = g.to(F64)
-            r_in = torch.from_numpy(hash_uniform(name + "#in", g.shape[1]))
-            r_out = torch.from_numpy(hash_uniform(name + "#out", g.shape[0]))
-            tensors.append(("gradproj_in." + name, g64 @ r_in))
-            tensors.append(("gradproj_out." + name, g64.t() @ r_out))
+    tensors += [("grad." + name, p.grad.detach()) for name, p in model.named_parameters()]
     return tensors
 
 
 def main():
-    torch.set_default_dtype(torch.float32)
-    torch.set_num_threads(1)  # deterministic reduction order
-    os.makedirs(OUT_DIR, exist_ok=True)
-    written = set()
-    total = 0
-    for name, builder in CASES:
-        if name in written:
-            raise ValueError("duplicate case " + name)
-        torch.manual_seed(zlib.crc32(name.encode("ascii")))
-        blob = serialize(builder())
-        with open(os.path.join(OUT_DIR, name + ".bin"), "wb") as f:
-            f.write(blob)
-        written.add(name)
-        total += len(blob)
-    # Only this script's own files are pruned: other helpers write nn/ files too.
-    for fname in sorted(os.listdir(OUT_DIR)):
-        if fname.startswith(PREFIXES) and fname.endswith(".bin") and fname[:-4] not in written:
-            os.remove(os.path.join(OUT_DIR, fname))
-    print("wrote %d cases, %d bytes, to %s" % (len(written), total, OUT_DIR))
+    write_cases(CASES, OUT_DIR, PREFIXES)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ Run with Debian's python3-torch:
     /usr/bin/python3 tests/reference/gen_nn_core.py
 
 Writes tests/reference/data/nn/core_<case>.bin in the format of tests/reference/generate.py
-(whose writer is imported). Each case seeds torch from a hash of its own name, so the files are
-byte-identical across runs.
+(with the shared writer of refcommon.py). Each case seeds torch from a hash of its own name, so the
+files are byte-identical across runs.
 
 Tensor naming for module cases (the C++ side relies on it):
   * inputs: x (and x2 for Bilinear, idx for Embedding);
@@ -18,31 +18,17 @@ Tensor naming for module cases (the C++ side relies on it):
 """
 import os
 import sys
-import zlib
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from generate import serialize  # noqa: E402  (the shared writer; importing it has no side effects)
+from refcommon import DATA_DIR, F32, F64, case_registry, randn, write_cases  # noqa: E402
 
-F64 = torch.float64
-F32 = torch.float32
-OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "nn")
+OUT_DIR = os.path.join(DATA_DIR, "nn")
 PREFIX = "core_"
-CASES = []
-
-
-def case(name):
-    def register(builder):
-        CASES.append((PREFIX + name, builder))
-        return builder
-    return register
-
-
-def randn(*shape, dtype=F64):
-    return torch.randn(shape, dtype=F64).to(dtype)
+CASES, case = case_registry((PREFIX,), add_prefix=PREFIX)  # @case("linear") writes core_linear.bin
 
 
 def randomize(module, dtype=F64):
@@ -258,25 +244,7 @@ def _():
 
 
 def main():
-    torch.set_default_dtype(torch.float32)
-    torch.set_num_threads(1)
-    os.makedirs(OUT_DIR, exist_ok=True)
-    written = set()
-    total = 0
-    for name, builder in CASES:
-        if name in written:
-            raise ValueError("duplicate case " + name)
-        torch.manual_seed(zlib.crc32(name.encode("ascii")))
-        blob = serialize(builder())
-        with open(os.path.join(OUT_DIR, name + ".bin"), "wb") as f:
-            f.write(blob)
-        written.add(name)
-        total += len(blob)
-    # Only this script's own files (core_*) are pruned: other helpers write nn/ files too.
-    for fname in sorted(os.listdir(OUT_DIR)):
-        if fname.startswith(PREFIX) and fname.endswith(".bin") and fname[:-4] not in written:
-            os.remove(os.path.join(OUT_DIR, fname))
-    print("wrote %d cases, %d bytes, to %s" % (len(written), total, OUT_DIR))
+    write_cases(CASES, OUT_DIR, (PREFIX,))
 
 
 if __name__ == "__main__":

@@ -26,41 +26,16 @@ Tensor naming convention, which the C++ runner relies on:
     torch.autograd.grad(out, <input>, gout). An input has a grad_ entry exactly when the
     C++ side must make it a leaf that requires grad.
 """
-import os
-import zlib
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-F64 = torch.float64
-F32 = torch.float32
+# serialize and the input helpers are also used from here by the other generators.
+from refcommon import DATA_DIR, F32, F64, case_registry, randn, serialize, write_cases  # noqa: F401
 
-DTYPE_NAMES = {
-    torch.float32: ("float32", "<f4"),
-    torch.float64: ("float64", "<f8"),
-    torch.int32: ("int32", "<i4"),
-    torch.int64: ("int64", "<i8"),
-    torch.uint8: ("uint8", "u1"),
-    torch.bool: ("bool", "u1"),
-}
-
-DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
-CASES = []  # (name, builder)
-
-
-def case(name):
-    def register(builder):
-        CASES.append((name, builder))
-        return builder
-    return register
+CASES, case = case_registry()
 
 
 # ------------------------------------------------------------------ input helpers
-def randn(*shape, dtype=F64, scale=1.0):
-    return (torch.randn(shape, dtype=F64) * scale).to(dtype)
-
-
 def uniform(lo, hi, *shape, dtype=F64):
     return (torch.rand(shape, dtype=F64) * (hi - lo) + lo).to(dtype)
 
@@ -640,43 +615,8 @@ def _():
                   u8=randint(0, 200, 4, dtype=torch.uint8), f64_0d=randn(), i64_0d=torch.tensor(7))
 
 
-# ------------------------------------------------------------------ writing
-def serialize(tensors):
-    names = [n for n, _ in tensors]
-    if len(set(names)) != len(names):
-        raise ValueError("duplicate tensor names: %s" % names)
-    header = ["NAREF 1"]
-    blobs = []
-    for name, t in tensors:
-        t = t.detach().contiguous()
-        dname, npdt = DTYPE_NAMES[t.dtype]
-        header.append(" ".join(["tensor", name, dname, str(t.dim())] + [str(s) for s in t.shape]))
-        blobs.append(np.ascontiguousarray(t.numpy()).astype(npdt, copy=False).tobytes())
-    header.append("data")
-    return ("\n".join(header) + "\n").encode("ascii") + b"".join(blobs)
-
-
 def main():
-    torch.set_default_dtype(torch.float32)
-    torch.set_num_threads(1)  # deterministic reduction order
-    os.makedirs(DATA_DIR, exist_ok=True)
-    written = set()
-    total = 0
-    for name, builder in CASES:
-        if name in written:
-            raise ValueError("duplicate case " + name)
-        torch.manual_seed(zlib.crc32(name.encode("ascii")))
-        blob = serialize(builder())
-        path = os.path.join(DATA_DIR, name + ".bin")
-        with open(path, "wb") as f:
-            f.write(blob)
-        written.add(name)
-        total += len(blob)
-    # Cases that were removed from this script must not linger as untested files.
-    for fname in sorted(os.listdir(DATA_DIR)):
-        if fname.endswith(".bin") and fname[:-4] not in written:
-            os.remove(os.path.join(DATA_DIR, fname))
-    print("wrote %d cases, %d bytes, to %s" % (len(written), total, DATA_DIR))
+    write_cases(CASES, DATA_DIR)
 
 
 if __name__ == "__main__":

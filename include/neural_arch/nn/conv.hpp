@@ -12,21 +12,25 @@ namespace neural_arch::nn {
 using functional::ConvPadding;
 using functional::Int2;
 
-/// Options of Conv2d besides the channel counts and kernel size (PyTorch's defaults).
+/// Options of a convolution besides the channel counts and kernel size (PyTorch's defaults).
+/// Size is the type of stride and dilation: Int2 for Conv2d, int64_t for Conv1d.
 ///
 ///   Conv2dOptions().stride(2).padding(1).bias(false)
-struct Conv2dOptions {
-  Int2 stride_ = 1;
+template <class Size> struct ConvOptions {
+  Size stride_ = 1;
   ConvPadding padding_ = 0;
-  Int2 dilation_ = 1;
+  Size dilation_ = 1;
   int64_t groups_ = 1;
   bool bias_ = true;
-  Conv2dOptions& stride(Int2 v) { stride_ = v; return *this; }
-  Conv2dOptions& padding(ConvPadding v) { padding_ = std::move(v); return *this; }
-  Conv2dOptions& dilation(Int2 v) { dilation_ = v; return *this; }
-  Conv2dOptions& groups(int64_t v) { groups_ = v; return *this; }
-  Conv2dOptions& bias(bool v) { bias_ = v; return *this; }
+  ConvOptions& stride(Size v) { stride_ = v; return *this; }
+  ConvOptions& padding(ConvPadding v) { padding_ = std::move(v); return *this; }
+  ConvOptions& dilation(Size v) { dilation_ = v; return *this; }
+  ConvOptions& groups(int64_t v) { groups_ = v; return *this; }
+  ConvOptions& bias(bool v) { bias_ = v; return *this; }
 };
+using Conv2dOptions = ConvOptions<Int2>;
+/// Conv1d's padding is one number or "same"/"valid" (a pair is rejected by the layer).
+using Conv1dOptions = ConvOptions<int64_t>;
 
 /// 2-D convolution over (N, C_in, H, W) inputs. weight is (C_out, C_in / groups, kH, kW), bias
 /// (C_out). Default initialisation as torch: weight kaiming_uniform(a = sqrt(5)), i.e.
@@ -52,20 +56,6 @@ class Conv2d : public Module {
   Conv2dOptions options;
   Tensor weight;
   Tensor bias;  // undefined without bias
-};
-
-/// Options of Conv1d besides the channel counts and kernel size.
-struct Conv1dOptions {
-  int64_t stride_ = 1;
-  ConvPadding padding_ = 0;
-  int64_t dilation_ = 1;
-  int64_t groups_ = 1;
-  bool bias_ = true;
-  Conv1dOptions& stride(int64_t v) { stride_ = v; return *this; }
-  Conv1dOptions& padding(ConvPadding v) { padding_ = std::move(v); return *this; }
-  Conv1dOptions& dilation(int64_t v) { dilation_ = v; return *this; }
-  Conv1dOptions& groups(int64_t v) { groups_ = v; return *this; }
-  Conv1dOptions& bias(bool v) { bias_ = v; return *this; }
 };
 
 /// 1-D convolution over (N, C_in, L) inputs. weight is (C_out, C_in / groups, k), bias (C_out);

@@ -6,19 +6,14 @@
 // (with plain NCHW forced, oneDNN 2.6 falls back to an im2col GEMM that is several times slower).
 #include "backends/cpu/conv_onednn.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <array>
-#include <cstdlib>
-#include <list>
 #include <memory>
-#include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
-#include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "backends/cpu/onednn_context.hpp"
 #include "backends/cpu/parallel.hpp"
 #include "neural_arch/error.hpp"
 
@@ -136,38 +131,10 @@ void direct_backward_weights(const ConvShape& s, const T* x, const T* gy, T* gw,
 using dnnl::memory;
 using Dims = memory::dims;
 
-dnnl::engine& cpu_engine() {
-  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
-  return eng;
-}
-
-dnnl::stream& cpu_stream() {
-  thread_local dnnl::stream s(cpu_engine());
-  return s;
-}
-
-// Per-thread growable buffers: slot 0 is the scratchpad, 1-3 hold one call's reordered operands
-// and 4 an operand shared by two calls.
-// Per thread so that two threads can run the same cached primitive at once.
-void* thread_buffer(int slot, size_t bytes) {
-  struct Buffer {
-    void* p = nullptr;
-    size_t n = 0;
-    ~Buffer() { std::free(p); }
-  };
-  thread_local std::array<Buffer, 5> bufs;
-  Buffer& buf = bufs[static_cast<size_t>(slot)];
-  if (bytes > buf.n) {
-    std::free(buf.p);
-    buf.p = nullptr;
-    buf.n = 0;
-    const size_t n = (bytes + 63) / 64 * 64;
-    buf.p = std::aligned_alloc(64, n);
-    NA_CHECK(buf.p != nullptr, "conv2d", "out of memory allocating ", n, " bytes of convolution workspace");
-    buf.n = n;
-  }
-  return buf.p;
-}
+// thread_buffer slots of run_entry: 1-3 hold one call's reordered operands and 4 an operand
+// shared by two calls (slot 0 is the scratchpad).
+constexpr int kFirstOperandSlot = 1;
+constexpr int kSharedOperandSlot = 4;
 
 enum class Kind : uint8_t { forward, backward_data, backward_weights };
 
@@ -175,18 +142,17 @@ struct Key {
   std::array<int64_t, 18> geometry;
   Kind kind;
   bool has_bias;
-  // oneDNN fixes a primitive's thread partition when it is created.
-  int threads;
+  int threads;  // onednn::primitive_threads() when the primitive was made
   bool operator==(const Key&) const = default;
 };
 
 struct KeyHash {
   size_t operator()(const Key& k) const {
-    uint64_t h = 1469598103934665603ull;
-    auto mix = [&h](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
-    for (int64_t v : k.geometry) mix(static_cast<uint64_t>(v));
-    mix(static_cast<uint64_t>(k.kind) | (uint64_t{k.has_bias} << 8) | (static_cast<uint64_t>(k.threads) << 16));
-    return static_cast<size_t>(h);
+    onednn::KeyHasher h;
+    for (int64_t v : k.geometry) h.mix(static_cast<uint64_t>(v));
+    h.mix(static_cast<uint64_t>(k.kind) | (uint64_t{k.has_bias} << 8) |
+          (static_cast<uint64_t>(k.threads) << 16));
+    return h.value();
   }
 };
 
@@ -195,7 +161,7 @@ Key make_key(const ConvShape& s, Kind kind, bool has_bias) {
          s.pad_left, s.pad_right, s.dil_h, s.dil_w, s.groups},
         kind,
         has_bias,
-        omp_in_parallel() ? 1 : omp_get_max_threads()};
+        onednn::primitive_threads()};
   return k;
 }
 
@@ -217,52 +183,10 @@ struct Entry {
   size_t scratch_bytes = 0;
 };
 
-class PrimitiveCache {
- public:
-  static constexpr size_t kCapacity = 256;
+using Cache = onednn::PrimitiveCache<Key, Entry, KeyHash, ConvCacheStats>;
 
-  template <class Make> std::shared_ptr<const Entry> get(const Key& key, Make&& make) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = map_.find(key);
-      if (it != map_.end()) {
-        ++hits_;
-        lru_.splice(lru_.begin(), lru_, it->second);
-        return it->second->second;
-      }
-      ++misses_;
-    }
-    auto e = std::make_shared<const Entry>(make());  // slow: built outside the lock
-    std::lock_guard<std::mutex> lock(mu_);
-    if (map_.find(key) == map_.end()) {
-      lru_.emplace_front(key, e);
-      map_[key] = lru_.begin();
-      if (lru_.size() > kCapacity) {
-        map_.erase(lru_.back().first);
-        lru_.pop_back();
-      }
-    }
-    return e;
-  }
-  ConvCacheStats stats() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return {static_cast<int64_t>(map_.size()), hits_, misses_};
-  }
-  void clear() {
-    std::lock_guard<std::mutex> lock(mu_);
-    map_.clear();
-    lru_.clear();
-  }
-
- private:
-  std::mutex mu_;
-  std::list<std::pair<Key, std::shared_ptr<const Entry>>> lru_;
-  std::unordered_map<Key, std::list<std::pair<Key, std::shared_ptr<const Entry>>>::iterator, KeyHash> map_;
-  int64_t hits_ = 0, misses_ = 0;
-};
-
-PrimitiveCache& cache() {
-  static PrimitiveCache* c = new PrimitiveCache();  // never destroyed: convolutions may run during exit
+Cache& cache() {
+  static Cache* c = new Cache(256);  // never destroyed: convolutions may run during exit
   return *c;
 }
 
@@ -303,7 +227,7 @@ Arg make_arg(int id, bool output, const memory::desc& user, const memory::desc& 
   a.prim_md = prim;
   a.reorder = user != prim;
   if (a.reorder) {
-    auto& eng = cpu_engine();
+    auto& eng = onednn::engine();
     if (output)
       a.from_prim = dnnl::reorder(dnnl::reorder::primitive_desc(eng, prim, eng, user));
     else
@@ -311,8 +235,6 @@ Arg make_arg(int id, bool output, const memory::desc& user, const memory::desc& 
   }
   return a;
 }
-
-bool is_reference(const char* impl) { return std::string(impl).rfind("ref", 0) == 0; }
 
 dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d, bool has_bias,
                                                      const dnnl::primitive_attr& attr) {
@@ -323,7 +245,7 @@ dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d, bool has_bi
                        : convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct,
                                                    d.src_any, d.wei_any, d.dst_any, d.strides, d.dilates,
                                                    d.pad_l, d.pad_r);
-  return convolution_forward::primitive_desc(desc, attr, cpu_engine());
+  return convolution_forward::primitive_desc(desc, attr, onednn::engine());
 }
 
 Entry make_entry(const ConvShape& s, Kind kind, bool has_bias) {
@@ -331,11 +253,10 @@ Entry make_entry(const ConvShape& s, Kind kind, bool has_bias) {
   Entry e;
   try {
     const Descs d = make_descs(s);
-    primitive_attr attr;
-    attr.set_scratchpad_mode(scratchpad_mode::user);
+    const primitive_attr attr = onednn::user_scratchpad_attr();
     if (kind == Kind::forward) {
       auto pd = forward_pd(d, has_bias, attr);
-      if (is_reference(pd.impl_info_str())) return e;
+      if (onednn::is_reference(pd.impl_info_str())) return e;
       e.prim = convolution_forward(pd);
       e.args.push_back(make_arg(DNNL_ARG_SRC, false, d.src_user, pd.src_desc()));
       e.args.push_back(make_arg(DNNL_ARG_WEIGHTS, false, d.wei_user, pd.weights_desc()));
@@ -346,8 +267,8 @@ Entry make_entry(const ConvShape& s, Kind kind, bool has_bias) {
       auto hint = forward_pd(d, false, primitive_attr());
       auto desc = convolution_backward_data::desc(algorithm::convolution_direct, d.src_any, d.wei_any, d.dst_any,
                                                   d.strides, d.dilates, d.pad_l, d.pad_r);
-      auto pd = convolution_backward_data::primitive_desc(desc, attr, cpu_engine(), hint);
-      if (is_reference(pd.impl_info_str())) return e;
+      auto pd = convolution_backward_data::primitive_desc(desc, attr, onednn::engine(), hint);
+      if (onednn::is_reference(pd.impl_info_str())) return e;
       e.prim = convolution_backward_data(pd);
       e.args.push_back(make_arg(DNNL_ARG_DIFF_DST, false, d.dst_user, pd.diff_dst_desc()));
       e.args.push_back(make_arg(DNNL_ARG_WEIGHTS, false, d.wei_user, pd.weights_desc()));
@@ -361,8 +282,8 @@ Entry make_entry(const ConvShape& s, Kind kind, bool has_bias) {
                            : convolution_backward_weights::desc(algorithm::convolution_direct, d.src_any,
                                                                 d.wei_any, d.dst_any, d.strides, d.dilates,
                                                                 d.pad_l, d.pad_r);
-      auto pd = convolution_backward_weights::primitive_desc(desc, attr, cpu_engine(), hint);
-      if (is_reference(pd.impl_info_str())) return e;
+      auto pd = convolution_backward_weights::primitive_desc(desc, attr, onednn::engine(), hint);
+      if (onednn::is_reference(pd.impl_info_str())) return e;
       e.prim = convolution_backward_weights(pd);
       e.args.push_back(make_arg(DNNL_ARG_SRC, false, d.src_user, pd.src_desc()));
       e.args.push_back(make_arg(DNNL_ARG_DIFF_DST, false, d.dst_user, pd.diff_dst_desc()));
@@ -392,11 +313,10 @@ struct Prepared {
 // named arguments with memories that are already in the primitive's layout.
 void run_entry(const Entry& e, const std::vector<void*>& ptrs, const std::vector<Prepared>& prepared = {}) {
   try {
-    auto& eng = cpu_engine();
-    auto& st = cpu_stream();
+    auto& st = onednn::stream();
     std::unordered_map<int, memory> args;
     std::vector<std::pair<const Arg*, memory>> outputs;
-    int slot = 1;
+    int slot = kFirstOperandSlot;
     for (size_t i = 0; i < e.args.size(); ++i) {
       const Arg& a = e.args[i];
       auto pre = std::find_if(prepared.begin(), prepared.end(), [&](const Prepared& p) { return p.id == a.id; });
@@ -404,12 +324,12 @@ void run_entry(const Entry& e, const std::vector<void*>& ptrs, const std::vector
         args.emplace(a.id, pre->mem);
         continue;
       }
-      memory user(a.user_md, eng, ptrs[i]);
+      memory user = onednn::wrap(a.user_md, ptrs[i]);
       if (!a.reorder) {
         args.emplace(a.id, user);
         continue;
       }
-      memory prim(a.prim_md, eng, thread_buffer(slot++, a.prim_md.get_size()));
+      memory prim = onednn::wrap(a.prim_md, onednn::thread_buffer(slot++, a.prim_md.get_size(), "conv2d"));
       if (a.output) {
         outputs.emplace_back(&a, user);
       } else {
@@ -417,8 +337,7 @@ void run_entry(const Entry& e, const std::vector<void*>& ptrs, const std::vector
       }
       args.emplace(a.id, prim);
     }
-    if (e.scratch_bytes)
-      args.emplace(DNNL_ARG_SCRATCHPAD, memory(e.scratch_md, eng, thread_buffer(0, e.scratch_bytes)));
+    onednn::add_scratchpad(args, e.scratch_md, e.scratch_bytes, "conv2d");
     e.prim.execute(st, args);
     for (auto& [a, user] : outputs) a->from_prim.execute(st, args.at(a->id), user);
     st.wait();
@@ -510,12 +429,11 @@ void conv2d_backward(const ConvShape& s, const float* x, const float* gy, const 
     if (dd && dw && dd->reorder && dw->reorder && dd->prim_md == dw->prim_md) {
       Prepared shared;
       try {
-        auto& eng = cpu_engine();
-        auto& st = cpu_stream();
         shared.id = DNNL_ARG_DIFF_DST;
-        shared.mem = memory(dd->prim_md, eng, thread_buffer(4, dd->prim_md.get_size()));
-        memory user(dd->user_md, eng, const_cast<float*>(gy));
-        dd->to_prim.execute(st, user, shared.mem);
+        shared.mem = onednn::wrap(
+            dd->prim_md, onednn::thread_buffer(kSharedOperandSlot, dd->prim_md.get_size(), "conv2d"));
+        memory user = onednn::wrap(dd->user_md, gy);
+        dd->to_prim.execute(onednn::stream(), user, shared.mem);
       } catch (const dnnl::error& err) {
         detail::throw_error("conv2d", "oneDNN reorder failed: ", err.what());
       }

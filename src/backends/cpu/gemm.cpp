@@ -2,21 +2,17 @@
 // f64 through a blocked OpenMP loop. See gemm.hpp for the contract.
 #include "backends/cpu/gemm.hpp"
 
-#include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
-#include <list>
 #include <memory>
-#include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
-#include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "backends/cpu/onednn_context.hpp"
 #include "backends/cpu/parallel.hpp"
 #include "neural_arch/error.hpp"
 
@@ -111,41 +107,9 @@ void gemm_loop(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
 
 // ------------------------------------------------------------------ oneDNN plumbing
 
-dnnl::engine& cpu_engine() {
-  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
-  return eng;
-}
-
-// A CPU stream is a thin handle; one per thread keeps concurrent callers independent.
-dnnl::stream& cpu_stream() {
-  thread_local dnnl::stream s(cpu_engine());
-  return s;
-}
-
-// Primitives run with a user scratchpad from a per-thread buffer, so two threads can execute the
-// same cached primitive at once (the library-managed scratchpad may be shared between them).
-void* scratch_buffer(size_t bytes) {
-  struct Buffer {
-    void* p = nullptr;
-    size_t n = 0;
-    ~Buffer() { std::free(p); }
-  };
-  thread_local Buffer buf;
-  if (bytes > buf.n) {
-    std::free(buf.p);
-    const size_t n = (bytes + 63) / 64 * 64;
-    buf.p = std::aligned_alloc(64, n);
-    NA_CHECK(buf.p != nullptr, "gemm", "out of memory allocating ", n, " bytes of scratchpad");
-    buf.n = n;
-  }
-  return buf.p;
-}
-
 struct Key {
   int64_t M, N, K, lda, ldb, ldc, count, stride_a, stride_b, stride_c;
-  // oneDNN fixes a primitive's thread partition when it is created, so a primitive made for
-  // another thread count would ignore set_num_threads.
-  int threads;
+  int threads;  // onednn::primitive_threads() when the primitive was made
   bool trans_a, trans_b, has_bias;
   GemmActivation act;
   uint32_t beta_bits;
@@ -154,14 +118,13 @@ struct Key {
 
 struct KeyHash {
   size_t operator()(const Key& k) const {
-    uint64_t h = 1469598103934665603ull;
-    auto mix = [&h](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
+    onednn::KeyHasher h;
     for (int64_t v : {k.M, k.N, k.K, k.lda, k.ldb, k.ldc, k.count, k.stride_a, k.stride_b, k.stride_c,
                       int64_t{k.threads}})
-      mix(static_cast<uint64_t>(v));
-    mix((uint64_t{k.trans_a} << 0) | (uint64_t{k.trans_b} << 1) | (uint64_t{k.has_bias} << 2) |
-        (uint64_t(k.act) << 3) | (uint64_t{k.beta_bits} << 8));
-    return static_cast<size_t>(h);
+      h.mix(static_cast<uint64_t>(v));
+    h.mix((uint64_t{k.trans_a} << 0) | (uint64_t{k.trans_b} << 1) | (uint64_t{k.has_bias} << 2) |
+          (uint64_t(k.act) << 3) | (uint64_t{k.beta_bits} << 8));
+    return h.value();
   }
 };
 
@@ -172,55 +135,10 @@ struct Entry {
   size_t scratch_bytes = 0;
 };
 
-// LRU map from problem geometry to a ready primitive. Creating a matmul primitive costs tens of
-// microseconds; a training step repeats the same few shapes, so lookups are almost always hits.
-class PrimitiveCache {
- public:
-  static constexpr size_t kCapacity = 1024;
+using Cache = onednn::PrimitiveCache<Key, Entry, KeyHash, GemmCacheStats>;
 
-  template <class Make> std::shared_ptr<const Entry> get(const Key& key, Make&& make) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = map_.find(key);
-      if (it != map_.end()) {
-        ++hits_;
-        lru_.splice(lru_.begin(), lru_, it->second);
-        return it->second->second;
-      }
-      ++misses_;
-    }
-    // Built outside the lock: creation is slow and other threads may be running GEMMs.
-    auto e = std::make_shared<const Entry>(make());
-    std::lock_guard<std::mutex> lock(mu_);
-    if (map_.find(key) == map_.end()) {
-      lru_.emplace_front(key, e);
-      map_[key] = lru_.begin();
-      if (lru_.size() > kCapacity) {
-        map_.erase(lru_.back().first);
-        lru_.pop_back();
-      }
-    }
-    return e;
-  }
-  GemmCacheStats stats() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return {static_cast<int64_t>(map_.size()), hits_, misses_};
-  }
-  void clear() {
-    std::lock_guard<std::mutex> lock(mu_);
-    map_.clear();
-    lru_.clear();
-  }
-
- private:
-  std::mutex mu_;
-  std::list<std::pair<Key, std::shared_ptr<const Entry>>> lru_;
-  std::unordered_map<Key, std::list<std::pair<Key, std::shared_ptr<const Entry>>>::iterator, KeyHash> map_;
-  int64_t hits_ = 0, misses_ = 0;
-};
-
-PrimitiveCache& cache() {
-  static PrimitiveCache* c = new PrimitiveCache();  // never destroyed: GEMMs may run during exit
+Cache& cache() {
+  static Cache* c = new Cache(1024);  // never destroyed: GEMMs may run during exit
   return *c;
 }
 
@@ -258,17 +176,15 @@ Entry make_entry(const Key& k, float beta) {
     e.bias_md = batched ? dnnl::memory::desc({1, 1, k.N}, dnnl::memory::data_type::f32, {k.N, k.N, 1})
                         : dnnl::memory::desc({1, k.N}, dnnl::memory::data_type::f32, {k.N, 1});
   try {
-    dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    dnnl::primitive_attr attr = onednn::user_scratchpad_attr();
     dnnl::post_ops po;
     if (beta != 0.f) po.append_sum(beta);
     if (k.act != GemmActivation::none) po.append_eltwise(1.f, eltwise_alg(k.act), 0.f, 0.f);
     attr.set_post_ops(po);
     auto desc = k.has_bias ? dnnl::matmul::desc(e.a_md, e.b_md, e.bias_md, e.c_md)
                            : dnnl::matmul::desc(e.a_md, e.b_md, e.c_md);
-    dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
-    // The reference implementation is orders of magnitude slower than the fallbacks.
-    if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0) return e;
+    dnnl::matmul::primitive_desc pd(desc, attr, onednn::engine());
+    if (onednn::is_reference(pd.impl_info_str())) return e;
     e.scratch_md = pd.scratchpad_desc();
     e.scratch_bytes = e.scratch_md.get_size();
     e.prim = dnnl::matmul(pd);
@@ -312,7 +228,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const flo
   // Strides of non-batched calls do not matter: zero them so they do not split the cache.
   const bool batched = batch.count > 1;
   Key key{M, N, K, lda, ldb, ldc, batch.count, 0, 0, 0, 0, trans_a, trans_b, bias != nullptr, act, beta_bits};
-  key.threads = omp_in_parallel() ? 1 : omp_get_max_threads();  // what oneDNN will use
+  key.threads = onednn::primitive_threads();
   if (batched) key.stride_a = batch.stride_a, key.stride_b = batch.stride_b, key.stride_c = batch.stride_c;
   const std::shared_ptr<const Entry> entry = cache().get(key, [&] { return make_entry(key, beta); });
   const Entry& e = *entry;
@@ -327,15 +243,12 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const flo
     return;
   }
   try {
-    auto& eng = cpu_engine();
-    std::unordered_map<int, dnnl::memory> args{
-        {DNNL_ARG_SRC, dnnl::memory(e.a_md, eng, const_cast<float*>(A))},
-        {DNNL_ARG_WEIGHTS, dnnl::memory(e.b_md, eng, const_cast<float*>(B))},
-        {DNNL_ARG_DST, dnnl::memory(e.c_md, eng, C)}};
-    if (bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(e.bias_md, eng, const_cast<float*>(bias)));
-    if (e.scratch_bytes)
-      args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(e.scratch_md, eng, scratch_buffer(e.scratch_bytes)));
-    auto& s = cpu_stream();
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, onednn::wrap(e.a_md, A)},
+                                               {DNNL_ARG_WEIGHTS, onednn::wrap(e.b_md, B)},
+                                               {DNNL_ARG_DST, onednn::wrap(e.c_md, C)}};
+    if (bias) args.emplace(DNNL_ARG_BIAS, onednn::wrap(e.bias_md, bias));
+    onednn::add_scratchpad(args, e.scratch_md, e.scratch_bytes, "gemm");
+    auto& s = onednn::stream();
     e.prim.execute(s, args);
     s.wait();
   } catch (const dnnl::error& err) {
