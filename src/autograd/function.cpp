@@ -103,8 +103,9 @@ std::vector<Tensor> LambdaNode::apply(std::vector<Tensor>&& grads) {
 
 std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
   Tensor g = std::move(grads[0]);
-  if (!g.defined()) return {};
-  Tensor& dst = leaf_->grad;
+  auto leaf = leaf_.lock();
+  if (!g.defined() || !leaf) return {};
+  Tensor& dst = leaf->grad;
   if (!dst.defined()) {
     // Steal the buffer when nobody else can see it; otherwise copy so grads never alias.
     bool exclusive = !is_grad_enabled() && g.impl_ptr().use_count() == 1 &&

@@ -19,16 +19,18 @@ class LambdaNode final : public Node {
   BackwardFn fn_;
 };
 
-/// Adds incoming gradients into a leaf's .grad. Owns the leaf; the leaf points back weakly.
+/// Adds incoming gradients into a leaf's .grad. Both sides point at each other weakly: with
+/// create_graph the leaf's .grad holds a graph that reaches this node, and a strong pointer
+/// here would make that a reference cycle (a leaked graph). A leaf nobody holds any more has
+/// no observable .grad, so its gradient is dropped.
 class AccumulateGrad final : public Node {
  public:
-  explicit AccumulateGrad(std::shared_ptr<detail::TensorImpl> leaf) : leaf_(std::move(leaf)) {}
+  explicit AccumulateGrad(const std::shared_ptr<detail::TensorImpl>& leaf) : leaf_(leaf) {}
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override;
   std::string name() const override { return "AccumulateGrad"; }
-  const std::shared_ptr<detail::TensorImpl>& leaf() const { return leaf_; }
 
  private:
-  std::shared_ptr<detail::TensorImpl> leaf_;
+  std::weak_ptr<detail::TensorImpl> leaf_;
 };
 
 /// The edge a gradient for t flows into: its grad_fn, its leaf accumulator, or none.
