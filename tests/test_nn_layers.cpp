@@ -190,6 +190,18 @@ std::vector<RefCaseSpec> layer_reference_cases() {
     return dynamic_cast<nn::Bilinear&>(m).forward(v[0], v[1]);
   };
   return {
+      {"identity", [] { return std::make_shared<nn::Identity>(); }, {"x"}, nullptr},
+      {"flatten", [] { return std::make_shared<nn::Flatten>(); }, {"x"}, nullptr},
+      {"flatten_range", [] { return std::make_shared<nn::Flatten>(0, 1); }, {"x"}, nullptr},
+      {"dropout_eval",
+       [] {
+         auto d = std::make_shared<nn::Dropout>(0.5);
+         d->eval();
+         return d;
+       },
+       {"x"},
+       nullptr},
+      {"dropout_p0_train", [] { return std::make_shared<nn::Dropout>(0.0); }, {"x"}, nullptr},
       {"linear", [] { return std::make_shared<nn::Linear>(5, 3); }, {"x"}, nullptr},
       {"linear_3d_f32", [] { return std::make_shared<nn::Linear>(6, 4); }, {"x"}, nullptr},
       {"linear_nobias", [] { return std::make_shared<nn::Linear>(4, 2, false); }, {"x"}, nullptr},

@@ -60,6 +60,34 @@ def module_record(module, inputs, grad_inputs=None):
     return tensors
 
 
+# ------------------------------------------------------------------ shape-only and dropout modules
+# Dropout's random stream differs from torch's, so its deterministic behaviour is what is
+# compared: eval mode and p=0 in training mode are both the identity.
+@case("identity")
+def _():
+    return module_record(nn.Identity(), {"x": randn(3, 4)})
+
+
+@case("flatten")
+def _():
+    return module_record(nn.Flatten(), {"x": randn(2, 3, 4)})
+
+
+@case("flatten_range")
+def _():
+    return module_record(nn.Flatten(0, 1), {"x": randn(2, 3, 4)})
+
+
+@case("dropout_eval")
+def _():
+    return module_record(nn.Dropout(0.5).eval(), {"x": randn(4, 5)})
+
+
+@case("dropout_p0_train")
+def _():
+    return module_record(nn.Dropout(0.0).train(), {"x": randn(4, 5)})
+
+
 # ------------------------------------------------------------------ linear family
 @case("linear")
 def _():
