@@ -26,12 +26,11 @@ clip_<name>: `grads.<k>` before, `clipped.<k>` after clip_grad_norm_, `norm` (0-
 import math
 import os
 import sys
-import zlib
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from generate import serialize  # noqa: E402  (the shared writer; importing it has no side effects)
+from refcommon import write_cases  # noqa: E402  (the shared case loop and writer)
 
 F64 = torch.float64
 F32 = torch.float32
@@ -308,25 +307,8 @@ case("clip_norm3")(lambda: clip(0.7, 3.0, scale=2.0))
 
 
 def main():
-    torch.set_default_dtype(torch.float32)
-    torch.set_num_threads(1)
-    os.makedirs(OUT_DIR, exist_ok=True)
-    written = set()
-    total = 0
-    for name, builder in CASES:
-        if name in written:
-            raise ValueError("duplicate case " + name)
-        torch.manual_seed(zlib.crc32(name.encode("ascii")))
-        blob = serialize(builder())
-        with open(os.path.join(OUT_DIR, name + ".bin"), "wb") as f:
-            f.write(blob)
-        written.add(name)
-        total += len(blob)
-    # This script owns data/optim/: cases removed here must not linger as untested files.
-    for fname in sorted(os.listdir(OUT_DIR)):
-        if fname.endswith(".bin") and fname[:-4] not in written:
-            os.remove(os.path.join(OUT_DIR, fname))
-    print("wrote %d cases, %d bytes, to %s" % (len(written), total, OUT_DIR))
+    # This script owns data/optim/: write_cases also removes files of cases deleted here.
+    write_cases(CASES, OUT_DIR)
 
 
 if __name__ == "__main__":
