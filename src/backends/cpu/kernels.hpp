@@ -17,16 +17,19 @@ enum class BinaryOp : int {
   // fused backward kernels: out = grad * f'(x) (a = grad, b = x or y as noted)
   gelu_backward, gelu_tanh_backward, silu_backward, softplus_backward /* p0 beta, p1 threshold */,
   leaky_relu_backward /* p0 slope */, relu_backward,
-  sigmoid_backward /* b = y */, tanh_backward /* b = y */,
+  sigmoid_backward /* b = y */, tanh_backward /* b = y */, mish_backward,
   count
 };
 
 enum class UnaryOp : int {
   neg, exp, log, log1p, sqrt, rsqrt, abs, sign, sin, cos, tanh, sigmoid, relu,
   leaky_relu /* p0 slope */, gelu, gelu_tanh, silu, softplus /* p0 beta, p1 threshold */, erf,
-  logical_not /* bool */, pow_scalar /* p0 exponent */, clamp /* p0 lo, p1 hi; NaN = no bound */,
+  logical_not /* bool */, pow_scalar /* p0 exponent */, clamp /* p0 lo, p1 hi; NaN = no bound */, mish,
   count
 };
+
+/// Gate of the gated linear units: out = a * gate(b) (glu: sigmoid, geglu: gelu, swiglu: silu).
+enum class GateOp : int { sigmoid, gelu, gelu_tanh, silu, count };
 
 enum class ReduceOp : int { sum, prod, max, min, count };
 
@@ -41,6 +44,10 @@ using ReduceRowsKernel = void (*)(char* out, const char* in, int64_t outer, int6
 /// out[k] = reduce over r of in[r*k_count + k] (reduce leading dim), k in [k0, k1).
 using ReduceColsKernel = void (*)(char* out, const char* in, int64_t rows, int64_t k_count, int64_t k0,
                                   int64_t k1);
+/// Gated unit over contiguous spans: out[i] = a[i] * gate(b[i]), i < n.
+using GatedKernel = void (*)(char* out, const char* a, const char* b, int64_t n);
+/// Its backward in one pass: ga[i] = g[i] * gate(b[i]), gb[i] = g[i] * a[i] * gate'(b[i]).
+using GatedBackwardKernel = void (*)(char* ga, char* gb, const char* g, const char* a, const char* b, int64_t n);
 /// Index of the max (or min) of each contiguous row; first occurrence; NaN counts as max.
 using ArgReduceKernel = void (*)(int64_t* out_idx, char* out_val, const char* in, int64_t outer, int64_t inner);
 
@@ -55,6 +62,8 @@ struct KernelTable {
   ReduceColsKernel reduce_cols[static_cast<int>(ReduceOp::count)][kNumDTypes] = {};
   ArgReduceKernel argmax[kNumDTypes] = {};
   ArgReduceKernel argmin[kNumDTypes] = {};
+  GatedKernel gated[static_cast<int>(GateOp::count)][kNumDTypes] = {};
+  GatedBackwardKernel gated_backward[static_cast<int>(GateOp::count)][kNumDTypes] = {};
 };
 
 /// The table for this CPU (chosen once, honouring NA_CPU_ISA).

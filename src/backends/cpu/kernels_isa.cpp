@@ -83,6 +83,10 @@ struct PowOp {
   }
 };
 
+// f64 derivatives are exactly 0 below -1000 and 1 above 1000 (in double); clamping there keeps
+// inf * 0 out of the formulas (NaN passes: the comparisons are false).
+template <class T> inline T clamp_pm1000(T x) { return x < T(-1000) ? T(-1000) : (x > T(1000) ? T(1000) : x); }
+
 // Fused backward functors: a = upstream gradient, b = forward input (or output). f32 runs
 // the vectorized math of vec_math.hpp (its scalar overloads give tails the same bits); f64
 // uses the C library, since it serves gradient checks rather than speed.
@@ -95,7 +99,8 @@ struct GeluBackwardOp {
       return g * vm::gelu_erf_grad(x);
     } else {
       const T kInvSqrt2 = T(0.70710678118654752440), kInvSqrt2Pi = T(0.39894228040143267794);
-      T cdf = T(0.5) * (T(1) + std::erf(x * kInvSqrt2));
+      x = clamp_pm1000(x);
+      T cdf = T(0.5) * std::erfc(-x * kInvSqrt2);  // no cancellation for x < 0
       T pdf = kInvSqrt2Pi * std::exp(T(-0.5) * x * x);
       return g * (cdf + x * pdf);
     }
@@ -107,10 +112,13 @@ struct GeluTanhBackwardOp {
     if constexpr (kIsF32<T>) {
       return g * vm::gelu_tanh_grad(x);
     } else {
-      const T k = T(0.79788456080286535588), c = T(0.044715);
-      T th = std::tanh(k * (x + c * x * x * x));
-      T dinner = k * (T(1) + T(3) * c * x * x);
-      return g * (T(0.5) * (T(1) + th) + T(0.5) * x * (T(1) - th * th) * dinner);
+      // s = sigmoid(v), v = 2u: d/dx x s(v) = s (1 + x (1 - s) v'); 1 - s from exp, not 1 - s.
+      const T k = T(1.5957691216057307118), c = T(0.044715);
+      x = clamp_pm1000(x);
+      const T v = k * (x + c * x * x * x), dv = k * (T(1) + T(3) * c * x * x);
+      const T e = std::exp(-std::fabs(v)), s = v >= 0 ? T(1) / (T(1) + e) : e / (T(1) + e);
+      const T oms = v >= 0 ? e / (T(1) + e) : T(1) / (T(1) + e);
+      return g * (s + s * x * oms * dv);
     }
   }
 };
@@ -120,8 +128,11 @@ struct SiluBackwardOp {
     if constexpr (kIsF32<T>) {
       return g * vm::silu_grad(x);
     } else {
-      T s = T(1) / (T(1) + std::exp(-x));
-      return g * s * (T(1) + x * (T(1) - s));
+      // 1 - s from e = exp(-|x|), not by subtraction (which cancels for large x).
+      x = clamp_pm1000(x);
+      const T e = std::exp(-std::fabs(x));
+      const T s = x >= 0 ? T(1) / (T(1) + e) : e / (T(1) + e), oms = x >= 0 ? e / (T(1) + e) : T(1) / (T(1) + e);
+      return g * s * (T(1) + x * oms);
     }
   }
 };
@@ -158,6 +169,22 @@ struct SigmoidBackwardOp {
 struct TanhBackwardOp {
   template <class T> static constexpr bool kVec = kVectorizable<T> && std::is_floating_point_v<T>;
   template <class X, class T> static X f(X g, X y, const double*) { return g * (bcast<X>(T(1)) - y * y); }
+};
+
+struct MishBackwardOp {
+  template <class T> static constexpr bool kVec = kIsF32<T>;
+  template <class X, class T> static X f(X g, X x, const double*) {
+    if constexpr (kIsF32<T>) {
+      return g * vm::mish_grad(x);
+    } else {
+      // tanh(sp) + x sigmoid(x) (1 - tanh(sp)^2), sp = softplus(x); softplus without overflow.
+      x = clamp_pm1000(x);
+      const T sp = x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+      const T ch = std::cosh(sp);  // 1 - tanh^2 = 1 / cosh^2: no cancellation for large x
+      const T s = x >= 0 ? T(1) / (T(1) + std::exp(-x)) : std::exp(x) / (T(1) + std::exp(x));
+      return g * (std::tanh(sp) + x * s / (ch * ch));
+    }
+  }
 };
 
 template <class T, class Op>
@@ -240,10 +267,24 @@ NA_MATHOP(CosOp, vm::cos(x), std::cos(x))
 NA_MATHOP(TanhOp, vm::tanh(x), std::tanh(x))
 NA_MATHOP(ErfOp, vm::erf(x), std::erf(x))
 NA_MATHOP(SigmoidOp, vm::sigmoid(x), T(1) / (T(1) + std::exp(-x)))
-NA_MATHOP(SiluOp, vm::silu(x), x / (T(1) + std::exp(-x)))
-NA_MATHOP(GeluOp, vm::gelu_erf(x), T(0.5) * x * (T(1) + std::erf(x * T(0.70710678118654752440))))
-NA_MATHOP(GeluTanhOp, vm::gelu_tanh(x),
-          T(0.5) * x * (T(1) + std::tanh(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x))))
+// f64 clamps below at -1000 (where every one of these is -0 in double) so that -inf gives -0
+// rather than -inf * 0; NaN passes (the comparison is false). gelu uses erfc(-x/sqrt2) and
+// gelu_tanh x / (1 + e^-2u) instead of 1 + erf / 1 + tanh, which cancel for negative x.
+template <class T> inline T clamp_low(T x) { return x < T(-1000) ? T(-1000) : x; }
+template <class T> inline T silu_f64(T x) { x = clamp_low(x); return x / (T(1) + std::exp(-x)); }
+template <class T> inline T gelu_f64(T x) { x = clamp_low(x); return T(0.5) * x * std::erfc(x * T(-0.70710678118654752440)); }
+template <class T> inline T gelu_tanh_f64(T x) {
+  x = clamp_low(x);
+  return x / (T(1) + std::exp(T(-1.5957691216057307118) * (x + T(0.044715) * x * x * x)));
+}
+template <class T> inline T mish_f64(T x) {
+  x = clamp_low(x);
+  return x * std::tanh(x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)));
+}
+NA_MATHOP(SiluOp, vm::silu(x), silu_f64(x))
+NA_MATHOP(GeluOp, vm::gelu_erf(x), gelu_f64(x))
+NA_MATHOP(GeluTanhOp, vm::gelu_tanh(x), gelu_tanh_f64(x))
+NA_MATHOP(MishOp, vm::mish(x), mish_f64(x))
 NA_MATHOP(SoftplusOp,
           select(x * static_cast<T>(p[0]) > static_cast<T>(p[1]), x,
                  vm::softplus(x * static_cast<T>(p[0])) / static_cast<T>(p[0])),
@@ -276,6 +317,88 @@ void unary_kernel(char* out, const char* in, int64_t n, int64_t so, int64_t sx, 
       for (; i + L <= n; i += L) store(o + i, Op::template f<Vec<T>, T>(load(x + i), p));
   }
   for (; i < n; ++i) o[i * so] = Op::template f<T, T>(x[i * sx], p);
+}
+
+// ------------------------------------------------------------------ gated units
+// gate(b) and gate'(b) for glu (sigmoid), geglu (gelu, erf or tanh form) and swiglu (silu).
+// f32 vectors and scalars run vec_math (tails match the vector lanes bit for bit); f64 the
+// C library.
+template <GateOp G> struct Gate {
+  template <class X, class T> static X f(X b) {
+    if constexpr (kIsF32<T>) {
+      if constexpr (G == GateOp::sigmoid) return vm::sigmoid(b);
+      else if constexpr (G == GateOp::gelu) return vm::gelu_erf(b);
+      else if constexpr (G == GateOp::gelu_tanh) return vm::gelu_tanh(b);
+      else return vm::silu(b);
+    } else {
+      if constexpr (G == GateOp::sigmoid) return T(1) / (T(1) + std::exp(-b));
+      else if constexpr (G == GateOp::gelu) return GeluOp::f<T, T>(b, nullptr);
+      else if constexpr (G == GateOp::gelu_tanh) return GeluTanhOp::f<T, T>(b, nullptr);
+      else return SiluOp::f<T, T>(b, nullptr);
+    }
+  }
+  // g * gate'(b), through the fused backward functors.
+  template <class X, class T> static X grad(X g, X b) {
+    if constexpr (G == GateOp::sigmoid) {
+      X s = f<X, T>(b);
+      return g * s * (bcast<X>(T(1)) - s);
+    } else if constexpr (G == GateOp::gelu) {
+      return GeluBackwardOp::f<X, T>(g, b, nullptr);
+    } else if constexpr (G == GateOp::gelu_tanh) {
+      return GeluTanhBackwardOp::f<X, T>(g, b, nullptr);
+    } else {
+      return SiluBackwardOp::f<X, T>(g, b, nullptr);
+    }
+  }
+};
+
+template <class T, GateOp G>
+void gated_kernel(char* out, const char* a, const char* b, int64_t n) {
+  T* o = reinterpret_cast<T*>(out);
+  const T* x = reinterpret_cast<const T*>(a);
+  const T* y = reinterpret_cast<const T*>(b);
+  int64_t i = 0;
+  if constexpr (kIsF32<T>) {
+    constexpr int L = kLanes<T>;
+    for (; i + L <= n; i += L) store(o + i, load(x + i) * Gate<G>::template f<Vec<T>, T>(load(y + i)));
+  }
+  for (; i < n; ++i) o[i] = x[i] * Gate<G>::template f<T, T>(y[i]);
+}
+
+template <class T, GateOp G>
+void gated_backward_kernel(char* ga, char* gb, const char* g, const char* a, const char* b, int64_t n) {
+  T* oa = reinterpret_cast<T*>(ga);
+  T* ob = reinterpret_cast<T*>(gb);
+  const T* gg = reinterpret_cast<const T*>(g);
+  const T* x = reinterpret_cast<const T*>(a);
+  const T* y = reinterpret_cast<const T*>(b);
+  int64_t i = 0;
+  if constexpr (kIsF32<T>) {
+    constexpr int L = kLanes<T>;
+    using V = Vec<T>;
+    for (; i + L <= n; i += L) {
+      const V gv = load(gg + i), bv = load(y + i);
+      store(oa + i, gv * Gate<G>::template f<V, T>(bv));
+      store(ob + i, Gate<G>::template grad<V, T>(gv * load(x + i), bv));
+    }
+  }
+  for (; i < n; ++i) {
+    oa[i] = gg[i] * Gate<G>::template f<T, T>(y[i]);
+    ob[i] = Gate<G>::template grad<T, T>(gg[i] * x[i], y[i]);
+  }
+}
+
+template <class T>
+void fill_gated(KernelTable& t) {
+  const int d = dtype_index(dtype_of<T>::value);
+  auto set = [&](GateOp g, GatedKernel f, GatedBackwardKernel b) {
+    t.gated[static_cast<int>(g)][d] = f;
+    t.gated_backward[static_cast<int>(g)][d] = b;
+  };
+  set(GateOp::sigmoid, gated_kernel<T, GateOp::sigmoid>, gated_backward_kernel<T, GateOp::sigmoid>);
+  set(GateOp::gelu, gated_kernel<T, GateOp::gelu>, gated_backward_kernel<T, GateOp::gelu>);
+  set(GateOp::gelu_tanh, gated_kernel<T, GateOp::gelu_tanh>, gated_backward_kernel<T, GateOp::gelu_tanh>);
+  set(GateOp::silu, gated_kernel<T, GateOp::silu>, gated_backward_kernel<T, GateOp::silu>);
 }
 
 // ------------------------------------------------------------------ casts
@@ -494,6 +617,7 @@ void fill_float(KernelTable& t) {
   set(BinaryOp::relu_backward, binary_kernel<T, ReluBackwardOp>);
   set(BinaryOp::sigmoid_backward, binary_kernel<T, SigmoidBackwardOp>);
   set(BinaryOp::tanh_backward, binary_kernel<T, TanhBackwardOp>);
+  set(BinaryOp::mish_backward, binary_kernel<T, MishBackwardOp>);
   auto un = [&](UnaryOp op, UnaryKernel k) { t.unary[static_cast<int>(op)][d] = k; };
   un(UnaryOp::exp, unary_kernel<T, ExpOp>);
   un(UnaryOp::log, unary_kernel<T, LogOp>);
@@ -510,6 +634,7 @@ void fill_float(KernelTable& t) {
   un(UnaryOp::gelu_tanh, unary_kernel<T, GeluTanhOp>);
   un(UnaryOp::silu, unary_kernel<T, SiluOp>);
   un(UnaryOp::softplus, unary_kernel<T, SoftplusOp>);
+  un(UnaryOp::mish, unary_kernel<T, MishOp>);
   un(UnaryOp::erf, unary_kernel<T, ErfOp>);
   un(UnaryOp::pow_scalar, unary_kernel<T, PowScalarOp>);
 }
@@ -526,6 +651,8 @@ KernelTable make_table() {
   fill_arith<uint8_t>(t);
   fill_float<float>(t);
   fill_float<double>(t);
+  fill_gated<float>(t);
+  fill_gated<double>(t);
   fill_compare<float>(t);
   fill_compare<double>(t);
   fill_compare<int32_t>(t);
