@@ -10,6 +10,7 @@
 #include "neural_arch/nn/embedding.hpp"
 #include "neural_arch/nn/init.hpp"
 #include "neural_arch/nn/linear.hpp"
+#include "neural_arch/nn/optimized_linear.hpp"
 #include "neural_arch/nn/mlp.hpp"
 #include "neural_arch/nn/module.hpp"
 #include "neural_arch/nn/normalization.hpp"

@@ -49,6 +49,7 @@ template <class T> inline T activate(T v, GemmActivation act) {
       return T(0.5) * v * (T(1) + std::tanh(k0 * (v + k1 * v * v * v)));
     }
     case GemmActivation::gelu_erf: return T(0.5) * v * (T(1) + std::erf(v * T(0.7071067811865476)));
+    case GemmActivation::silu: return v / (T(1) + std::exp(-v));
   }
   return v;
 }
@@ -161,6 +162,7 @@ dnnl::algorithm eltwise_alg(GemmActivation act) {
     case GemmActivation::relu: return dnnl::algorithm::eltwise_relu;
     case GemmActivation::gelu_tanh: return dnnl::algorithm::eltwise_gelu_tanh;
     case GemmActivation::gelu_erf: return dnnl::algorithm::eltwise_gelu_erf;
+    case GemmActivation::silu: return dnnl::algorithm::eltwise_swish;  // x sigmoid(alpha x), alpha 1
     case GemmActivation::none: break;
   }
   return dnnl::algorithm::undef;
@@ -179,7 +181,8 @@ Entry make_entry(const Key& k, float beta) {
     dnnl::primitive_attr attr = onednn::user_scratchpad_attr();
     dnnl::post_ops po;
     if (beta != 0.f) po.append_sum(beta);
-    if (k.act != GemmActivation::none) po.append_eltwise(1.f, eltwise_alg(k.act), 0.f, 0.f);
+    if (k.act != GemmActivation::none)
+      po.append_eltwise(1.f, eltwise_alg(k.act), k.act == GemmActivation::silu ? 1.f : 0.f, 0.f);
     attr.set_post_ops(po);
     auto desc = k.has_bias ? dnnl::matmul::desc(e.a_md, e.b_md, e.bias_md, e.c_md)
                            : dnnl::matmul::desc(e.a_md, e.b_md, e.c_md);

@@ -9,7 +9,7 @@ namespace neural_arch::cpu {
 
 /// Elementwise activation applied to the finished output tile (oneDNN eltwise post-op), so a
 /// fused Linear+activation never makes a second pass over C.
-enum class GemmActivation : uint8_t { none, relu, gelu_tanh, gelu_erf };
+enum class GemmActivation : uint8_t { none, relu, gelu_tanh, gelu_erf, silu };
 
 /// `count` independent products. The strides are element offsets between consecutive A, B and
 /// C matrices; a stride of 0 reuses one matrix for every product (a broadcast batch dim).
