@@ -108,54 +108,8 @@ std::string dnnl_config(int threads) {
 }
 
 #ifdef NA_HAVE_LIBTORCH
-// Called first thing in main: sets the environment libtorch reads once per process and
-// re-executes this program so that it is in place before libtorch (and BLAS) start.
-void prepare_libtorch_environment(char** argv) {
-  bool changed = false;
-  if (!std::getenv("ATEN_CPU_CAPABILITY") && na_bench::host_isa() == "avx512") {
-    setenv("ATEN_CPU_CAPABILITY", "avx512", 1);
-    changed = true;
-  }
-  if (std::getenv("OPENBLAS_CORETYPE")) {
-    unsetenv("OPENBLAS_CORETYPE");  // lets OpenBLAS (when it is the BLAS) pick its own kernels
-    changed = true;
-  }
-  if (changed && !std::getenv("NA_BENCH_REEXEC")) {
-    setenv("NA_BENCH_REEXEC", "1", 1);
-    execv("/proc/self/exe", argv);
-    // execv failing leaves the variables set in this process; ATen reads its capability
-    // lazily at the first op, so they still take effect for it.
-    std::perror("bench_core: re-exec with libtorch settings failed, continuing");
-  }
-}
-
-std::string show_config_value(const std::string& key) {
-  const std::string cfg = at::show_config();
-  const auto p = cfg.find(key);
-  if (p == std::string::npos) return "?";
-  auto start = p + key.size();
-  auto end = cfg.find_first_of(",\n", start);
-  std::string v = cfg.substr(start, end == std::string::npos ? std::string::npos : end - start);
-  v.erase(0, v.find_first_not_of(" :="));
-  return v;
-}
-
-std::string torch_config(const Settings& s) {
-  std::ostringstream os;
-  os << "libtorch " << TORCH_VERSION_MAJOR << '.' << TORCH_VERSION_MINOR << '.' << TORCH_VERSION_PATCH
-     << " threads=" << at::get_num_threads() << " interop=" << at::get_num_interop_threads()
-     << " cpu_capability=" << show_config_value("CPU capability usage")
-     << " blas=" << show_config_value("BLAS_INFO")
-     << " malloc=" << (s.torch_malloc_keep ? "glibc-keep(mmap/trim threshold 1GiB)" : "glibc-default");
-  return os.str();
-}
-
-at::Tensor to_torch(const na::Tensor& t) {
-  const na::Tensor c = t.contiguous();
-  return at::from_blob(c.data_ptr<float>(), at::IntArrayRef(c.shape().data(), c.shape().size()),
-                       at::TensorOptions().dtype(at::kFloat))
-      .clone();
-}
+std::string torch_config(const Settings& s) { return na_bench::torch_config(s.torch_malloc_keep); }
+using na_bench::to_torch;
 #endif
 
 // ------------------------------------------------------------------ GEMM vs oneDNN
@@ -297,21 +251,10 @@ void bench_overhead(bool grad, const Settings& s, Report& rep) {
 int main(int argc, char** argv) {
   try {
     const Settings s = parse(argc, argv);
-#ifdef NA_HAVE_LIBTORCH
-    prepare_libtorch_environment(argv);
-    if (s.torch_malloc_keep) {
-      // Keeps large freed blocks in the heap instead of unmapping them, so libtorch's
-      // outputs reuse warm pages like ours do from the caching allocator.
-      mallopt(M_MMAP_THRESHOLD, 1 << 30);
-      mallopt(M_TRIM_THRESHOLD, 1 << 30);
-    }
-#endif
+    na_bench::prepare_libtorch(argv, s.torch_malloc_keep);
     na_bench::set_threads(s.common.threads);
     const na_bench::MachineInfo mi = na_bench::measure_machine(s.common.threads);
-    std::cout << "cpu: " << mi.cpu << "  isa: " << mi.isa << " (host " << mi.host_isa << ")  threads: " << mi.threads
-              << "\nstream triad: best " << mi.stream.best_gbs << " GB/s, median " << mi.stream.median_gbs
-              << " GB/s (" << (mi.stream.bytes_per_array >> 20) << " MiB/array)"
-              << "\nfma peak: " << mi.fma_gflops << " GFLOP/s f32\n";
+    std::cout << na_bench::describe_machine(mi);
 #ifdef NA_HAVE_LIBTORCH
     std::cout << "baseline: " << torch_config(s) << "\n";
 #else
@@ -321,6 +264,7 @@ int main(int argc, char** argv) {
 
     Report rep;
     rep.set_machine(mi);
+    rep.set_run_info(argc, argv);
     bench_gemm(1024, 1024, 1024, s, mi, rep);
     bench_gemm(4096, 1024, 1024, s, mi, rep);
     bench_elementwise(Elementwise::add, s, mi, rep);

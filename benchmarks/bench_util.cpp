@@ -20,9 +20,18 @@
 #include "neural_arch/backends/backend.hpp"
 #include "neural_arch/ops.hpp"
 
+#include <malloc.h>
+
+#include <ctime>
+#include <filesystem>
+
+#include "neural_arch/tensor.hpp"
+
 #ifdef NA_HAVE_LIBTORCH
+#include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
+#include <torch/csrc/api/include/torch/version.h>
 #endif
 
 namespace na_bench {
@@ -360,6 +369,15 @@ MachineInfo measure_machine(int threads) {
   return m;
 }
 
+std::string describe_machine(const MachineInfo& m) {
+  std::ostringstream os;
+  os << "cpu: " << m.cpu << "  isa: " << m.isa << " (host " << m.host_isa << ")  threads: " << m.threads
+     << "\nstream triad: best " << m.stream.best_gbs << " GB/s, median " << m.stream.median_gbs << " GB/s ("
+     << (m.stream.bytes_per_array >> 20) << " MiB/array)"
+     << "\nfma peak: " << m.fma_gflops << " GFLOP/s f32\n";
+  return os.str();
+}
+
 void set_threads(int n) {
   if (n < 1) throw std::invalid_argument("[set_threads] thread count must be >= 1, got " + std::to_string(n));
   omp_set_num_threads(n);
@@ -461,6 +479,18 @@ void Report::set_machine(const MachineInfo& m) {
   set_common("fma_gflops", m.fma_gflops);
 }
 
+void Report::set_run_info(int argc, char** argv) {
+  std::string cmd = argc > 0 ? std::filesystem::path(argv[0]).filename().string() : "?";
+  for (int i = 1; i < argc; ++i) cmd += std::string(" ") + argv[i];
+  set_common("command", cmd);
+  char buf[32];
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  set_common("date", std::string(buf));
+}
+
 void Report::add(Row row) { rows_.push_back(std::move(row)); }
 
 std::string Report::to_json() const {
@@ -535,6 +565,71 @@ void Report::print_table(std::ostream& os) const {
   }
   os.flags(flags);
 }
+
+// ------------------------------------------------------------------ libtorch baseline set-up
+
+void prepare_libtorch(char** argv, bool keep_freed_memory) {
+#ifdef NA_HAVE_LIBTORCH
+  bool changed = false;
+  if (!std::getenv("ATEN_CPU_CAPABILITY") && host_isa() == "avx512") {
+    setenv("ATEN_CPU_CAPABILITY", "avx512", 1);
+    changed = true;
+  }
+  if (std::getenv("OPENBLAS_CORETYPE")) {
+    unsetenv("OPENBLAS_CORETYPE");  // lets OpenBLAS (when it is the BLAS) pick its own kernels
+    changed = true;
+  }
+  if (changed && !std::getenv("NA_BENCH_REEXEC")) {
+    setenv("NA_BENCH_REEXEC", "1", 1);
+    execv("/proc/self/exe", argv);
+    // execv failing leaves the variables set in this process; ATen reads its capability
+    // lazily at the first op, so they still take effect for it.
+    std::perror("re-exec with libtorch settings failed, continuing");
+  }
+  if (keep_freed_memory) {
+    // Keeps large freed blocks in the heap instead of unmapping them, so libtorch's
+    // outputs reuse warm pages like ours do from the caching allocator.
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  }
+#else
+  (void)argv;
+  (void)keep_freed_memory;
+#endif
+}
+
+#ifdef NA_HAVE_LIBTORCH
+namespace {
+std::string show_config_value(const std::string& key) {
+  const std::string cfg = at::show_config();
+  const auto p = cfg.find(key);
+  if (p == std::string::npos) return "?";
+  auto start = p + key.size();
+  auto end = cfg.find_first_of(",\n", start);
+  std::string v = cfg.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  v.erase(0, v.find_first_not_of(" :="));
+  return v;
+}
+}  // namespace
+
+std::string torch_config(bool keep_freed_memory) {
+  std::ostringstream os;
+  os << "libtorch " << TORCH_VERSION_MAJOR << '.' << TORCH_VERSION_MINOR << '.' << TORCH_VERSION_PATCH
+     << " threads=" << at::get_num_threads() << " interop=" << at::get_num_interop_threads()
+     << " cpu_capability=" << show_config_value("CPU capability usage")
+     << " blas=" << show_config_value("BLAS_INFO")
+     << " malloc=" << (keep_freed_memory ? "glibc-keep(mmap/trim threshold 1GiB)" : "glibc-default");
+  return os.str();
+}
+
+at::Tensor to_torch(const neural_arch::Tensor& t) {
+  const neural_arch::Tensor c = t.contiguous();
+  const bool f64 = c.dtype() == neural_arch::DType::f64;
+  return at::from_blob(c.raw_data(), at::IntArrayRef(c.shape().data(), c.shape().size()),
+                       at::TensorOptions().dtype(f64 ? at::kDouble : at::kFloat))
+      .clone();
+}
+#endif
 
 // ------------------------------------------------------------------ command line
 

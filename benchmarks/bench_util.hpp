@@ -19,6 +19,11 @@
 #include <variant>
 #include <vector>
 
+namespace neural_arch { class Tensor; }
+#ifdef NA_HAVE_LIBTORCH
+namespace at { class Tensor; }
+#endif
+
 namespace na_bench {
 
 // ------------------------------------------------------------------ timing
@@ -105,6 +110,10 @@ struct MachineInfo {
 /// Measures STREAM triad and FMA peak with `threads` threads (about a second in all).
 MachineInfo measure_machine(int threads);
 
+/// Machine facts as the lines every program prints before its table (cpu/isa/threads,
+/// stream triad, fma peak).
+std::string describe_machine(const MachineInfo& m);
+
 /// Sets the thread count of OpenMP, of neural_arch, and (when built with libtorch) of
 /// libtorch's intra-op pool; libtorch's inter-op pool is set too while that is still allowed.
 void set_threads(int n);
@@ -155,6 +164,9 @@ class Report {
   /// Copies machine facts (cpu, isa, host_isa, threads, stream_gbs, stream_median_gbs, fma_gflops)
   /// into the common fields.
   void set_machine(const MachineInfo& m);
+  /// Records how the run was made on every row: "command" (the program's base name and its
+  /// arguments) and "date" (UTC, ISO 8601), so scripts/gen_benchmarks_md.py can cite it.
+  void set_run_info(int argc, char** argv);
   void add(Row row);
   const std::vector<Row>& rows() const { return rows_; }
 
@@ -170,6 +182,23 @@ class Report {
   std::vector<std::pair<std::string, JsonValue>> common_;
   std::vector<Row> rows_;
 };
+
+// ------------------------------------------------------------------ libtorch baseline set-up
+
+/// libtorch's best configuration found on this machine (DESIGN.md, "Measuring fairly"), to
+/// call first thing in main: ATEN_CPU_CAPABILITY=avx512 when the CPU has it (unless the caller
+/// set it), OPENBLAS_CORETYPE unset, and a re-exec of the program so that libtorch sees them
+/// before its first op. With keep_freed_memory, glibc keeps large freed blocks (mmap and trim
+/// thresholds 1 GiB) so libtorch's outputs reuse warm pages like ours do from the pool.
+/// Does nothing without libtorch.
+void prepare_libtorch(char** argv, bool keep_freed_memory = true);
+
+#ifdef NA_HAVE_LIBTORCH
+/// One line describing libtorch's configuration (version, threads, capability, BLAS, malloc).
+std::string torch_config(bool keep_freed_memory = true);
+/// A contiguous f32/f64 libtorch copy of t.
+at::Tensor to_torch(const neural_arch::Tensor& t);
+#endif
 
 // ------------------------------------------------------------------ command line
 
