@@ -384,8 +384,16 @@ void bench_row_op(Ctx& c, const RowOp& op, int64_t rows, int64_t cols) {
   const na::Tensor xg = x.detach().requires_grad_();
   na::Tensor y, gx;
   const double n = double(rows * cols);
+  // A random upstream gradient (ones would give softmax a zero gradient); 1 for a scalar loss.
+  na::Tensor up;
+  {
+    na::NoGradGuard ng;
+    const na::Tensor probe = op.ours(x);
+    up = probe.dim() == 0 ? na::ones_like(probe) : na::randn(probe.shape());
+  }
 #ifdef NA_HAVE_LIBTORCH
-  const at::Tensor tx = na_bench::to_torch(x), txg = na_bench::to_torch(x).requires_grad_();
+  const at::Tensor tx = na_bench::to_torch(x), txg = na_bench::to_torch(x).requires_grad_(),
+                   tup = up.dim() == 0 ? at::ones({}) : na_bench::to_torch(up);
   at::Tensor ty, tgx;
 #endif
   for (int with_bwd = 0; with_bwd < 2; ++with_bwd) {
@@ -395,7 +403,7 @@ void bench_row_op(Ctx& c, const RowOp& op, int64_t rows, int64_t cols) {
     if (with_bwd) {
       fns.emplace_back([&] {
         na::Tensor out = op.ours(xg);
-        gx = na::autograd::grad({out}, {xg}, {na::ones_like(out)})[0];
+        gx = na::autograd::grad({out}, {xg}, {up})[0];
       });
     } else {
       fns.emplace_back([&] { na::NoGradGuard ng; y = op.ours(x); });
@@ -404,7 +412,7 @@ void bench_row_op(Ctx& c, const RowOp& op, int64_t rows, int64_t cols) {
     if (with_bwd) {
       fns.emplace_back([&] {
         at::Tensor out = op.theirs(txg);
-        tgx = torch::autograd::grad({out}, {txg}, {at::ones_like(out)})[0];
+        tgx = torch::autograd::grad({out}, {txg}, {tup})[0];
       });
     } else {
       fns.emplace_back([&] { at::NoGradGuard ng; ty = op.theirs(tx); });
