@@ -489,6 +489,10 @@ void Report::set_run_info(int argc, char** argv) {
   gmtime_r(&now, &tm);
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   set_common("date", std::string(buf));
+  // On a shared machine the load says how much to trust the run.
+  std::ifstream la("/proc/loadavg");
+  double load1 = 0;
+  if (la >> load1) set_common("loadavg_1m", load1);
 }
 
 void Report::add(Row row) { rows_.push_back(std::move(row)); }

@@ -165,7 +165,8 @@ class Report {
   /// into the common fields.
   void set_machine(const MachineInfo& m);
   /// Records how the run was made on every row: "command" (the program's base name and its
-  /// arguments) and "date" (UTC, ISO 8601), so scripts/gen_benchmarks_md.py can cite it.
+  /// arguments), "date" (UTC, ISO 8601) and "loadavg_1m" (the 1-minute load average at the
+  /// start, from /proc/loadavg), so scripts/gen_benchmarks_md.py can cite them.
   void set_run_info(int argc, char** argv);
   void add(Row row);
   const std::vector<Row>& rows() const { return rows_; }

@@ -114,7 +114,10 @@ def section(program, rows, notes_dir):
     date = first.get("date")
     out += ["Command (from the repository root, after the build above):", "", "```sh",
             f"./build-bench/benchmarks/{command}", "```", ""]
-    out.append(f"Run: {date}" if date else "Run: date not recorded in the JSON (see the notes below)")
+    run = f"Run: {date}" if date else "Run: date not recorded in the JSON (see the notes below)"
+    if first.get("loadavg_1m") is not None:
+        run += f", 1-minute load average {first['loadavg_1m']:.2f} at its start"
+    out.append(run)
     out.append("")
     m = {k: first.get(k) for k in MACHINE_KEYS}
     out += ["Machine (as recorded on the rows):", "", "```",
