@@ -337,27 +337,4 @@ TEST(ActivationKernels, Misuse) {
   na_test::expect_error([] { F::glu(na::scalar_tensor(1.0)); }, {"[glu]", "0-d"});
 }
 
-TEST(ActivationKernels, LargeOutputsTakeTheStreamingPathWithIdenticalResults) {
-  // Several MiB per thread (streaming stores), from a misaligned start (scalar peel), against
-  // the same op on small pieces (ordinary stores): the values must be identical bit for bit.
-  // One thread, so that the whole 5 MiB (f32) / 10 MiB (f64) output is one kernel call.
-  struct Threads {
-    int saved = na::get_num_threads();
-    Threads() { na::set_num_threads(1); }
-    ~Threads() { na::set_num_threads(saved); }
-  } one_thread;
-  na::manual_seed(8);
-  for (na::DType dt : {na::kFloat32, na::kFloat64}) {
-    const na::Tensor base = na::randn({(int64_t{5} << 18) + 7}, dt) * 3.0;
-    const na::Tensor x = base.narrow(0, 1, base.numel() - 2);
-    for (const char* approx : {"none", "tanh"}) {
-      const na::Tensor big = na::gelu(x, approx);
-      std::vector<na::Tensor> parts;
-      for (int64_t s = 0; s < x.numel(); s += 65536)
-        parts.push_back(na::gelu(x.narrow(0, s, std::min<int64_t>(65536, x.numel() - s)), approx));
-      EXPECT_TRUE(na_test::close(big, na::cat(parts, 0), 0, 0)) << approx;
-    }
-  }
-}
-
 }  // namespace

@@ -6,8 +6,6 @@
 #include <limits>
 #include <type_traits>
 
-#include <immintrin.h>
-
 #ifndef NA_ISA
 #define NA_ISA base
 #endif
@@ -308,25 +306,6 @@ struct LogicalNotOp {
   template <class X, class T> static X f(X x, const double*) { return !x; }
 };
 
-// Non-temporal (streaming) stores for large f32/f64 outputs: a normal store first reads the
-// destination line into cache (write-allocate), so a unary op over memory moves 12 bytes per
-// f32 element instead of 8. Above kStreamBytes per call (each thread's share of the tensor,
-// so the output is far larger than L2 and is going to memory anyway) the lines are written
-// without that read.
-constexpr int64_t kStreamBytes = int64_t{4} << 20;
-template <class T> inline void stream(T* p, Vec<T> v) {
-#if defined(__AVX512F__)
-  if constexpr (std::is_same_v<T, float>) _mm512_stream_ps(p, (__m512)v);
-  else _mm512_stream_pd(p, (__m512d)v);
-#elif defined(__AVX__)
-  if constexpr (std::is_same_v<T, float>) _mm256_stream_ps(p, (__m256)v);
-  else _mm256_stream_pd(p, (__m256d)v);
-#else
-  if constexpr (std::is_same_v<T, float>) _mm_stream_ps(p, (__m128)v);
-  else _mm_stream_pd(p, (__m128d)v);
-#endif
-}
-
 template <class T, class Op>
 void unary_kernel(char* out, const char* in, int64_t n, int64_t so, int64_t sx, const double* p) {
   T* o = reinterpret_cast<T*>(out);
@@ -334,16 +313,8 @@ void unary_kernel(char* out, const char* in, int64_t n, int64_t so, int64_t sx, 
   int64_t i = 0;
   if constexpr (Op::template kVec<T>) {
     constexpr int L = kLanes<T>;
-    if (so == 1 && sx == 1) {
-      if constexpr (std::is_floating_point_v<T>) {
-        if (n * static_cast<int64_t>(sizeof(T)) >= kStreamBytes) {
-          for (; i < n && reinterpret_cast<uintptr_t>(o + i) % kBytes != 0; ++i) o[i] = Op::template f<T, T>(x[i], p);
-          for (; i + L <= n; i += L) stream(o + i, Op::template f<Vec<T>, T>(load(x + i), p));
-          _mm_sfence();  // streaming stores are weakly ordered: fence before others read
-        }
-      }
+    if (so == 1 && sx == 1)
       for (; i + L <= n; i += L) store(o + i, Op::template f<Vec<T>, T>(load(x + i), p));
-    }
   }
   for (; i < n; ++i) o[i * so] = Op::template f<T, T>(x[i * sx], p);
 }
