@@ -212,6 +212,19 @@ void ce_backward(T* gx, const T* x, const T* lse, int64_t rows, int64_t C, const
 
 // ============================================================ layer_norm / rms_norm
 
+// Column sums of fixed row blocks (partial: blocks × n) added in block order, in double:
+// the same bits for any thread count. Threads split columns; each walks the blocks row by row.
+template <class T> void sum_partials(T* out, const std::vector<T>& partial, int64_t blocks, int64_t n) {
+  parallel_for(0, n, 256, [&](int64_t cb, int64_t ce) {
+    std::vector<double> acc(static_cast<size_t>(ce - cb), 0.0);
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const T* p = partial.data() + blk * n;
+      for (int64_t c = cb; c < ce; ++c) acc[static_cast<size_t>(c - cb)] += p[c];
+    }
+    for (int64_t c = cb; c < ce; ++c) out[c] = static_cast<T>(acc[static_cast<size_t>(c - cb)]);
+  });
+}
+
 template <class T>
 void norm_forward(T* y, T* mean, T* rstd, const T* x, const T* w, const T* bias, int64_t rows, int64_t n,
                   double eps, bool rms) {
@@ -291,18 +304,8 @@ void norm_backward(T* gx, T* gw, T* gb, const T* gy, const T* x, const T* mean, 
       }
     }
   });
-  if (!want_params) return;
-  parallel_for(0, n, 4096, [&](int64_t cb, int64_t ce) {
-    for (int64_t c = cb; c < ce; ++c) {
-      double sw = 0, sb = 0;
-      for (int64_t blk = 0; blk < blocks; ++blk) {
-        if (gw) sw += pw[static_cast<size_t>(blk * n + c)];
-        if (gb) sb += pb[static_cast<size_t>(blk * n + c)];
-      }
-      if (gw) gw[c] = static_cast<T>(sw);
-      if (gb) gb[c] = static_cast<T>(sb);
-    }
-  });
+  if (gw) sum_partials(gw, pw, blocks, n);
+  if (gb) sum_partials(gb, pb, blocks, n);
 }
 
 // ============================================================ bias + dropout + residual
@@ -370,23 +373,26 @@ template <class T>
 void dropout_backward(T* gx, T* gbias, const T* gy, int64_t rows, int64_t n, uint64_t seed, uint64_t threshold,
                       double scale) {
   const Vec<T> sc = splat(static_cast<T>(scale));
-  parallel_for(0, rows, row_grain(n), [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      const uint64_t key = splitmix64(seed ^ splitmix64(static_cast<uint64_t>(r)));
-      for_vec<T>(n, [&](int64_t i, int64_t c) {
-        store(gx + r * n + i, load(gy + r * n + i, c, T(0)) * keep_mask<T>(key, i, threshold) * sc, c);
-      });
+  // The bias gradient (column sums of gx) is summed while gx is written: per fixed block of rows
+  // into a partial row, then the partials in block order (deterministic for any thread count).
+  constexpr int64_t kBlock = 32;
+  const int64_t blocks = (rows + kBlock - 1) / kBlock;
+  std::vector<T> partial(gbias ? static_cast<size_t>(blocks * n) : 0);
+  parallel_for(0, blocks, std::max<int64_t>(1, row_grain(n) / kBlock), [&](int64_t bb, int64_t be) {
+    for (int64_t blk = bb; blk < be; ++blk) {
+      T* pr = gbias ? partial.data() + blk * n : nullptr;
+      if (pr) std::fill(pr, pr + n, T(0));
+      for (int64_t r = blk * kBlock; r < std::min(rows, (blk + 1) * kBlock); ++r) {
+        const uint64_t key = splitmix64(seed ^ splitmix64(static_cast<uint64_t>(r)));
+        for_vec<T>(n, [&](int64_t i, int64_t c) {
+          const Vec<T> g = load(gy + r * n + i, c, T(0)) * keep_mask<T>(key, i, threshold) * sc;
+          store(gx + r * n + i, g, c);
+          if (pr) store(pr + i, load(pr + i, c, T(0)) + g, c);
+        });
+      }
     }
   });
-  if (!gbias) return;
-  // Column sums in a fixed order (row blocks of the same size for any thread count).
-  parallel_for(0, n, 1024, [&](int64_t cb, int64_t ce) {
-    for (int64_t c = cb; c < ce; ++c) {
-      double s = 0;
-      for (int64_t r = 0; r < rows; ++r) s += gx[r * n + c];
-      gbias[c] = static_cast<T>(s);
-    }
-  });
+  if (gbias) sum_partials(gbias, partial, blocks, n);
 }
 
 // ============================================================ attention
