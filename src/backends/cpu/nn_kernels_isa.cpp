@@ -6,6 +6,7 @@
 // result: -inf before an exp, 0 before a sum), so the tail runs the same arithmetic as the body.
 // float exp is vec_math's (1 ulp); double uses std::exp lane by lane (f64 is for gradchecks).
 #include <immintrin.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -484,145 +485,226 @@ inline int64_t visible(bool causal, int64_t i, int64_t j0, int64_t bk) {
   return causal ? std::clamp<int64_t>(i - j0 + 1, 0, bk) : bk;
 }
 
+// Runs task(t) for t in [0, n) over the OpenMP team with a dynamic schedule of `chunk` tasks
+// (causal tasks differ in cost); each thread first calls init() for its scratch. Tasks write
+// disjoint outputs, so results do not depend on the schedule.
+template <class Init, class Task> void run_tasks(int64_t n, int64_t chunk, Init&& init, Task&& task) {
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (threads <= 1 || n <= 1) {
+    auto st = init();
+    for (int64_t t = 0; t < n; ++t) task(st, t);
+    return;
+  }
+#pragma omp parallel num_threads(static_cast<int>(std::min<int64_t>(threads, n)))
+  {
+    auto st = init();
+#pragma omp for schedule(dynamic, chunk)
+    for (int64_t t = 0; t < n; ++t) task(st, t);
+  }
+}
+
+// A thread's scratch for one head: K (and V) packed transposed, and which head they hold.
+template <class T> struct HeadScratch {
+  std::vector<T> kt, vt, s, dp, dk, dv, oacc;
+  std::vector<double> m, l;
+  int64_t packed = -1;
+};
+
+// Scaled scores of query rows [i0, i0+bq) against key block j0 (bk keys) turned into
+// probabilities P = exp(s - lse) (masked keys 0), written to p (bq × kBK).
+template <class T>
+void block_probs(const AttentionArgs<T>& a, const T* q, const T* kt, const T* lse, int64_t i0, int64_t bq, int64_t j0,
+                 int64_t bk, T* p) {
+  gemm_small<T>(bq, kBK, a.D, q + i0 * a.q_row, a.q_row, 1, kt + (j0 / kBK) * a.D * kBK, kBK, p, kBK, false);
+  const Vec<T> scv = splat(static_cast<T>(a.scale));
+  for (int64_t r = 0; r < bq; ++r) {
+    T* pr = p + r * kBK;
+    const int64_t vis = visible(a.causal, i0 + r, j0, bk);
+    const Vec<T> lv = splat(lse[i0 + r]);
+    for (int64_t c = 0; c < kBK; c += kLanes<T>) {
+      Vec<T> sv = ld(pr + c) * scv - lv;
+      for (int lane = 0; lane < kLanes<T>; ++lane)
+        if (c + lane >= vis) sv[lane] = static_cast<T>(-kInf);
+      st(pr + c, vexp(sv));
+    }
+  }
+}
+
+// dS = P ∘ (dO·Vᵀ − delta) · scale for the block, written to dp (bq × kBK).
+template <class T>
+void block_dscores(const AttentionArgs<T>& a, const T* dout, const T* vt, const T* delta, int64_t i0, int64_t bq,
+                   int64_t j0, const T* p, T* dp) {
+  gemm_small<T>(bq, kBK, a.Dv, dout + i0 * a.Dv, a.Dv, 1, vt + (j0 / kBK) * a.Dv * kBK, kBK, dp, kBK, false);
+  const Vec<T> scv = splat(static_cast<T>(a.scale));
+  for (int64_t r = 0; r < bq; ++r) {
+    const Vec<T> dl = splat(delta[i0 + r]);
+    T* dr = dp + r * kBK;
+    const T* pr = p + r * kBK;
+    for (int64_t c = 0; c < kBK; c += kLanes<T>) st(dr + c, ld(pr + c) * (ld(dr + c) - dl) * scv);
+  }
+}
+
 template <class T> void attention_forward(const AttentionArgs<T>& a) {
   const int64_t L = a.L, S = a.S, D = a.D, Dv = a.Dv;
-  const int64_t panels = (S + kBK - 1) / kBK;
-  parallel_for(0, a.batch, 1, [&](int64_t hb, int64_t he) {
-    std::vector<T> kt(static_cast<size_t>(panels * D * kBK)), sblk(static_cast<size_t>(kBQ * kBK));
-    std::vector<T> oacc(static_cast<size_t>(kBQ * Dv));
-    std::vector<double> m(kBQ), l(kBQ);
-    for (int64_t h = hb; h < he; ++h) {
-      const T* q = a.q + a.q_off[h];
-      const T* k = a.k + a.k_off[h];
-      const T* v = a.v + a.v_off[h];
-      T* o = a.o + h * L * Dv;
-      T* lse = a.lse + h * L;
-      pack_transposed(kt.data(), k, S, D, a.k_row);
-      for (int64_t i0 = 0; i0 < L; i0 += kBQ) {
-        const int64_t bq = std::min(kBQ, L - i0);
-        std::fill(m.begin(), m.end(), -kInf);
-        std::fill(l.begin(), l.end(), 0.0);
-        std::fill(oacc.begin(), oacc.end(), T(0));
-        // Causal: keys after the block's last query are masked for every row; skip those blocks.
-        const int64_t kend = a.causal ? std::min(S, i0 + bq) : S;
-        for (int64_t j0 = 0; j0 < kend; j0 += kBK) {
-          const int64_t bk = std::min(kBK, kend - j0);
-          gemm_small<T>(bq, kBK, D, q + i0 * a.q_row, a.q_row, 1, kt.data() + (j0 / kBK) * D * kBK, kBK,
-                        sblk.data(), kBK, false);
-          for (int64_t r = 0; r < bq; ++r) {
-            T* s = sblk.data() + r * kBK;
-            const int64_t vis = visible(a.causal, i0 + r, j0, bk);
-            const Vec<T> scv = splat(static_cast<T>(a.scale));
-            Vec<T> mx = splat(static_cast<T>(-kInf));
-            for (int64_t c = 0; c < kBK; c += kLanes<T>) {
-              Vec<T> sv = ld(s + c) * scv;
-              for (int lane = 0; lane < kLanes<T>; ++lane)
-                if (c + lane >= vis) sv[lane] = static_cast<T>(-kInf);
-              st(s + c, sv);
-              mx = vmax(sv, mx);
-            }
-            const double bm = hmax(mx);
-            const double mnew = std::max(m[r], bm);
-            if (mnew == -kInf) {  // nothing visible yet in this row
-              std::fill(s, s + kBK, T(0));
-              continue;
-            }
-            const Vec<T> mv = splat(static_cast<T>(mnew));
-            Vec<T> sum{};
-            for (int64_t c = 0; c < kBK; c += kLanes<T>) {
-              const Vec<T> p = vexp(ld(s + c) - mv);
-              sum += p;
-              st(s + c, p);
-            }
-            const double corr = std::exp(m[r] - mnew);
-            l[r] = l[r] * corr + hsum_d(sum);
-            m[r] = mnew;
-            if (corr != 1.0) {
-              const Vec<T> cv = splat(static_cast<T>(corr));
-              T* orow = oacc.data() + r * Dv;
-              for_vec<T>(Dv, [&](int64_t d, int64_t cnt) { store(orow + d, load(orow + d, cnt, T(0)) * cv, cnt); });
-            }
-          }
-          gemm_small<T>(bq, Dv, bk, sblk.data(), kBK, 1, v + j0 * a.v_row, a.v_row, oacc.data(), Dv, true);
+  const int64_t panels = (S + kBK - 1) / kBK, nqb = (L + kBQ - 1) / kBQ;
+  // Tasks are (head, query block); whole heads per chunk when there are heads enough to share,
+  // so each thread packs K once per head.
+  const int64_t chunk = a.batch >= 2 * omp_get_max_threads() ? nqb : 1;
+  auto init = [&] {
+    HeadScratch<T> w;
+    w.kt.resize(static_cast<size_t>(panels * D * kBK));
+    w.s.resize(static_cast<size_t>(kBQ * kBK));
+    w.oacc.resize(static_cast<size_t>(kBQ * Dv));
+    w.m.resize(kBQ), w.l.resize(kBQ);
+    return w;
+  };
+  run_tasks(a.batch * nqb, chunk, init, [&](HeadScratch<T>& w, int64_t task) {
+    const int64_t h = task / nqb, i0 = (task % nqb) * kBQ;
+    const T* q = a.q + a.q_off[h];
+    const T* v = a.v + a.v_off[h];
+    T* o = a.o + h * L * Dv;
+    T* lse = a.lse + h * L;
+    if (w.packed != h) pack_transposed(w.kt.data(), a.k + a.k_off[h], S, D, a.k_row), w.packed = h;
+    T* sblk = w.s.data();
+    const int64_t bq = std::min(kBQ, L - i0);
+    std::fill(w.m.begin(), w.m.end(), -kInf);
+    std::fill(w.l.begin(), w.l.end(), 0.0);
+    std::fill(w.oacc.begin(), w.oacc.end(), T(0));
+    // Causal: keys after the block's last query are masked for every row; skip those blocks.
+    const int64_t kend = a.causal ? std::min(S, i0 + bq) : S;
+    for (int64_t j0 = 0; j0 < kend; j0 += kBK) {
+      const int64_t bk = std::min(kBK, kend - j0);
+      gemm_small<T>(bq, kBK, D, q + i0 * a.q_row, a.q_row, 1, w.kt.data() + (j0 / kBK) * D * kBK, kBK, sblk, kBK,
+                    false);
+      for (int64_t r = 0; r < bq; ++r) {
+        T* s = sblk + r * kBK;
+        const int64_t vis = visible(a.causal, i0 + r, j0, bk);
+        const Vec<T> scv = splat(static_cast<T>(a.scale));
+        Vec<T> mx = splat(static_cast<T>(-kInf));
+        for (int64_t c = 0; c < kBK; c += kLanes<T>) {
+          Vec<T> sv = ld(s + c) * scv;
+          for (int lane = 0; lane < kLanes<T>; ++lane)
+            if (c + lane >= vis) sv[lane] = static_cast<T>(-kInf);
+          st(s + c, sv);
+          mx = vmax(sv, mx);
         }
-        for (int64_t r = 0; r < bq; ++r) {
-          const Vec<T> inv = splat(static_cast<T>(1.0 / l[r]));
-          const T* orow = oacc.data() + r * Dv;
-          T* dst = o + (i0 + r) * Dv;
-          for_vec<T>(Dv, [&](int64_t d, int64_t cnt) { store(dst + d, load(orow + d, cnt, T(0)) * inv, cnt); });
-          lse[i0 + r] = static_cast<T>(m[r] + std::log(l[r]));
+        const double mnew = std::max(w.m[r], static_cast<double>(hmax(mx)));
+        if (mnew == -kInf) {  // nothing visible yet in this row
+          std::fill(s, s + kBK, T(0));
+          continue;
+        }
+        const Vec<T> mv = splat(static_cast<T>(mnew));
+        Vec<T> sum{};
+        for (int64_t c = 0; c < kBK; c += kLanes<T>) {
+          const Vec<T> pv = vexp(ld(s + c) - mv);
+          sum += pv;
+          st(s + c, pv);
+        }
+        // Online softmax: rescale what this row accumulated under the old maximum.
+        const double corr = std::exp(w.m[r] - mnew);
+        w.l[r] = w.l[r] * corr + hsum_d(sum);
+        w.m[r] = mnew;
+        if (corr != 1.0) {
+          const Vec<T> cv = splat(static_cast<T>(corr));
+          T* orow = w.oacc.data() + r * Dv;
+          for_vec<T>(Dv, [&](int64_t d, int64_t cnt) { store(orow + d, load(orow + d, cnt, T(0)) * cv, cnt); });
         }
       }
+      gemm_small<T>(bq, Dv, bk, sblk, kBK, 1, v + j0 * a.v_row, a.v_row, w.oacc.data(), Dv, true);
+    }
+    for (int64_t r = 0; r < bq; ++r) {
+      const Vec<T> inv = splat(static_cast<T>(1.0 / w.l[r]));
+      const T* orow = w.oacc.data() + r * Dv;
+      T* dst = o + (i0 + r) * Dv;
+      for_vec<T>(Dv, [&](int64_t d, int64_t cnt) { store(dst + d, load(orow + d, cnt, T(0)) * inv, cnt); });
+      lse[i0 + r] = static_cast<T>(w.m[r] + std::log(w.l[r]));
     }
   });
 }
 
 template <class T> void attention_backward(const AttentionArgs<T>& a) {
   const int64_t L = a.L, S = a.S, D = a.D, Dv = a.Dv;
-  const int64_t panels = (S + kBK - 1) / kBK;
-  parallel_for(0, a.batch, 1, [&](int64_t hb, int64_t he) {
-    std::vector<T> kt(static_cast<size_t>(panels * D * kBK)), vt(static_cast<size_t>(panels * Dv * kBK));
-    std::vector<T> p(static_cast<size_t>(kBQ * kBK)), dp(static_cast<size_t>(kBQ * kBK));
-    std::vector<T> dk(static_cast<size_t>(kBK * D)), dv(static_cast<size_t>(kBK * Dv));
-    std::vector<T> delta(static_cast<size_t>(L));
-    for (int64_t h = hb; h < he; ++h) {
-      const T* q = a.q + a.q_off[h];
-      const T* k = a.k + a.k_off[h];
-      const T* v = a.v + a.v_off[h];
-      const T* o = a.o + h * L * Dv;
-      const T* dout = a.dout + h * L * Dv;
-      const T* lse = a.lse + h * L;
-      T* dq = a.dq + h * L * D;
-      pack_transposed(kt.data(), k, S, D, a.k_row);
-      pack_transposed(vt.data(), v, S, Dv, a.v_row);
-      // delta_i = sum_c dO_ic O_ic = sum_j P_ij dP_ij: the softmax backward's row term.
-      for (int64_t i = 0; i < L; ++i) {
-        Vec<T> s{};
-        for_vec<T>(Dv, [&](int64_t d, int64_t c) { s += load(dout + i * Dv + d, c, T(0)) * load(o + i * Dv + d, c, T(0)); });
-        delta[static_cast<size_t>(i)] = static_cast<T>(hsum_d(s));
-      }
-      std::fill(dq, dq + L * D, T(0));
-      for (int64_t j0 = 0; j0 < S; j0 += kBK) {
-        const int64_t bk = std::min(kBK, S - j0);
-        std::fill(dk.begin(), dk.end(), T(0));
-        std::fill(dv.begin(), dv.end(), T(0));
-        // Causal: queries before j0 see none of this block's keys; start at the block holding j0.
-        const int64_t istart = a.causal ? (j0 / kBQ) * kBQ : 0;
-        for (int64_t i0 = istart; i0 < L; i0 += kBQ) {
-          const int64_t bq = std::min(kBQ, L - i0);
-          gemm_small<T>(bq, kBK, D, q + i0 * a.q_row, a.q_row, 1, kt.data() + (j0 / kBK) * D * kBK, kBK, p.data(),
-                        kBK, false);
-          for (int64_t r = 0; r < bq; ++r) {
-            T* pr = p.data() + r * kBK;
-            const int64_t vis = visible(a.causal, i0 + r, j0, bk);
-            const Vec<T> scv = splat(static_cast<T>(a.scale)), lv = splat(lse[i0 + r]);
-            for (int64_t c = 0; c < kBK; c += kLanes<T>) {
-              Vec<T> sv = ld(pr + c) * scv - lv;
-              for (int lane = 0; lane < kLanes<T>; ++lane)
-                if (c + lane >= vis) sv[lane] = static_cast<T>(-kInf);
-              st(pr + c, vexp(sv));
-            }
-          }
-          // dV_j += Pᵀ · dO_i
-          gemm_small<T>(bk, Dv, bq, p.data(), 1, kBK, dout + i0 * Dv, Dv, dv.data(), Dv, true);
-          // dP = dO_i · V_jᵀ
-          gemm_small<T>(bq, kBK, Dv, dout + i0 * Dv, Dv, 1, vt.data() + (j0 / kBK) * Dv * kBK, kBK, dp.data(), kBK,
-                        false);
-          // dS = P ∘ (dP - delta) · scale, written over dp
-          const Vec<T> scv = splat(static_cast<T>(a.scale));
-          for (int64_t r = 0; r < bq; ++r) {
-            const Vec<T> dl = splat(delta[static_cast<size_t>(i0 + r)]);
-            T* dr = dp.data() + r * kBK;
-            const T* pr = p.data() + r * kBK;
-            for (int64_t c = 0; c < kBK; c += kLanes<T>) st(dr + c, ld(pr + c) * (ld(dr + c) - dl) * scv);
-          }
-          // dQ_i += dS · K_j ; dK_j += dSᵀ · Q_i
-          gemm_small<T>(bq, D, bk, dp.data(), kBK, 1, k + j0 * a.k_row, a.k_row, dq + i0 * D, D, true);
-          gemm_small<T>(bk, D, bq, dp.data(), 1, kBK, q + i0 * a.q_row, a.q_row, dk.data(), D, true);
-        }
-        std::copy(dk.begin(), dk.begin() + bk * D, a.dk + h * S * D + j0 * D);
-        std::copy(dv.begin(), dv.begin() + bk * Dv, a.dv + h * S * Dv + j0 * Dv);
-      }
+  const int64_t panels = (S + kBK - 1) / kBK, nqb = (L + kBQ - 1) / kBQ, nkb = panels;
+  // delta_i = sum_c dO_ic O_ic = sum_j P_ij dP_ij: the softmax backward's row term.
+  std::vector<T> delta(static_cast<size_t>(a.batch * L));
+  parallel_for(0, a.batch * L, row_grain(Dv), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      Vec<T> s{};
+      for_vec<T>(Dv, [&](int64_t d, int64_t c) {
+        s += load(a.dout + i * Dv + d, c, T(0)) * load(a.o + i * Dv + d, c, T(0));
+      });
+      delta[static_cast<size_t>(i)] = static_cast<T>(hsum_d(s));
+    }
+  });
+  auto init = [&] {
+    HeadScratch<T> w;
+    w.kt.resize(static_cast<size_t>(panels * D * kBK));
+    w.vt.resize(static_cast<size_t>(panels * Dv * kBK));
+    w.s.resize(static_cast<size_t>(kBQ * kBK));
+    w.dp.resize(static_cast<size_t>(kBQ * kBK));
+    w.dk.resize(static_cast<size_t>(kBK * D));
+    w.dv.resize(static_cast<size_t>(kBK * Dv));
+    return w;
+  };
+  auto pack = [&](HeadScratch<T>& w, int64_t h) {
+    if (w.packed == h) return;
+    pack_transposed(w.kt.data(), a.k + a.k_off[h], S, D, a.k_row);
+    pack_transposed(w.vt.data(), a.v + a.v_off[h], S, Dv, a.v_row);
+    w.packed = h;
+  };
+  // Causal: queries before j0 see none of key block j0's keys; start at the query block holding j0.
+  auto first_qblock = [&](int64_t j0) { return a.causal ? (j0 / kBQ) * kBQ : 0; };
+  // dK_j and dV_j of key block j (and, when with_dq, dQ contributions) of head h.
+  auto key_block = [&](HeadScratch<T>& w, int64_t h, int64_t j0, bool with_dq) {
+    const T* q = a.q + a.q_off[h];
+    const T* k = a.k + a.k_off[h];
+    const T* dout = a.dout + h * L * Dv;
+    const T* lse = a.lse + h * L;
+    const T* dl = delta.data() + h * L;
+    T* dq = a.dq + h * L * D;
+    const int64_t bk = std::min(kBK, S - j0);
+    std::fill(w.dk.begin(), w.dk.end(), T(0));
+    std::fill(w.dv.begin(), w.dv.end(), T(0));
+    for (int64_t i0 = first_qblock(j0); i0 < L; i0 += kBQ) {
+      const int64_t bq = std::min(kBQ, L - i0);
+      block_probs(a, q, w.kt.data(), lse, i0, bq, j0, bk, w.s.data());
+      // dV_j += Pᵀ · dO_i
+      gemm_small<T>(bk, Dv, bq, w.s.data(), 1, kBK, dout + i0 * Dv, Dv, w.dv.data(), Dv, true);
+      block_dscores(a, dout, w.vt.data(), dl, i0, bq, j0, w.s.data(), w.dp.data());
+      // dQ_i += dS · K_j ; dK_j += dSᵀ · Q_i
+      if (with_dq) gemm_small<T>(bq, D, bk, w.dp.data(), kBK, 1, k + j0 * a.k_row, a.k_row, dq + i0 * D, D, true);
+      gemm_small<T>(bk, D, bq, w.dp.data(), 1, kBK, q + i0 * a.q_row, a.q_row, w.dk.data(), D, true);
+    }
+    std::copy(w.dk.begin(), w.dk.begin() + bk * D, a.dk + h * S * D + j0 * D);
+    std::copy(w.dv.begin(), w.dv.begin() + bk * Dv, a.dv + h * S * Dv + j0 * Dv);
+  };
+  if (a.batch >= 2 * omp_get_max_threads()) {
+    // Heads enough for every thread: one task per head, dQ accumulated in place across key blocks.
+    run_tasks(a.batch, 1, init, [&](HeadScratch<T>& w, int64_t h) {
+      pack(w, h);
+      std::fill(a.dq + h * L * D, a.dq + (h + 1) * L * D, T(0));
+      for (int64_t j0 = 0; j0 < S; j0 += kBK) key_block(w, h, j0, true);
+    });
+    return;
+  }
+  // Few heads: key-block tasks for dK/dV, then query-block tasks for dQ (which recompute P and
+  // dS once more, so no two tasks write the same rows).
+  run_tasks(a.batch * nkb, 1, init, [&](HeadScratch<T>& w, int64_t t) {
+    pack(w, t / nkb);
+    key_block(w, t / nkb, (t % nkb) * kBK, false);
+  });
+  run_tasks(a.batch * nqb, 1, init, [&](HeadScratch<T>& w, int64_t t) {
+    const int64_t h = t / nqb, i0 = (t % nqb) * kBQ, bq = std::min(kBQ, L - i0);
+    pack(w, h);
+    const T* k = a.k + a.k_off[h];
+    T* dq = a.dq + h * L * D;
+    std::fill(dq + i0 * D, dq + (i0 + bq) * D, T(0));
+    const int64_t kend = a.causal ? std::min(S, i0 + bq) : S;
+    for (int64_t j0 = 0; j0 < kend; j0 += kBK) {
+      const int64_t bk = std::min(kBK, S - j0);
+      block_probs(a, a.q + a.q_off[h], w.kt.data(), a.lse + h * L, i0, bq, j0, bk, w.s.data());
+      block_dscores(a, a.dout + h * L * Dv, w.vt.data(), delta.data() + h * L, i0, bq, j0, w.s.data(), w.dp.data());
+      gemm_small<T>(bq, D, bk, w.dp.data(), kBK, 1, k + j0 * a.k_row, a.k_row, dq + i0 * D, D, true);
     }
   });
 }
