@@ -325,6 +325,24 @@ TEST(FusedBiasDropoutAdd, GradcheckAndErrors) {
                         {"[bias_dropout_add]", "1.5"});
 }
 
+TEST(FusedBiasDropoutAdd, CreateGraphGivesTheSameFirstDerivative) {
+  // Under create_graph the backward builds gy * mask through ops (differentiable in gy).
+  Tensor x = randn_t({8, 16}, na::DType::f64, 94).requires_grad_();
+  Tensor b = randn_t({16}, na::DType::f64, 95).requires_grad_();
+  Tensor up = randn_t({8, 16}, na::DType::f64, 96).requires_grad_();
+  std::vector<Tensor> g[2];
+  for (int cg = 0; cg < 2; ++cg) {
+    na::Generator gen(9);
+    Tensor y = F::bias_dropout_add(x, b, Tensor(), 0.5, true, &gen);
+    g[cg] = na::autograd::grad({y}, {x, b}, {up}, true, cg == 1);
+  }
+  EXPECT_TRUE(na_test::close(g[1][0], g[0][0], 1e-12, 1e-12, "x grad"));
+  EXPECT_TRUE(na_test::close(g[1][1], g[0][1], 1e-12, 1e-12, "bias grad"));
+  // d(sum(gx * gx))/d(up) = 2 * gx * mask * scale = 2 * gx * scale (gx is 0 where dropped)
+  Tensor dup = na::autograd::grad({(g[1][0] * g[1][0]).sum()}, {up})[0];
+  EXPECT_TRUE(na_test::close(dup, g[0][0] * 4.0, 1e-12, 1e-12, "second derivative"));
+}
+
 // ------------------------------------------------------------------ attention
 
 Tensor sdpa(const std::vector<Tensor>& v, bool causal) {
@@ -377,6 +395,26 @@ TEST(FusedAttention, GradcheckAndDoubleBackward) {
   expect_double_backward_matches("sdpa", [](const std::vector<Tensor>& v) { return sdpa(v, true); },
                                  {na_test::rand64({1, 6, 4}, 123), na_test::rand64({1, 6, 4}, 124),
                                   na_test::rand64({1, 6, 4}, 125)});
+}
+
+TEST(FusedAttention, MultiheadAttentionCausalMatchesComposition) {
+  // multi_head_attention_forward passes a lone causal mask to the blocked kernel, and with a key
+  // padding mask folds it into the additive mask (composition path); both must agree.
+  const int64_t L = 70, N = 2, E = 32, H = 4;
+  Tensor w_in = randn_t({3 * E, E}, na::DType::f32, 140, 0.2), b_in = randn_t({3 * E}, na::DType::f32, 141);
+  Tensor w_out = randn_t({E, E}, na::DType::f32, 142, 0.2), b_out = randn_t({E}, na::DType::f32, 143);
+  Tensor kpm = na::zeros({N, L}, na::TensorOptions(na::DType::boolean));
+  for (bool with_kpm : {false, true}) {
+    auto fn = [&](const std::vector<Tensor>& v) {
+      F::MultiheadAttentionOptions o;
+      o.is_causal = true;
+      o.need_weights = false;
+      if (with_kpm) o.key_padding_mask = kpm;
+      return F::multi_head_attention_forward(v[0], v[0], v[0], H, v[1], v[2], v[3], v[4], o).first;
+    };
+    expect_fused_matches(with_kpm ? "mha causal + key padding" : "mha causal", fn,
+                         {randn_t({L, N, E}, na::DType::f32, 144), w_in, b_in, w_out, b_out}, 1e-4, 1e-4);
+  }
 }
 
 TEST(FusedAttention, PeakMemoryBelowTheScoreMatrix) {
