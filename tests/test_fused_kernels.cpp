@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "gradcheck.hpp"
-#include "nn_test_util.hpp"
 #include "neural_arch/autograd.hpp"
 #include "neural_arch/functional/attention.hpp"
 #include "neural_arch/functional/fused.hpp"
@@ -21,6 +20,7 @@
 #include "neural_arch/functional/normalization.hpp"
 #include "neural_arch/ops.hpp"
 #include "neural_arch/optimization/memory.hpp"
+#include "nn_test_util.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -45,7 +45,8 @@ Result run(const std::function<Tensor(const std::vector<Tensor>&)>& fn, const st
            bool fused) {
   F::FusedKernelsGuard guard(fused);
   std::vector<Tensor> leaves;
-  for (const Tensor& t : inputs) leaves.push_back(na::is_floating(t.dtype()) ? t.detach().clone().requires_grad_() : t);
+  for (const Tensor& t : inputs)
+    leaves.push_back(na::is_floating(t.dtype()) ? t.detach().clone().requires_grad_() : t);
   Tensor y = fn(leaves);
   Tensor up = randn_t(y.shape(), y.dtype(), 99);
   na::autograd::backward({y}, {up});
@@ -55,13 +56,15 @@ Result run(const std::function<Tensor(const std::vector<Tensor>&)>& fn, const st
   return r;
 }
 
-void expect_fused_matches(const std::string& what, const std::function<Tensor(const std::vector<Tensor>&)>& fn,
+void expect_fused_matches(const std::string& what,
+                          const std::function<Tensor(const std::vector<Tensor>&)>& fn,
                           const std::vector<Tensor>& inputs, double rtol, double atol) {
   Result a = run(fn, inputs, true), b = run(fn, inputs, false);
   EXPECT_TRUE(na_test::close(a.value, b.value, rtol, atol, what + " value", /*nan_equal=*/true));
   ASSERT_EQ(a.grads.size(), b.grads.size());
   for (size_t i = 0; i < a.grads.size(); ++i)
-    EXPECT_TRUE(na_test::close(a.grads[i], b.grads[i], rtol, atol, what + " grad " + std::to_string(i), true));
+    EXPECT_TRUE(
+        na_test::close(a.grads[i], b.grads[i], rtol, atol, what + " grad " + std::to_string(i), true));
 }
 
 double tol(na::DType t) { return t == na::DType::f32 ? 2e-5 : 1e-11; }
@@ -76,7 +79,8 @@ void expect_gradcheck(const std::string& name, const na_test::GradFn& fn, const 
 
 // Second derivatives: grad of (grad(fn) · v) with the fused switch on (its backward falls back to
 // the composition under create_graph) against the same with it off.
-void expect_double_backward_matches(const std::string& what, const std::function<Tensor(const std::vector<Tensor>&)>& fn,
+void expect_double_backward_matches(const std::string& what,
+                                    const std::function<Tensor(const std::vector<Tensor>&)>& fn,
                                     const std::vector<Tensor>& inputs) {
   std::vector<Tensor> res[2];
   for (int f = 0; f < 2; ++f) {
@@ -93,7 +97,8 @@ void expect_double_backward_matches(const std::string& what, const std::function
   for (size_t i = 0; i < res[0].size(); ++i) {
     ASSERT_EQ(res[0][i].defined(), res[1][i].defined()) << what << " input " << i;
     if (res[0][i].defined())
-      EXPECT_TRUE(na_test::close(res[0][i], res[1][i], 1e-9, 1e-10, what + " second derivative " + std::to_string(i)));
+      EXPECT_TRUE(na_test::close(res[0][i], res[1][i], 1e-9, 1e-10,
+                                 what + " second derivative " + std::to_string(i)));
   }
 }
 
@@ -118,8 +123,9 @@ TEST(FusedSoftmax, MatchesCompositionAlongEveryDim) {
 
 TEST(FusedSoftmax, InfinitiesAndNaNAsComposition) {
   const double inf = std::numeric_limits<double>::infinity();
-  Tensor x = na::tensor<double>({1, -inf, 3, -inf, -inf, -inf, -inf, -inf, std::nan(""), 2, 1, 0}, na::Shape{3, 4})
-                 .to(na::DType::f32);
+  Tensor x =
+      na::tensor<double>({1, -inf, 3, -inf, -inf, -inf, -inf, -inf, std::nan(""), 2, 1, 0}, na::Shape{3, 4})
+          .to(na::DType::f32);
   for (bool log_form : {false, true}) {
     Tensor a, b;
     {
@@ -132,7 +138,8 @@ TEST(FusedSoftmax, InfinitiesAndNaNAsComposition) {
     }
     const auto av = a.to_vector<float>(), bv = b.to_vector<float>();
     for (size_t i = 0; i < av.size(); ++i)  // equal infinities, both NaN, or close
-      EXPECT_TRUE(av[i] == bv[i] || (std::isnan(av[i]) && std::isnan(bv[i])) || std::abs(av[i] - bv[i]) < 1e-6)
+      EXPECT_TRUE(av[i] == bv[i] || (std::isnan(av[i]) && std::isnan(bv[i])) ||
+                  std::abs(av[i] - bv[i]) < 1e-6)
           << (log_form ? "log_softmax" : "softmax") << " element " << i << ": " << av[i] << " vs " << bv[i];
     EXPECT_TRUE(std::isnan(a.to_vector<float>()[4]));  // the all -inf row is NaN, as in torch
     EXPECT_TRUE(std::isnan(a.to_vector<float>()[9]));  // a NaN spreads over its row
@@ -144,9 +151,11 @@ TEST(FusedSoftmax, Gradcheck) {
                    {na_test::rand64({3, 9}, 5, 2.0).requires_grad_()});
   expect_gradcheck("log_softmax", [](const std::vector<Tensor>& v) { return na::log_softmax(v[0], 0); },
                    {na_test::rand64({9, 3}, 6, 2.0).requires_grad_()});
-  expect_double_backward_matches("softmax", [](const std::vector<Tensor>& v) { return na::softmax(v[0], -1); },
+  expect_double_backward_matches("softmax",
+                                 [](const std::vector<Tensor>& v) { return na::softmax(v[0], -1); },
                                  {na_test::rand64({2, 7}, 8)});
-  expect_double_backward_matches("log_softmax", [](const std::vector<Tensor>& v) { return na::log_softmax(v[0], -1); },
+  expect_double_backward_matches("log_softmax",
+                                 [](const std::vector<Tensor>& v) { return na::log_softmax(v[0], -1); },
                                  {na_test::rand64({2, 7}, 9)});
 }
 
@@ -162,18 +171,27 @@ TEST(FusedCrossEntropy, ClassIndicesMatchComposition) {
         for (bool weighted : {false, true}) {
           const std::string name = std::string(na::dtype_name(t)) + " " + red + " ls=" + std::to_string(ls) +
                                    (weighted ? " weighted" : "");
-          expect_fused_matches(name, [&](const std::vector<Tensor>& v) {
-            return F::cross_entropy(v[0], idx, weighted ? w : Tensor(), -100, red, ls);
-          }, {logits}, tol(t), tol(t));
+          expect_fused_matches(
+              name,
+              [&](const std::vector<Tensor>& v) {
+                return F::cross_entropy(v[0], idx, weighted ? w : Tensor(), -100, red, ls);
+              },
+              {logits}, tol(t), tol(t));
         }
     // (C) input and (N, C, d1, d2) input with spatial targets
-    expect_fused_matches("1-D", [&](const std::vector<Tensor>& v) {
-      return F::cross_entropy(v[0], na::tensor<int64_t>({4}, na::Shape{}), Tensor(), -100, "mean", 0.1);
-    }, {randn_t({7}, t, 11)}, tol(t), tol(t));
+    expect_fused_matches(
+        "1-D",
+        [&](const std::vector<Tensor>& v) {
+          return F::cross_entropy(v[0], na::tensor<int64_t>({4}, na::Shape{}), Tensor(), -100, "mean", 0.1);
+        },
+        {randn_t({7}, t, 11)}, tol(t), tol(t));
     Tensor sp = na::tensor<int64_t>({0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1}, na::Shape{2, 3, 2});
-    expect_fused_matches("spatial", [&](const std::vector<Tensor>& v) {
-      return F::cross_entropy(v[0], sp, w.narrow(0, 0, 5), -100, "none", 0.3);
-    }, {randn_t({2, 5, 3, 2}, t, 12)}, tol(t), tol(t));
+    expect_fused_matches(
+        "spatial",
+        [&](const std::vector<Tensor>& v) {
+          return F::cross_entropy(v[0], sp, w.narrow(0, 0, 5), -100, "none", 0.3);
+        },
+        {randn_t({2, 5, 3, 2}, t, 12)}, tol(t), tol(t));
   }
 }
 
@@ -185,12 +203,19 @@ TEST(FusedCrossEntropy, ProbabilityTargetsMatchComposition) {
     for (const std::string red : {"mean", "sum", "none"})
       for (double ls : {0.0, 0.25})
         for (bool weighted : {false, true})
-          expect_fused_matches(std::string("probs ") + red, [&](const std::vector<Tensor>& v) {
-            return F::cross_entropy(v[0], probs, weighted ? w : Tensor(), -100, red, ls);
-          }, {logits}, tol(t), tol(t));
-    expect_fused_matches("probs spatial", [&](const std::vector<Tensor>& v) {
-      return F::cross_entropy(v[0], na::softmax(randn_t({2, 4, 3}, t, 23), 1), Tensor(), -100, "mean", 0.1);
-    }, {randn_t({2, 4, 3}, t, 22)}, tol(t), tol(t));
+          expect_fused_matches(
+              std::string("probs ") + red,
+              [&](const std::vector<Tensor>& v) {
+                return F::cross_entropy(v[0], probs, weighted ? w : Tensor(), -100, red, ls);
+              },
+              {logits}, tol(t), tol(t));
+    expect_fused_matches(
+        "probs spatial",
+        [&](const std::vector<Tensor>& v) {
+          return F::cross_entropy(v[0], na::softmax(randn_t({2, 4, 3}, t, 23), 1), Tensor(), -100, "mean",
+                                  0.1);
+        },
+        {randn_t({2, 4, 3}, t, 22)}, tol(t), tol(t));
   }
 }
 
@@ -208,16 +233,20 @@ TEST(FusedCrossEntropy, AllIgnoredMeanIsNaNWithZeroGradient) {
 TEST(FusedCrossEntropy, GradcheckAndDoubleBackward) {
   Tensor idx = na::tensor<int64_t>({2, 0, -100, 4}, na::Shape{4});
   Tensor w = na_test::rand64({5}, 41, 1.0, 0.5);
-  expect_gradcheck("cross_entropy", [&](const std::vector<Tensor>& v) {
-    return F::cross_entropy(v[0], idx, w, -100, "mean", 0.1);
-  }, {na_test::rand64({4, 5}, 40, 3.0).requires_grad_()});
+  expect_gradcheck(
+      "cross_entropy",
+      [&](const std::vector<Tensor>& v) { return F::cross_entropy(v[0], idx, w, -100, "mean", 0.1); },
+      {na_test::rand64({4, 5}, 40, 3.0).requires_grad_()});
   Tensor probs = na::softmax(na_test::rand64({4, 5}, 42), 1);
-  expect_gradcheck("cross_entropy probs", [&](const std::vector<Tensor>& v) {
-    return F::cross_entropy(v[0], probs, Tensor(), -100, "none", 0.2);
-  }, {na_test::rand64({4, 5}, 43, 3.0).requires_grad_()});
-  expect_double_backward_matches("cross_entropy", [&](const std::vector<Tensor>& v) {
-    return F::cross_entropy(v[0], idx, w, -100, "sum", 0.1);
-  }, {na_test::rand64({4, 5}, 44)});
+  expect_gradcheck("cross_entropy probs",
+                   [&](const std::vector<Tensor>& v) {
+                     return F::cross_entropy(v[0], probs, Tensor(), -100, "none", 0.2);
+                   },
+                   {na_test::rand64({4, 5}, 43, 3.0).requires_grad_()});
+  expect_double_backward_matches(
+      "cross_entropy",
+      [&](const std::vector<Tensor>& v) { return F::cross_entropy(v[0], idx, w, -100, "sum", 0.1); },
+      {na_test::rand64({4, 5}, 44)});
 }
 
 TEST(FusedCrossEntropy, WeightGradientTakesComposition) {
@@ -237,35 +266,44 @@ TEST(FusedNorm, MatchesComposition) {
     Tensor x = randn_t({4, 3, 50}, t, 60, 2.0) + 3.0;  // an offset: the variance must be centred
     Tensor w = randn_t({50}, t, 61), b = randn_t({50}, t, 62);
     const std::string dt = na::dtype_name(t);
-    expect_fused_matches("layer_norm affine " + dt, [](const std::vector<Tensor>& v) {
-      return F::layer_norm(v[0], {50}, v[1], v[2], 1e-5);
-    }, {x, w, b}, tol(t) * 5, tol(t) * 5);
-    expect_fused_matches("layer_norm plain " + dt, [](const std::vector<Tensor>& v) {
-      return F::layer_norm(v[0], {3, 50});
-    }, {x}, tol(t) * 5, tol(t) * 5);
-    expect_fused_matches("layer_norm weight only " + dt, [](const std::vector<Tensor>& v) {
-      return F::layer_norm(v[0], {50}, v[1]);
-    }, {x, w}, tol(t) * 5, tol(t) * 5);
-    expect_fused_matches("rms_norm " + dt, [](const std::vector<Tensor>& v) {
-      return F::rms_norm(v[0], {50}, v[1], 1e-6);
-    }, {x, w}, tol(t) * 5, tol(t) * 5);
-    expect_fused_matches("rms_norm plain " + dt, [](const std::vector<Tensor>& v) {
-      return F::rms_norm(v[0], {3, 50});
-    }, {x}, tol(t) * 5, tol(t) * 5);
+    expect_fused_matches(
+        "layer_norm affine " + dt,
+        [](const std::vector<Tensor>& v) { return F::layer_norm(v[0], {50}, v[1], v[2], 1e-5); }, {x, w, b},
+        tol(t) * 5, tol(t) * 5);
+    expect_fused_matches(
+        "layer_norm plain " + dt,
+        [](const std::vector<Tensor>& v) {
+          return F::layer_norm(v[0], {3, 50});
+        },
+        {x}, tol(t) * 5, tol(t) * 5);
+    expect_fused_matches(
+        "layer_norm weight only " + dt,
+        [](const std::vector<Tensor>& v) { return F::layer_norm(v[0], {50}, v[1]); }, {x, w}, tol(t) * 5,
+        tol(t) * 5);
+    expect_fused_matches(
+        "rms_norm " + dt, [](const std::vector<Tensor>& v) { return F::rms_norm(v[0], {50}, v[1], 1e-6); },
+        {x, w}, tol(t) * 5, tol(t) * 5);
+    expect_fused_matches(
+        "rms_norm plain " + dt,
+        [](const std::vector<Tensor>& v) {
+          return F::rms_norm(v[0], {3, 50});
+        },
+        {x}, tol(t) * 5, tol(t) * 5);
   }
 }
 
 TEST(FusedNorm, GradcheckAndDoubleBackward) {
-  expect_gradcheck("layer_norm", [](const std::vector<Tensor>& v) {
-    return F::layer_norm(v[0], {6}, v[1], v[2]);
-  }, {na_test::rand64({5, 6}, 70).requires_grad_(), na_test::rand64({6}, 71).requires_grad_(),
-      na_test::rand64({6}, 72).requires_grad_()});
+  expect_gradcheck("layer_norm",
+                   [](const std::vector<Tensor>& v) { return F::layer_norm(v[0], {6}, v[1], v[2]); },
+                   {na_test::rand64({5, 6}, 70).requires_grad_(), na_test::rand64({6}, 71).requires_grad_(),
+                    na_test::rand64({6}, 72).requires_grad_()});
   expect_gradcheck("rms_norm", [](const std::vector<Tensor>& v) { return F::rms_norm(v[0], {6}, v[1]); },
                    {na_test::rand64({5, 6}, 73).requires_grad_(), na_test::rand64({6}, 74).requires_grad_()});
-  expect_double_backward_matches("layer_norm", [](const std::vector<Tensor>& v) {
-    return F::layer_norm(v[0], {6}, v[1], v[2]);
-  }, {na_test::rand64({3, 6}, 75), na_test::rand64({6}, 76), na_test::rand64({6}, 77)});
-  expect_double_backward_matches("rms_norm", [](const std::vector<Tensor>& v) { return F::rms_norm(v[0], {6}, v[1]); },
+  expect_double_backward_matches(
+      "layer_norm", [](const std::vector<Tensor>& v) { return F::layer_norm(v[0], {6}, v[1], v[2]); },
+      {na_test::rand64({3, 6}, 75), na_test::rand64({6}, 76), na_test::rand64({6}, 77)});
+  expect_double_backward_matches("rms_norm",
+                                 [](const std::vector<Tensor>& v) { return F::rms_norm(v[0], {6}, v[1]); },
                                  {na_test::rand64({3, 6}, 78), na_test::rand64({6}, 79)});
 }
 
@@ -311,16 +349,21 @@ TEST(FusedBiasDropoutAdd, MaskScaleGradientsAndReproducibility) {
 }
 
 TEST(FusedBiasDropoutAdd, GradcheckAndErrors) {
-  expect_gradcheck("bias_dropout_add", [](const std::vector<Tensor>& v) {
-    na::Generator g(3);  // the same mask for every evaluation
-    return F::bias_dropout_add(v[0], v[1], v[2], 0.4, true, &g);
-  }, {na_test::rand64({5, 7}, 90).requires_grad_(), na_test::rand64({7}, 91).requires_grad_(),
-      na_test::rand64({5, 7}, 92).requires_grad_()});
+  expect_gradcheck("bias_dropout_add",
+                   [](const std::vector<Tensor>& v) {
+                     na::Generator g(3);  // the same mask for every evaluation
+                     return F::bias_dropout_add(v[0], v[1], v[2], 0.4, true, &g);
+                   },
+                   {na_test::rand64({5, 7}, 90).requires_grad_(), na_test::rand64({7}, 91).requires_grad_(),
+                    na_test::rand64({5, 7}, 92).requires_grad_()});
   Tensor x = randn_t({2, 3}, na::DType::f32, 93);
   na_test::expect_error([&] { F::bias_dropout_add(x, randn_t({4}, na::DType::f32, 1), Tensor(), 0.1, true); },
                         {"[bias_dropout_add]", "bias", "(4,)"});
-  na_test::expect_error([&] { F::bias_dropout_add(x, Tensor(), randn_t({3, 2}, na::DType::f32, 1), 0.1, true); },
-                        {"[bias_dropout_add]", "residual", "(3,2)"});
+  na_test::expect_error(
+      [&] {
+        F::bias_dropout_add(x, Tensor(), randn_t({3, 2}, na::DType::f32, 1), 0.1, true);
+      },
+      {"[bias_dropout_add]", "residual", "(3,2)"});
   na_test::expect_error([&] { F::bias_dropout_add(x, Tensor(), Tensor(), 1.5, true); },
                         {"[bias_dropout_add]", "1.5"});
 }
@@ -355,16 +398,17 @@ TEST(FusedAttention, MatchesCompositionAcrossBlockEdges) {
     for (bool causal : {false, true}) {
       const std::string name = std::string(na::dtype_name(t)) + (causal ? " causal" : "");
       // L = S not a multiple of the 64-row blocks
-      expect_fused_matches(name + " 70", [causal](const std::vector<Tensor>& v) { return sdpa(v, causal); },
-                           {randn_t({2, 3, 70, 16}, t, 100), randn_t({2, 3, 70, 16}, t, 101),
-                            randn_t({2, 3, 70, 16}, t, 102)}, e, e);
+      expect_fused_matches(
+          name + " 70", [causal](const std::vector<Tensor>& v) { return sdpa(v, causal); },
+          {randn_t({2, 3, 70, 16}, t, 100), randn_t({2, 3, 70, 16}, t, 101), randn_t({2, 3, 70, 16}, t, 102)},
+          e, e);
       // L != S, value features != key features, 3-D inputs
-      expect_fused_matches(name + " L130 S70", [causal](const std::vector<Tensor>& v) { return sdpa(v, causal); },
-                           {randn_t({2, 130, 24}, t, 103), randn_t({2, 70, 24}, t, 104),
-                            randn_t({2, 70, 40}, t, 105)}, e, e);
-      expect_fused_matches(name + " L5 S140", [causal](const std::vector<Tensor>& v) { return sdpa(v, causal); },
-                           {randn_t({1, 5, 8}, t, 106), randn_t({1, 140, 8}, t, 107), randn_t({1, 140, 3}, t, 108)}, e,
-                           e);
+      expect_fused_matches(
+          name + " L130 S70", [causal](const std::vector<Tensor>& v) { return sdpa(v, causal); },
+          {randn_t({2, 130, 24}, t, 103), randn_t({2, 70, 24}, t, 104), randn_t({2, 70, 40}, t, 105)}, e, e);
+      expect_fused_matches(
+          name + " L5 S140", [causal](const std::vector<Tensor>& v) { return sdpa(v, causal); },
+          {randn_t({1, 5, 8}, t, 106), randn_t({1, 140, 8}, t, 107), randn_t({1, 140, 3}, t, 108)}, e, e);
     }
   }
 }
@@ -375,26 +419,30 @@ TEST(FusedAttention, StridedViewsAndScale) {
     auto view = [](const Tensor& t) { return t.permute({1, 2, 0, 3}); };
     return F::scaled_dot_product_attention(view(v[0]), view(v[1]), view(v[2]), Tensor(), 0.0, true, 0.3);
   };
-  expect_fused_matches("permuted", fn,
-                       {randn_t({67, 2, 3, 16}, na::DType::f32, 110), randn_t({67, 2, 3, 16}, na::DType::f32, 111),
-                        randn_t({67, 2, 3, 16}, na::DType::f32, 112)}, 1e-4, 1e-4);
+  expect_fused_matches(
+      "permuted", fn,
+      {randn_t({67, 2, 3, 16}, na::DType::f32, 110), randn_t({67, 2, 3, 16}, na::DType::f32, 111),
+       randn_t({67, 2, 3, 16}, na::DType::f32, 112)},
+      1e-4, 1e-4);
   // A transposed feature dim (non-unit stride) is copied first.
   auto fn2 = [](const std::vector<Tensor>& v) {
     return F::scaled_dot_product_attention(v[0].transpose(-2, -1), v[1], v[2], Tensor(), 0.0, false);
   };
   expect_fused_matches("transposed q", fn2,
                        {randn_t({2, 8, 9}, na::DType::f32, 113), randn_t({2, 11, 8}, na::DType::f32, 114),
-                        randn_t({2, 11, 5}, na::DType::f32, 115)}, 1e-4, 1e-4);
+                        randn_t({2, 11, 5}, na::DType::f32, 115)},
+                       1e-4, 1e-4);
 }
 
 TEST(FusedAttention, GradcheckAndDoubleBackward) {
   for (bool causal : {false, true})
-    expect_gradcheck(causal ? "sdpa causal" : "sdpa", [causal](const std::vector<Tensor>& v) { return sdpa(v, causal); },
-                     {na_test::rand64({2, 9, 4}, 120).requires_grad_(), na_test::rand64({2, 9, 4}, 121).requires_grad_(),
-                      na_test::rand64({2, 9, 3}, 122).requires_grad_()});
-  expect_double_backward_matches("sdpa", [](const std::vector<Tensor>& v) { return sdpa(v, true); },
-                                 {na_test::rand64({1, 6, 4}, 123), na_test::rand64({1, 6, 4}, 124),
-                                  na_test::rand64({1, 6, 4}, 125)});
+    expect_gradcheck(
+        causal ? "sdpa causal" : "sdpa", [causal](const std::vector<Tensor>& v) { return sdpa(v, causal); },
+        {na_test::rand64({2, 9, 4}, 120).requires_grad_(), na_test::rand64({2, 9, 4}, 121).requires_grad_(),
+         na_test::rand64({2, 9, 3}, 122).requires_grad_()});
+  expect_double_backward_matches(
+      "sdpa", [](const std::vector<Tensor>& v) { return sdpa(v, true); },
+      {na_test::rand64({1, 6, 4}, 123), na_test::rand64({1, 6, 4}, 124), na_test::rand64({1, 6, 4}, 125)});
 }
 
 TEST(FusedAttention, MultiheadAttentionCausalMatchesComposition) {

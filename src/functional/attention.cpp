@@ -54,8 +54,8 @@ Tensor kernel_view(const Tensor& t) { return t.stride(-1) == 1 && t.size(-1) > 0
 
 template <class T>
 void run_attention(bool backward, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o,
-                   const Tensor& lse, const Tensor& dout, const Tensor& dq, const Tensor& dk, const Tensor& dv,
-                   bool causal, double scale) {
+                   const Tensor& lse, const Tensor& dout, const Tensor& dq, const Tensor& dk,
+                   const Tensor& dv, bool causal, double scale) {
   cpu::AttentionArgs<T> a;
   a.L = q.size(-2), a.S = k.size(-2), a.D = q.size(-1), a.Dv = v.size(-1);
   a.batch = a.L ? q.numel() / (a.L * a.D) : 0;
@@ -72,8 +72,8 @@ void run_attention(bool backward, const Tensor& q, const Tensor& k, const Tensor
 }
 
 // The composed backward (differentiable, for double backward): P recomputed from q and k.
-std::vector<Tensor> composed_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& g,
-                                                bool causal, double sc) {
+std::vector<Tensor> composed_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                                const Tensor& g, bool causal, double sc) {
   Tensor s = matmul(q, k.transpose(-2, -1)) * sc;
   if (causal) s = masked_fill(s, logical_not(causal_keep_mask(q.size(-2), k.size(-2))), kNegInf);
   Tensor p = softmax(s, -1);
@@ -85,11 +85,12 @@ std::vector<Tensor> composed_attention_backward(const Tensor& q, const Tensor& k
 
 // Whether the blocked kernel covers the call: f32/f64, the same batch dims for q, k and v
 // (broadcast K/V would race on their gradients), no mask beyond causal, no dropout, no weights.
-bool blocked_kernel_covers(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double dropout_p,
-                           bool need_weights) {
+bool blocked_kernel_covers(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                           double dropout_p, bool need_weights) {
   return fused_kernels_enabled() && !mask.defined() && dropout_p == 0.0 && !need_weights &&
          (q.dtype() == DType::f32 || q.dtype() == DType::f64) && batch_dims(q) == batch_dims(k) &&
-         batch_dims(q) == batch_dims(v) && q.size(-1) > 0 && v.size(-1) > 0 && k.size(-2) > 0 && q.numel() > 0;
+         batch_dims(q) == batch_dims(v) && q.size(-1) > 0 && v.size(-1) > 0 && k.size(-2) > 0 &&
+         q.numel() > 0;
 }
 
 Tensor sdpa_blocked(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, bool causal, double sc) {
@@ -105,26 +106,29 @@ Tensor sdpa_blocked(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, 
   lshape.push_back(L);
   Tensor o = detail::make_tensor(oshape, q.dtype());
   Tensor lse = detail::make_tensor(lshape, q.dtype());
-  if (q.dtype() == DType::f32) run_attention<float>(false, q, k, v, o, lse, {}, {}, {}, {}, causal, sc);
-  else run_attention<double>(false, q, k, v, o, lse, {}, {}, {}, {}, causal, sc);
+  if (q.dtype() == DType::f32)
+    run_attention<float>(false, q, k, v, o, lse, {}, {}, {}, {}, causal, sc);
+  else
+    run_attention<double>(false, q, k, v, o, lse, {}, {}, {}, {}, causal, sc);
   if (autograd::needs_grad({q_in, k_in, v_in})) {
     using autograd::SavedTensor;
-    autograd::record("ScaledDotProductAttentionBackward", {q_in, k_in, v_in}, {o},
-                     [q_ = SavedTensor(q_in), k_ = SavedTensor(k_in), v_ = SavedTensor(v_in), o_ = SavedTensor(o, true),
-                      lse_ = SavedTensor(lse), causal, sc](const std::vector<Tensor>& g) {
-                       Tensor qq = q_.unpack(), kk = k_.unpack(), vv = v_.unpack();
-                       if (is_grad_enabled()) return composed_attention_backward(qq, kk, vv, g[0], causal, sc);
-                       qq = kernel_view(qq), kk = kernel_view(kk), vv = kernel_view(vv);
-                       Tensor dout = g[0].contiguous();
-                       Tensor dq = detail::make_tensor(qq.shape(), qq.dtype());
-                       Tensor dk = detail::make_tensor(kk.shape(), kk.dtype());
-                       Tensor dv = detail::make_tensor(vv.shape(), vv.dtype());
-                       if (qq.dtype() == DType::f32)
-                         run_attention<float>(true, qq, kk, vv, o_.unpack(), lse_.unpack(), dout, dq, dk, dv, causal, sc);
-                       else
-                         run_attention<double>(true, qq, kk, vv, o_.unpack(), lse_.unpack(), dout, dq, dk, dv, causal, sc);
-                       return std::vector<Tensor>{dq, dk, dv};
-                     });
+    autograd::record(
+        "ScaledDotProductAttentionBackward", {q_in, k_in, v_in}, {o},
+        [q_ = SavedTensor(q_in), k_ = SavedTensor(k_in), v_ = SavedTensor(v_in), o_ = SavedTensor(o, true),
+         lse_ = SavedTensor(lse), causal, sc](const std::vector<Tensor>& g) {
+          Tensor qq = q_.unpack(), kk = k_.unpack(), vv = v_.unpack();
+          if (is_grad_enabled()) return composed_attention_backward(qq, kk, vv, g[0], causal, sc);
+          qq = kernel_view(qq), kk = kernel_view(kk), vv = kernel_view(vv);
+          Tensor dout = g[0].contiguous();
+          Tensor dq = detail::make_tensor(qq.shape(), qq.dtype());
+          Tensor dk = detail::make_tensor(kk.shape(), kk.dtype());
+          Tensor dv = detail::make_tensor(vv.shape(), vv.dtype());
+          if (qq.dtype() == DType::f32)
+            run_attention<float>(true, qq, kk, vv, o_.unpack(), lse_.unpack(), dout, dq, dk, dv, causal, sc);
+          else
+            run_attention<double>(true, qq, kk, vv, o_.unpack(), lse_.unpack(), dout, dq, dk, dv, causal, sc);
+          return std::vector<Tensor>{dq, dk, dv};
+        });
   }
   return o;
 }
@@ -157,7 +161,8 @@ AttentionOutput sdpa_impl(const Tensor& q, const Tensor& k, const Tensor& v, con
   score_shape.push_back(S);
 
   const double sc = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  if (blocked_kernel_covers(q, k, v, mask, dropout_p, need_weights)) return {sdpa_blocked(q, k, v, is_causal, sc), {}};
+  if (blocked_kernel_covers(q, k, v, mask, dropout_p, need_weights))
+    return {sdpa_blocked(q, k, v, is_causal, sc), {}};
   Tensor scores = matmul(q, k.transpose(-2, -1)) * sc;
   if (scores.shape() != score_shape) scores = scores.expand(score_shape);  // q, k batch dims < v's
 
@@ -273,8 +278,10 @@ std::pair<Tensor, Tensor> multi_head_attention_forward(
   // with a key padding mask it becomes part of the additive mask.
   bool causal = false;
   if (!o.attn_mask.defined() && o.is_causal) {
-    if (o.key_padding_mask.defined()) mask = additive_mask(logical_not(causal_keep_mask(L, S)), t).view({1, 1, L, S});
-    else causal = true;
+    if (o.key_padding_mask.defined())
+      mask = additive_mask(logical_not(causal_keep_mask(L, S)), t).view({1, 1, L, S});
+    else
+      causal = true;
   }
   if (o.key_padding_mask.defined()) {
     const Tensor& m = o.key_padding_mask;

@@ -14,7 +14,8 @@ using ComposedFn = std::function<Tensor(const std::vector<Tensor>&)>;
 
 /// Gradients of fn(inputs) for upstream gradient g, one per input (undefined where an input is
 /// undefined or does not require grad), differentiable themselves.
-inline std::vector<Tensor> composed_grad(const ComposedFn& fn, const std::vector<Tensor>& inputs, const Tensor& g) {
+inline std::vector<Tensor> composed_grad(const ComposedFn& fn, const std::vector<Tensor>& inputs,
+                                         const Tensor& g) {
   std::vector<Tensor> want;
   std::vector<size_t> where;
   for (size_t i = 0; i < inputs.size(); ++i)

@@ -29,20 +29,22 @@ struct MaskKey {
 };
 
 template <class T>
-Tensor run_forward(const Tensor& x, const Tensor& bias, const Tensor& res, int64_t rows, int64_t n, const MaskKey& m) {
+Tensor run_forward(const Tensor& x, const Tensor& bias, const Tensor& res, int64_t rows, int64_t n,
+                   const MaskKey& m) {
   Tensor y = detail::make_tensor(x.shape(), x.dtype());
-  cpu::nn_kernels_for<T>().bias_dropout_add(y.data_ptr<T>(), x.data_ptr<T>(), bias.defined() ? bias.data_ptr<T>() : nullptr,
-                                            res.defined() ? res.data_ptr<T>() : nullptr, rows, n, m.seed, m.threshold,
-                                            m.scale);
+  cpu::nn_kernels_for<T>().bias_dropout_add(
+      y.data_ptr<T>(), x.data_ptr<T>(), bias.defined() ? bias.data_ptr<T>() : nullptr,
+      res.defined() ? res.data_ptr<T>() : nullptr, rows, n, m.seed, m.threshold, m.scale);
   return y;
 }
 
 template <class T>
-std::pair<Tensor, Tensor> run_backward(const Tensor& g, bool want_bias, int64_t rows, int64_t n, const MaskKey& m) {
+std::pair<Tensor, Tensor> run_backward(const Tensor& g, bool want_bias, int64_t rows, int64_t n,
+                                       const MaskKey& m) {
   Tensor gx = detail::make_tensor(g.shape(), g.dtype());
   Tensor gb = want_bias ? detail::make_tensor({n}, g.dtype()) : Tensor();
-  cpu::nn_kernels_for<T>().dropout_backward(gx.data_ptr<T>(), want_bias ? gb.data_ptr<T>() : nullptr, g.data_ptr<T>(),
-                                            rows, n, m.seed, m.threshold, m.scale);
+  cpu::nn_kernels_for<T>().dropout_backward(gx.data_ptr<T>(), want_bias ? gb.data_ptr<T>() : nullptr,
+                                            g.data_ptr<T>(), rows, n, m.seed, m.threshold, m.scale);
   return {gx, gb};
 }
 
@@ -60,11 +62,12 @@ Tensor bias_dropout_add(const Tensor& x, const Tensor& bias, const Tensor& resid
              "bias must be 1-D of x's last dim ", x.size(-1), " and dtype ", dtype_name(x.dtype()), ", got ",
              dtype_name(bias.dtype()), " of shape ", shape_str(bias.shape()));
   if (residual.defined())
-    NA_CHECK(residual.shape() == x.shape() && residual.dtype() == x.dtype(), op, "residual must have x's shape ",
-             shape_str(x.shape()), " and dtype ", dtype_name(x.dtype()), ", got ", dtype_name(residual.dtype()),
-             " of shape ", shape_str(residual.shape()));
+    NA_CHECK(residual.shape() == x.shape() && residual.dtype() == x.dtype(), op,
+             "residual must have x's shape ", shape_str(x.shape()), " and dtype ", dtype_name(x.dtype()),
+             ", got ", dtype_name(residual.dtype()), " of shape ", shape_str(residual.shape()));
   const bool drop = training && p > 0.0;
-  const bool fused = fused_kernels_enabled() && (x.dtype() == DType::f32 || x.dtype() == DType::f64) && p < 1.0;
+  const bool fused =
+      fused_kernels_enabled() && (x.dtype() == DType::f32 || x.dtype() == DType::f64) && p < 1.0;
   if (!fused || !drop) {  // the composition (no dropout: two adds, nothing to fuse worth a kernel)
     Tensor h = bias.defined() ? x + bias : x;
     if (drop) h = dropout(h, p, true, gen);
@@ -90,28 +93,30 @@ Tensor bias_dropout_add(const Tensor& x, const Tensor& bias, const Tensor& resid
   if (residual.defined()) inputs.push_back(residual);
   if (autograd::needs_grad(inputs)) {
     const bool has_bias = bias.defined(), has_res = residual.defined();
-    autograd::record("BiasDropoutAddBackward", inputs, {y}, [m, rows, n, has_bias, has_res](const std::vector<Tensor>& g) {
-      Tensor gy = g[0].contiguous();
-      std::pair<Tensor, Tensor> r;
-      if (is_grad_enabled()) {  // double backward: the same mask as a tensor, through ops
-        Tensor ones = ones_like(gy);
-        NoGradGuard ng;
-        r.first = gy.dtype() == DType::f32 ? run_backward<float>(ones, false, rows, n, m).first
-                                           : run_backward<double>(ones, false, rows, n, m).first;
-      }
-      if (r.first.defined()) {
-        Tensor mask = r.first;
-        r.first = gy * mask;
-        if (has_bias) r.second = r.first.reshape({rows, n}).sum({0});
-      } else {
-        r = gy.dtype() == DType::f32 ? run_backward<float>(gy, has_bias, rows, n, m)
-                                     : run_backward<double>(gy, has_bias, rows, n, m);
-      }
-      std::vector<Tensor> out{r.first};
-      if (has_bias) out.push_back(r.second);
-      if (has_res) out.push_back(g[0]);
-      return out;
-    });
+    autograd::record(
+        "BiasDropoutAddBackward", inputs, {y}, [m, rows, n, has_bias, has_res](const std::vector<Tensor>& g) {
+          Tensor gy = g[0].contiguous();
+          const bool f32 = gy.dtype() == DType::f32;
+          std::pair<Tensor, Tensor> r;
+          if (is_grad_enabled()) {  // double backward: the regenerated mask as a tensor, then ops
+            Tensor mask;
+            {
+              NoGradGuard ng;
+              Tensor ones = ones_like(gy);
+              mask = f32 ? run_backward<float>(ones, false, rows, n, m).first
+                         : run_backward<double>(ones, false, rows, n, m).first;
+            }
+            r.first = gy * mask;
+            if (has_bias) r.second = r.first.reshape({rows, n}).sum({0});
+          } else {
+            r = f32 ? run_backward<float>(gy, has_bias, rows, n, m)
+                    : run_backward<double>(gy, has_bias, rows, n, m);
+          }
+          std::vector<Tensor> out{r.first};
+          if (has_bias) out.push_back(r.second);
+          if (has_res) out.push_back(g[0]);
+          return out;
+        });
   }
   return y;
 }

@@ -365,7 +365,8 @@ Tensor cross_entropy_fused(const Tensor& input, const Tensor& target, const Tens
     using autograd::SavedTensor;
     autograd::record(
         "CrossEntropyBackward", {input}, {out},
-        [in_ = SavedTensor(input), tg_ = SavedTensor(target), wt_ = SavedTensor(weight), w, t, lse, st, ignore_index](const std::vector<Tensor>& g) {
+        [in_ = SavedTensor(input), tg_ = SavedTensor(target), wt_ = SavedTensor(weight), w, t, lse, st,
+         ignore_index](const std::vector<Tensor>& g) {
           Tensor in = in_.unpack();
           if (is_grad_enabled()) {
             Tensor tgt = tg_.unpack(), wgt = wt_.defined() ? wt_.unpack() : Tensor();

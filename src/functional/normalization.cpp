@@ -126,8 +126,10 @@ Tensor fused_norm(const Tensor& x_in, int64_t n, const Tensor& weight, const Ten
                        Tensor xx = in[0].contiguous(), ww = in[1].defined() ? in[1].contiguous() : Tensor();
                        Tensor gy = g[0].contiguous();
                        Tensor gx = detail::make_tensor(xx.shape(), xx.dtype());
-                       Tensor gw = in[1].defined() && in[1].requires_grad() ? detail::make_tensor({n}, xx.dtype()) : Tensor();
-                       Tensor gb = in[2].defined() && in[2].requires_grad() ? detail::make_tensor({n}, xx.dtype()) : Tensor();
+                       auto param_grad = [&](const Tensor& p) {
+                         return p.defined() && p.requires_grad() ? detail::make_tensor({n}, xx.dtype()) : Tensor();
+                       };
+                       Tensor gw = param_grad(in[1]), gb = param_grad(in[2]);
                        if (xx.dtype() == DType::f32) norm_bwd<float>(gx, gw, gb, gy, xx, mean, rstd, ww, rows, n, rms);
                        else norm_bwd<double>(gx, gw, gb, gy, xx, mean, rstd, ww, rows, n, rms);
                        if (gw.defined()) gw = gw.reshape(in[1].shape());
@@ -149,7 +151,9 @@ Tensor layer_norm(const Tensor& x_in, const std::vector<int64_t>& normalized_sha
   NA_CHECK(eps >= 0.0, "layer_norm", "eps must be non-negative, got ", eps);
   if (fused_norm_covers(x_in, weight, bias))
     return fused_norm(x_in, numel_of(normalized_shape), weight, bias, eps, false,
-                      [dims, eps](const std::vector<Tensor>& v) { return layer_norm_composed(v[0], dims, v[1], v[2], eps); });
+                      [dims, eps](const std::vector<Tensor>& v) {
+                        return layer_norm_composed(v[0], dims, v[1], v[2], eps);
+                      });
   return layer_norm_composed(x_in, dims, weight, bias, eps);
 }
 

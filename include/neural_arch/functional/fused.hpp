@@ -18,7 +18,9 @@ void set_fused_kernels_enabled(bool enabled);
 /// Sets the switch for a scope and restores the previous value.
 class FusedKernelsGuard {
  public:
-  explicit FusedKernelsGuard(bool enabled) : prev_(fused_kernels_enabled()) { set_fused_kernels_enabled(enabled); }
+  explicit FusedKernelsGuard(bool enabled) : prev_(fused_kernels_enabled()) {
+    set_fused_kernels_enabled(enabled);
+  }
   ~FusedKernelsGuard() { set_fused_kernels_enabled(prev_); }
   FusedKernelsGuard(const FusedKernelsGuard&) = delete;
   FusedKernelsGuard& operator=(const FusedKernelsGuard&) = delete;

@@ -18,8 +18,7 @@ namespace neural_arch::cpu {
 /// views, e.g. (L, N, H, D) permuted to (N, H, L, D), need no copy); the feature dim is
 /// contiguous and rows are `*_row` elements apart. o, lse (L per head, contiguous) are written by
 /// forward; backward reads q, k, v, o, do, lse and writes dq, dk, dv (contiguous, overwritten).
-template <class T>
-struct AttentionArgs {
+template <class T> struct AttentionArgs {
   int64_t batch = 0, L = 0, S = 0, D = 0, Dv = 0;
   const T* q = nullptr;
   const T* k = nullptr;
@@ -28,18 +27,17 @@ struct AttentionArgs {
   const int64_t* k_off = nullptr;
   const int64_t* v_off = nullptr;
   int64_t q_row = 0, k_row = 0, v_row = 0;
-  T* o = nullptr;       // (batch, L, Dv) contiguous
-  T* lse = nullptr;     // (batch, L): log-sum-exp of each row's scaled scores
+  T* o = nullptr;           // (batch, L, Dv) contiguous
+  T* lse = nullptr;         // (batch, L): log-sum-exp of each row's scaled scores
   const T* dout = nullptr;  // (batch, L, Dv) contiguous
-  T* dq = nullptr;      // (batch, L, D) contiguous
-  T* dk = nullptr;      // (batch, S, D)
-  T* dv = nullptr;      // (batch, S, Dv)
+  T* dq = nullptr;          // (batch, L, D) contiguous
+  T* dk = nullptr;          // (batch, S, D)
+  T* dv = nullptr;          // (batch, S, Dv)
   double scale = 1.0;
   bool causal = false;  // key j visible from query i iff j <= i (top-left aligned)
 };
 
-template <class T>
-struct NNKernels {
+template <class T> struct NNKernels {
   /// y = softmax or log_softmax of each of `rows` rows of length n (max, sum of exp, write).
   void (*softmax_forward)(T* y, const T* x, int64_t rows, int64_t n, bool log_form) = nullptr;
   /// gx from gy and the saved output y: softmax y * (gy - sum(gy * y)); log_softmax
@@ -63,8 +61,8 @@ struct NNKernels {
                        double eps, bool rms) = nullptr;
   /// gx from gy, x, the saved mean/rstd and w. gw/gb (may be null) receive the weight and bias
   /// gradients (length n, overwritten), reduced over rows in a fixed order.
-  void (*norm_backward)(T* gx, T* gw, T* gb, const T* gy, const T* x, const T* mean, const T* rstd, const T* w,
-                        int64_t rows, int64_t n, bool rms) = nullptr;
+  void (*norm_backward)(T* gx, T* gw, T* gb, const T* gy, const T* x, const T* mean, const T* rstd,
+                        const T* w, int64_t rows, int64_t n, bool rms) = nullptr;
 
   /// y = residual + dropout(x + bias) over rows × n (bias of length n may be null; residual may be
   /// null). The keep mask comes from a counter-based hash of (seed, element index), so backward
@@ -89,10 +87,11 @@ struct NNKernelTable {
 
 /// The table for this CPU (the same instruction set as kernels()).
 const NNKernelTable& nn_kernels();
-template <class T>
-const NNKernels<T>& nn_kernels_for() {
-  if constexpr (sizeof(T) == 4) return nn_kernels().f32;
-  else return nn_kernels().f64;
+template <class T> const NNKernels<T>& nn_kernels_for() {
+  if constexpr (sizeof(T) == 4)
+    return nn_kernels().f32;
+  else
+    return nn_kernels().f64;
 }
 
 namespace base {

@@ -80,8 +80,10 @@ template <class T> inline Vec<T> load(const T* p, int64_t cnt, T fill) {
   return cnt == kLanes<T> ? ld(p) : ld_part(p, cnt, fill);
 }
 template <class T> inline void store(T* p, Vec<T> v, int64_t cnt) {
-  if (cnt == kLanes<T>) st(p, v);
-  else st_part(p, v, cnt);
+  if (cnt == kLanes<T>)
+    st(p, v);
+  else
+    st_part(p, v, cnt);
 }
 
 // 1 in the first cnt lanes, 0 in the rest.
@@ -129,7 +131,8 @@ template <class T> void softmax_forward(T* y, const T* x, int64_t rows, int64_t 
   });
 }
 
-template <class T> void softmax_backward(T* gx, const T* gy, const T* y, int64_t rows, int64_t n, bool log_form) {
+template <class T>
+void softmax_backward(T* gx, const T* gy, const T* y, int64_t rows, int64_t n, bool log_form) {
   parallel_for(0, rows, row_grain(n), [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const T* g = gy + r * n;
@@ -156,8 +159,8 @@ template <class T> void softmax_backward(T* gx, const T* gy, const T* y, int64_t
 // ============================================================ cross-entropy
 
 template <class T>
-void ce_forward(const T* x, int64_t rows, int64_t C, const T* w, const T* probs, T* lse, double* wx, double* wtx,
-                double* wt) {
+void ce_forward(const T* x, int64_t rows, int64_t C, const T* w, const T* probs, T* lse, double* wx,
+                double* wtx, double* wt) {
   parallel_for(0, rows, row_grain(C), [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const T* xr = x + r * C;
@@ -371,8 +374,8 @@ void bias_dropout_add(T* y, const T* x, const T* bias, const T* res, int64_t row
 }
 
 template <class T>
-void dropout_backward(T* gx, T* gbias, const T* gy, int64_t rows, int64_t n, uint64_t seed, uint64_t threshold,
-                      double scale) {
+void dropout_backward(T* gx, T* gbias, const T* gy, int64_t rows, int64_t n, uint64_t seed,
+                      uint64_t threshold, double scale) {
   const Vec<T> sc = splat(static_cast<T>(scale));
   // The bias gradient (column sums of gx) is summed while gx is written: per fixed block of rows
   // into a partial row, then the partials in block order (deterministic for any thread count).
@@ -429,14 +432,18 @@ inline void tile_nv(int nv, int64_t K, const T* A, int64_t sam, int64_t sak, con
   switch (nv) {
     case 1: return micro_tile<T, MR, 1>(K, A, sam, sak, B, ldb, C, ldc, acc);
     case 2: return micro_tile<T, MR, 2>(K, A, sam, sak, B, ldb, C, ldc, acc);
-    case 3: if constexpr (kMaxNV >= 3) return micro_tile<T, MR, 3>(K, A, sam, sak, B, ldb, C, ldc, acc); break;
-    case 4: if constexpr (kMaxNV >= 4) return micro_tile<T, MR, 4>(K, A, sam, sak, B, ldb, C, ldc, acc); break;
+    case 3:
+      if constexpr (kMaxNV >= 3) return micro_tile<T, MR, 3>(K, A, sam, sak, B, ldb, C, ldc, acc);
+      break;
+    case 4:
+      if constexpr (kMaxNV >= 4) return micro_tile<T, MR, 4>(K, A, sam, sak, B, ldb, C, ldc, acc);
+      break;
   }
 }
 
 template <class T>
-void gemm_small(int64_t M, int64_t N, int64_t K, const T* A, int64_t sam, int64_t sak, const T* B, int64_t ldb,
-                T* C, int64_t ldc, bool acc) {
+void gemm_small(int64_t M, int64_t N, int64_t K, const T* A, int64_t sam, int64_t sak, const T* B,
+                int64_t ldb, T* C, int64_t ldc, bool acc) {
   constexpr int L = kLanes<T>;
   int64_t n0 = 0;
   while (N - n0 >= L) {
@@ -495,7 +502,7 @@ template <class Init, class Task> void run_tasks(int64_t n, int64_t chunk, Init&
     for (int64_t t = 0; t < n; ++t) task(st, t);
     return;
   }
-#pragma omp parallel num_threads(static_cast<int>(std::min<int64_t>(threads, n)))
+#pragma omp parallel num_threads(static_cast <int>(std::min <int64_t>(threads, n)))
   {
     auto st = init();
 #pragma omp for schedule(dynamic, chunk)
@@ -513,8 +520,8 @@ template <class T> struct HeadScratch {
 // Scaled scores of query rows [i0, i0+bq) against key block j0 (bk keys) turned into
 // probabilities P = exp(s - lse) (masked keys 0), written to p (bq × kBK).
 template <class T>
-void block_probs(const AttentionArgs<T>& a, const T* q, const T* kt, const T* lse, int64_t i0, int64_t bq, int64_t j0,
-                 int64_t bk, T* p) {
+void block_probs(const AttentionArgs<T>& a, const T* q, const T* kt, const T* lse, int64_t i0, int64_t bq,
+                 int64_t j0, int64_t bk, T* p) {
   gemm_small<T>(bq, kBK, a.D, q + i0 * a.q_row, a.q_row, 1, kt + (j0 / kBK) * a.D * kBK, kBK, p, kBK, false);
   const Vec<T> scv = splat(static_cast<T>(a.scale));
   for (int64_t r = 0; r < bq; ++r) {
@@ -532,8 +539,8 @@ void block_probs(const AttentionArgs<T>& a, const T* q, const T* kt, const T* ls
 
 // dS = P ∘ (dO·Vᵀ − delta) · scale for the block, written to dp (bq × kBK).
 template <class T>
-void block_dscores(const AttentionArgs<T>& a, const T* dout, const T* vt, const T* delta, int64_t i0, int64_t bq,
-                   int64_t j0, const T* p, T* dp) {
+void block_dscores(const AttentionArgs<T>& a, const T* dout, const T* vt, const T* delta, int64_t i0,
+                   int64_t bq, int64_t j0, const T* p, T* dp) {
   gemm_small<T>(bq, kBK, a.Dv, dout + i0 * a.Dv, a.Dv, 1, vt + (j0 / kBK) * a.Dv * kBK, kBK, dp, kBK, false);
   const Vec<T> scv = splat(static_cast<T>(a.scale));
   for (int64_t r = 0; r < bq; ++r) {
@@ -574,8 +581,8 @@ template <class T> void attention_forward(const AttentionArgs<T>& a) {
     const int64_t kend = a.causal ? std::min(S, i0 + bq) : S;
     for (int64_t j0 = 0; j0 < kend; j0 += kBK) {
       const int64_t bk = std::min(kBK, kend - j0);
-      gemm_small<T>(bq, kBK, D, q + i0 * a.q_row, a.q_row, 1, w.kt.data() + (j0 / kBK) * D * kBK, kBK, sblk, kBK,
-                    false);
+      gemm_small<T>(bq, kBK, D, q + i0 * a.q_row, a.q_row, 1, w.kt.data() + (j0 / kBK) * D * kBK, kBK, sblk,
+                    kBK, false);
       for (int64_t r = 0; r < bq; ++r) {
         T* s = sblk + r * kBK;
         const int64_t vis = visible(a.causal, i0 + r, j0, bk);
@@ -607,7 +614,8 @@ template <class T> void attention_forward(const AttentionArgs<T>& a) {
         if (corr != 1.0) {
           const Vec<T> cv = splat(static_cast<T>(corr));
           T* orow = w.oacc.data() + r * Dv;
-          for_vec<T>(Dv, [&](int64_t d, int64_t cnt) { store(orow + d, load(orow + d, cnt, T(0)) * cv, cnt); });
+          for_vec<T>(Dv,
+                     [&](int64_t d, int64_t cnt) { store(orow + d, load(orow + d, cnt, T(0)) * cv, cnt); });
         }
       }
       gemm_small<T>(bq, Dv, bk, sblk, kBK, 1, v + j0 * a.v_row, a.v_row, w.oacc.data(), Dv, true);
@@ -672,7 +680,8 @@ template <class T> void attention_backward(const AttentionArgs<T>& a) {
       gemm_small<T>(bk, Dv, bq, w.s.data(), 1, kBK, dout + i0 * Dv, Dv, w.dv.data(), Dv, true);
       block_dscores(a, dout, w.vt.data(), dl, i0, bq, j0, w.s.data(), w.dp.data());
       // dQ_i += dS · K_j ; dK_j += dSᵀ · Q_i
-      if (with_dq) gemm_small<T>(bq, D, bk, w.dp.data(), kBK, 1, k + j0 * a.k_row, a.k_row, dq + i0 * D, D, true);
+      if (with_dq)
+        gemm_small<T>(bq, D, bk, w.dp.data(), kBK, 1, k + j0 * a.k_row, a.k_row, dq + i0 * D, D, true);
       gemm_small<T>(bk, D, bq, w.dp.data(), 1, kBK, q + i0 * a.q_row, a.q_row, w.dk.data(), D, true);
     }
     std::copy(w.dk.begin(), w.dk.begin() + bk * D, a.dk + h * S * D + j0 * D);
@@ -703,7 +712,8 @@ template <class T> void attention_backward(const AttentionArgs<T>& a) {
     for (int64_t j0 = 0; j0 < kend; j0 += kBK) {
       const int64_t bk = std::min(kBK, S - j0);
       block_probs(a, a.q + a.q_off[h], w.kt.data(), a.lse + h * L, i0, bq, j0, bk, w.s.data());
-      block_dscores(a, a.dout + h * L * Dv, w.vt.data(), delta.data() + h * L, i0, bq, j0, w.s.data(), w.dp.data());
+      block_dscores(a, a.dout + h * L * Dv, w.vt.data(), delta.data() + h * L, i0, bq, j0, w.s.data(),
+                    w.dp.data());
       gemm_small<T>(bq, D, bk, w.dp.data(), kBK, 1, k + j0 * a.k_row, a.k_row, dq + i0 * D, D, true);
     }
   });
