@@ -19,6 +19,7 @@
 #include "neural_arch/nn/gpt.hpp"
 #include "neural_arch/nn/transformer.hpp"
 #include "neural_arch/functional/conv.hpp"
+#include "neural_arch/functional/fused.hpp"
 #include "neural_arch/functional/loss.hpp"
 #include "neural_arch/functional/pooling.hpp"
 #include "neural_arch/nn/cnn.hpp"

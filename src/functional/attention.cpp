@@ -1,6 +1,8 @@
-// Attention composed from public ops (matmul, softmax, masked_fill, dropout), so its backward is
-// autograd's. A fused blocked kernel can replace the sdpa body later; this composition stays as the
-// reference it is tested against.
+// Attention. scaled_dot_product_attention without a mask (or causal) and without dropout runs the
+// blocked kernel of nn_kernels_isa.cpp (FlashAttention's scheme: online softmax over key blocks,
+// only the output and per-row log-sum-exp saved, backward recomputing block scores). Everything
+// else, and double backward, uses the composition of public ops (matmul, softmax, masked_fill,
+// dropout) below, which is also the reference the kernel is tested against.
 #include "neural_arch/functional/attention.hpp"
 
 #include <cmath>
@@ -8,6 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "autograd/function.hpp"
+#include "backends/cpu/nn_kernels.hpp"
+#include "core/factory.hpp"
+#include "neural_arch/autograd.hpp"
+#include "neural_arch/functional/fused.hpp"
 #include "neural_arch/ops.hpp"
 
 namespace neural_arch::functional {
@@ -25,8 +32,112 @@ Tensor causal_keep_mask(int64_t L, int64_t S) {
   return ge(i, j);
 }
 
+// ------------------------------------------------------------------ blocked kernel
+
+// Per-head element offsets of a (..., rows, features) view whose batch dims are `batch`.
+std::vector<int64_t> head_offsets(const Tensor& t, int64_t heads) {
+  std::vector<int64_t> off(static_cast<size_t>(heads));
+  const int64_t nb = t.dim() - 2;
+  for (int64_t h = 0; h < heads; ++h) {
+    int64_t rem = h, o = 0;
+    for (int64_t d = nb - 1; d >= 0; --d) {
+      o += (rem % t.size(d)) * t.stride(d);
+      rem /= t.size(d);
+    }
+    off[static_cast<size_t>(h)] = o;
+  }
+  return off;
+}
+
+// A view the kernel can read in place: unit feature stride. Anything else is copied.
+Tensor kernel_view(const Tensor& t) { return t.stride(-1) == 1 && t.size(-1) > 0 ? t : t.contiguous(); }
+
+template <class T>
+void run_attention(bool backward, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o,
+                   const Tensor& lse, const Tensor& dout, const Tensor& dq, const Tensor& dk,
+                   const Tensor& dv, bool causal, double scale) {
+  cpu::AttentionArgs<T> a;
+  a.L = q.size(-2), a.S = k.size(-2), a.D = q.size(-1), a.Dv = v.size(-1);
+  a.batch = a.L ? q.numel() / (a.L * a.D) : 0;
+  const auto qo = head_offsets(q, a.batch), ko = head_offsets(k, a.batch), vo = head_offsets(v, a.batch);
+  a.q = q.data_ptr<T>(), a.k = k.data_ptr<T>(), a.v = v.data_ptr<T>();
+  a.q_off = qo.data(), a.k_off = ko.data(), a.v_off = vo.data();
+  a.q_row = q.stride(-2), a.k_row = k.stride(-2), a.v_row = v.stride(-2);
+  a.o = o.data_ptr<T>(), a.lse = lse.data_ptr<T>();
+  a.scale = scale, a.causal = causal;
+  if (!backward) return cpu::nn_kernels_for<T>().attention_forward(a);
+  a.dout = dout.data_ptr<T>();
+  a.dq = dq.data_ptr<T>(), a.dk = dk.data_ptr<T>(), a.dv = dv.data_ptr<T>();
+  cpu::nn_kernels_for<T>().attention_backward(a);
+}
+
+// The composed backward (differentiable, for double backward): P recomputed from q and k.
+std::vector<Tensor> composed_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                                const Tensor& g, bool causal, double sc) {
+  Tensor s = matmul(q, k.transpose(-2, -1)) * sc;
+  if (causal) s = masked_fill(s, logical_not(causal_keep_mask(q.size(-2), k.size(-2))), kNegInf);
+  Tensor p = softmax(s, -1);
+  Tensor dv = matmul(p.transpose(-2, -1), g);
+  Tensor dp = matmul(g, v.transpose(-2, -1));
+  Tensor ds = p * (dp - sum(dp * p, {-1}, true)) * sc;
+  return {matmul(ds, k), matmul(ds.transpose(-2, -1), q), dv};
+}
+
+// Whether the blocked kernel covers the call: f32/f64, the same batch dims for q, k and v
+// (broadcast K/V would race on their gradients), no mask beyond causal, no dropout, no weights.
+bool blocked_kernel_covers(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                           double dropout_p, bool need_weights) {
+  return fused_kernels_enabled() && !mask.defined() && dropout_p == 0.0 && !need_weights &&
+         (q.dtype() == DType::f32 || q.dtype() == DType::f64) && batch_dims(q) == batch_dims(k) &&
+         batch_dims(q) == batch_dims(v) && q.size(-1) > 0 && v.size(-1) > 0 && k.size(-2) > 0 &&
+         q.numel() > 0;
+}
+
+Tensor sdpa_blocked(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, bool causal, double sc) {
+  Tensor q, k, v;
+  {
+    NoGradGuard ng;
+    q = kernel_view(q_in), k = kernel_view(k_in), v = kernel_view(v_in);
+  }
+  const int64_t L = q.size(-2);
+  Shape oshape = q.shape();
+  oshape.back() = v.size(-1);
+  Shape lshape = batch_dims(q);
+  lshape.push_back(L);
+  Tensor o = detail::make_tensor(oshape, q.dtype());
+  Tensor lse = detail::make_tensor(lshape, q.dtype());
+  if (q.dtype() == DType::f32)
+    run_attention<float>(false, q, k, v, o, lse, {}, {}, {}, {}, causal, sc);
+  else
+    run_attention<double>(false, q, k, v, o, lse, {}, {}, {}, {}, causal, sc);
+  if (autograd::needs_grad({q_in, k_in, v_in})) {
+    using autograd::SavedTensor;
+    autograd::record(
+        "ScaledDotProductAttentionBackward", {q_in, k_in, v_in}, {o},
+        [q_ = SavedTensor(q_in), k_ = SavedTensor(k_in), v_ = SavedTensor(v_in), o_ = SavedTensor(o, true),
+         lse_ = SavedTensor(lse), causal, sc](const std::vector<Tensor>& g) {
+          Tensor qq = q_.unpack(), kk = k_.unpack(), vv = v_.unpack();
+          if (is_grad_enabled()) return composed_attention_backward(qq, kk, vv, g[0], causal, sc);
+          qq = kernel_view(qq), kk = kernel_view(kk), vv = kernel_view(vv);
+          Tensor dout = g[0].contiguous();
+          Tensor dq = detail::make_tensor(qq.shape(), qq.dtype());
+          Tensor dk = detail::make_tensor(kk.shape(), kk.dtype());
+          Tensor dv = detail::make_tensor(vv.shape(), vv.dtype());
+          if (qq.dtype() == DType::f32)
+            run_attention<float>(true, qq, kk, vv, o_.unpack(), lse_.unpack(), dout, dq, dk, dv, causal, sc);
+          else
+            run_attention<double>(true, qq, kk, vv, o_.unpack(), lse_.unpack(), dout, dq, dk, dv, causal, sc);
+          return std::vector<Tensor>{dq, dk, dv};
+        });
+  }
+  return o;
+}
+
+// ------------------------------------------------------------------ entry point
+
 AttentionOutput sdpa_impl(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
-                          double dropout_p, bool is_causal, std::optional<double> scale, Generator* gen) {
+                          double dropout_p, bool is_causal, std::optional<double> scale, Generator* gen,
+                          bool need_weights) {
   const char* op = "scaled_dot_product_attention";
   NA_CHECK(q.defined() && k.defined() && v.defined(), op, "query, key and value must be defined tensors");
   NA_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2, op,
@@ -50,6 +161,8 @@ AttentionOutput sdpa_impl(const Tensor& q, const Tensor& k, const Tensor& v, con
   score_shape.push_back(S);
 
   const double sc = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  if (blocked_kernel_covers(q, k, v, mask, dropout_p, need_weights))
+    return {sdpa_blocked(q, k, v, is_causal, sc), {}};
   Tensor scores = matmul(q, k.transpose(-2, -1)) * sc;
   if (scores.shape() != score_shape) scores = scores.expand(score_shape);  // q, k batch dims < v's
 
@@ -92,14 +205,14 @@ Tensor additive_mask(const Tensor& m, DType t) {
 Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
                                     const Tensor& attn_mask, double dropout_p, bool is_causal,
                                     std::optional<double> scale, Generator* gen) {
-  return sdpa_impl(query, key, value, attn_mask, dropout_p, is_causal, scale, gen).output;
+  return sdpa_impl(query, key, value, attn_mask, dropout_p, is_causal, scale, gen, false).output;
 }
 
 AttentionOutput scaled_dot_product_attention_with_weights(const Tensor& query, const Tensor& key,
                                                           const Tensor& value, const Tensor& attn_mask,
                                                           double dropout_p, bool is_causal,
                                                           std::optional<double> scale, Generator* gen) {
-  return sdpa_impl(query, key, value, attn_mask, dropout_p, is_causal, scale, gen);
+  return sdpa_impl(query, key, value, attn_mask, dropout_p, is_causal, scale, gen, true);
 }
 
 std::pair<Tensor, Tensor> multi_head_attention_forward(
@@ -160,8 +273,15 @@ std::pair<Tensor, Tensor> multi_head_attention_forward(
       ::neural_arch::detail::throw_error(
           op, "attn_mask must be 2-D (L, S) or 3-D (N*num_heads, L, S), got shape ", shape_str(m.shape()));
     }
-  } else if (o.is_causal) {
-    mask = additive_mask(logical_not(causal_keep_mask(L, S)), t).view({1, 1, L, S});
+  }
+  // Causal alone goes to sdpa as is_causal (the blocked kernel skips masked blocks); combined
+  // with a key padding mask it becomes part of the additive mask.
+  bool causal = false;
+  if (!o.attn_mask.defined() && o.is_causal) {
+    if (o.key_padding_mask.defined())
+      mask = additive_mask(logical_not(causal_keep_mask(L, S)), t).view({1, 1, L, S});
+    else
+      causal = true;
   }
   if (o.key_padding_mask.defined()) {
     const Tensor& m = o.key_padding_mask;
@@ -191,7 +311,8 @@ std::pair<Tensor, Tensor> multi_head_attention_forward(
   k = k.reshape({S, N, H, D}).permute({1, 2, 0, 3});
   v = v.reshape({S, N, H, D}).permute({1, 2, 0, 3});
 
-  AttentionOutput a = sdpa_impl(q, k, v, mask, o.training ? o.dropout_p : 0.0, false, std::nullopt, o.gen);
+  AttentionOutput a =
+      sdpa_impl(q, k, v, mask, o.training ? o.dropout_p : 0.0, causal, std::nullopt, o.gen, o.need_weights);
   Tensor out = a.output.permute({2, 0, 1, 3}).reshape({L, N, E});
   out = linear(out, out_proj_weight, out_proj_bias);
 

@@ -1,12 +1,20 @@
 // Losses composed from differentiable ops (PyTorch's formulas, including its choices for the
 // normalisation of weighted means, label smoothing with ignored targets and log clamping).
+// cross_entropy on f32/f64 logits runs a fused kernel instead (log-softmax and NLL in one pass
+// per row; backward softmax − target from the saved logits and per-row log-sum-exp, with no stored
+// probability tensor); its composition below stays as reference and double-backward path.
 #include "neural_arch/functional/loss.hpp"
 
 #include <cmath>
+#include <memory>
 #include <vector>
 
+#include "autograd/function.hpp"
+#include "backends/cpu/nn_kernels.hpp"
 #include "core/factory.hpp"
+#include "functional/composed_grad.hpp"
 #include "neural_arch/autograd.hpp"
+#include "neural_arch/functional/fused.hpp"
 #include "neural_arch/ops.hpp"
 
 namespace neural_arch::functional {
@@ -172,22 +180,17 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight,
   return nll_from_log_probs(input, ct, weight, r);
 }
 
-Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
-                     const std::string& reduction, double label_smoothing) {
+namespace {
+
+// cross_entropy's composition (PyTorch's formulas through log_softmax); arguments checked.
+Tensor cross_entropy_composed(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                              Reduction r, double label_smoothing) {
   const char* op = "cross_entropy";
-  check_class_input(input, op);
-  detail::check_defined(target, op, "target");
-  check_class_weight(weight, input, op);
-  const Reduction r = parse_reduction(reduction, op);
-  NA_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, op, "label_smoothing must be between 0.0 and 1.0, got ",
-           label_smoothing);
   const int64_t cd = class_dim_of(input);
   const int64_t C = input.size(cd);
   Tensor logp = log_softmax(input, cd);
 
   if (is_floating(target.dtype())) {  // class probabilities
-    NA_CHECK(target.shape() == input.shape(), op, "expected probability targets of the input's shape ",
-             shape_str(input.shape()), ", got shape ", shape_str(target.shape()));
     Tensor t = target.to(input.dtype());
     if (label_smoothing > 0.0) t = t * (1.0 - label_smoothing) + label_smoothing / static_cast<double>(C);
     Tensor prod = logp * t;
@@ -211,6 +214,222 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
   else
     ret = reduce(smooth, r);
   return nll * (1.0 - label_smoothing) + ret * (label_smoothing / static_cast<double>(C));
+}
+
+// What the fused backward needs besides the logits and lse: per-row target index (-1 ignored or
+// none) and target weight, and the constants of the loss.
+struct CeState {
+  int64_t rows = 0, C = 0;
+  std::vector<int64_t> tgt;    // class-index targets
+  std::vector<double> wt;      // w[t] (class index) or sum_c w_c t_c (probabilities), per row
+  double W = 0;                // sum of class weights (C without weights)
+  double eps = 0;              // label smoothing
+  double denom = 1;            // the mean's divisor
+  Reduction r = Reduction::mean;
+  bool probs = false;
+  Shape loss_shape;            // per-row loss shape (reduction "none")
+};
+
+template <class T>
+void ce_forward_rows(const Tensor& x, const Tensor& w, const Tensor& t, const Tensor& lse, CeState& st,
+                     std::vector<double>& wx, std::vector<double>& wtx) {
+  cpu::nn_kernels_for<T>().ce_forward(x.data_ptr<T>(), st.rows, st.C, w.defined() ? w.data_ptr<T>() : nullptr,
+                                      t.defined() ? t.data_ptr<T>() : nullptr, lse.data_ptr<T>(),
+                                      wx.empty() ? nullptr : wx.data(), wtx.empty() ? nullptr : wtx.data(),
+                                      st.probs ? st.wt.data() : nullptr);
+}
+
+template <class T>
+Tensor ce_backward_rows(const Tensor& x, const Tensor& w, const Tensor& t, const Tensor& lse, const CeState& st,
+                        const std::vector<double>& a, const std::vector<double>& s, const std::vector<double>& p,
+                        const std::vector<double>& d) {
+  Tensor gx = detail::make_tensor(x.shape(), x.dtype());
+  cpu::nn_kernels_for<T>().ce_backward(gx.data_ptr<T>(), x.data_ptr<T>(), lse.data_ptr<T>(), st.rows, st.C,
+                                       w.defined() ? w.data_ptr<T>() : nullptr, t.defined() ? t.data_ptr<T>() : nullptr,
+                                       st.probs ? nullptr : st.tgt.data(), a.data(), st.eps > 0 ? s.data() : nullptr,
+                                       st.probs ? p.data() : nullptr, st.probs ? nullptr : d.data());
+  return gx;
+}
+
+// (N, C, d1, ...) -> (N, d1, ..., C) and back.
+Tensor classes_last(const Tensor& t) {
+  std::vector<int64_t> perm{0};
+  for (int64_t d = 2; d < t.dim(); ++d) perm.push_back(d);
+  perm.push_back(1);
+  return t.permute(perm);
+}
+Tensor classes_second(const Tensor& t) {
+  std::vector<int64_t> perm{0, t.dim() - 1};
+  for (int64_t d = 1; d < t.dim() - 1; ++d) perm.push_back(d);
+  return t.permute(perm);
+}
+
+// The logits as contiguous (rows, C) with classes last.
+Tensor class_rows(const Tensor& input) {
+  const int64_t cd = class_dim_of(input);
+  Tensor x = input.dim() > 2 ? classes_last(input) : input;
+  return x.contiguous().reshape({x.numel() / std::max<int64_t>(1, input.size(cd)), input.size(cd)});
+}
+
+Tensor cross_entropy_fused(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                           Reduction r, double ls) {
+  const char* op = "cross_entropy";
+  const int64_t cd = class_dim_of(input);
+  auto st = std::make_shared<CeState>();
+  st->C = input.size(cd);
+  st->eps = ls;
+  st->r = r;
+  st->probs = is_floating(target.dtype());
+  Tensor x, w, t;
+  {
+    NoGradGuard ng;
+    x = class_rows(input);
+    w = weight.defined() ? weight.to(input.dtype()).contiguous() : Tensor();
+    if (st->probs) {
+      NA_CHECK(target.shape() == input.shape(), op, "expected probability targets of the input's shape ",
+               shape_str(input.shape()), ", got shape ", shape_str(target.shape()));
+      t = class_rows(target.to(input.dtype()));
+    }
+  }
+  st->rows = x.size(0);
+  st->loss_shape = input.shape();
+  st->loss_shape.erase(st->loss_shape.begin() + cd);
+  const int64_t rows = st->rows, C = st->C;
+  st->W = static_cast<double>(C);
+  if (w.defined()) {
+    NoGradGuard ng;
+    st->W = w.to(DType::f64).sum().item();
+  }
+  if (!st->probs) {  // validate the class indices (as class_targets does) and keep them per row
+    Shape want = st->loss_shape;
+    NA_CHECK(is_integral(target.dtype()), op, "expected class-index targets of an integer dtype, got ",
+             dtype_name(target.dtype()));
+    NA_CHECK(target.shape() == want, op, "expected target of shape ", shape_str(want), " for input of shape ",
+             shape_str(input.shape()), ", got target of shape ", shape_str(target.shape()));
+    st->tgt = target.to_vector<int64_t>();
+    st->wt.assign(static_cast<size_t>(rows), 0.0);
+    std::vector<double> wv = w.defined() ? w.to(DType::f64).to_vector<double>() : std::vector<double>();
+    for (size_t i = 0; i < st->tgt.size(); ++i) {
+      const int64_t c = st->tgt[i];
+      if (c == ignore_index) {
+        st->tgt[i] = -1;
+        continue;
+      }
+      NA_CHECK(c >= 0 && c < C, op, "target ", c, " is out of bounds for ", C, " classes (at position ", i,
+               " of target shape ", shape_str(target.shape()), ")");
+      st->wt[i] = wv.empty() ? 1.0 : wv[static_cast<size_t>(c)];
+    }
+  } else {
+    st->wt.assign(static_cast<size_t>(rows), 0.0);
+  }
+  Tensor lse = detail::make_tensor({rows}, x.dtype());
+  std::vector<double> wx(ls > 0 ? static_cast<size_t>(rows) : 0), wtx(st->probs ? static_cast<size_t>(rows) : 0);
+  if (x.dtype() == DType::f32) ce_forward_rows<float>(x, w, t, lse, *st, wx, wtx);
+  else ce_forward_rows<double>(x, w, t, lse, *st, wx, wtx);
+
+  // Per-row losses in double (C-length work is done; this is O(rows)).
+  std::vector<double> loss(static_cast<size_t>(rows));
+  double total = 0, wsum = 0;
+  const double keep = 1.0 - ls, spread = ls / static_cast<double>(C);
+  {
+    const bool f32 = x.dtype() == DType::f32;
+    for (int64_t i = 0; i < rows; ++i) {
+      const double l = f32 ? lse.data_ptr<float>()[i] : lse.data_ptr<double>()[i];
+      double v;
+      if (st->probs) {
+        v = keep * (st->wt[i] * l - wtx[i]);
+        if (ls > 0) v += spread * (st->W * l - wx[i]);
+      } else if (st->tgt[i] < 0) {
+        v = 0;
+      } else {
+        const double xt = f32 ? x.data_ptr<float>()[i * C + st->tgt[i]] : x.data_ptr<double>()[i * C + st->tgt[i]];
+        v = st->wt[i] * (l - xt);
+        if (ls > 0) v = keep * v + spread * (st->W * l - wx[i]);
+        wsum += st->wt[i];
+      }
+      loss[i] = v;
+      total += v;
+    }
+  }
+  st->denom = st->probs ? static_cast<double>(rows) : wsum;
+  Tensor out;
+  {
+    NoGradGuard ng;
+    if (r == Reduction::none)
+      out = tensor(loss, st->loss_shape, TensorOptions(DType::f64)).to(input.dtype());
+    else
+      out = full({}, r == Reduction::sum ? total : total / st->denom, TensorOptions(input.dtype()));
+    out = out.detach();
+  }
+  if (autograd::needs_grad({input})) {
+    using autograd::SavedTensor;
+    autograd::record(
+        "CrossEntropyBackward", {input}, {out},
+        [in_ = SavedTensor(input), tg_ = SavedTensor(target), wt_ = SavedTensor(weight), w, t, lse, st,
+         ignore_index](const std::vector<Tensor>& g) {
+          Tensor in = in_.unpack();
+          if (is_grad_enabled()) {
+            Tensor tgt = tg_.unpack(), wgt = wt_.defined() ? wt_.unpack() : Tensor();
+            const Reduction red = st->r;
+            const double eps = st->eps;
+            return composed_grad([&](const std::vector<Tensor>& v) {
+              return cross_entropy_composed(v[0], tgt, wgt, ignore_index, red, eps);
+            }, {in}, g[0]);
+          }
+          Tensor x = class_rows(in);
+          const int64_t rows = st->rows;
+          std::vector<double> gr(static_cast<size_t>(rows));
+          if (st->r == Reduction::none) {
+            Tensor gd = g[0].to(DType::f64).contiguous();
+            const double* gp = gd.data_ptr<double>();
+            for (int64_t i = 0; i < rows; ++i) gr[i] = gp[i];
+          } else {
+            const double g0 = g[0].to(DType::f64).item();
+            std::fill(gr.begin(), gr.end(), st->r == Reduction::sum ? g0 : g0 / st->denom);
+          }
+          const double keep = 1.0 - st->eps, spread = st->eps / static_cast<double>(st->C);
+          std::vector<double> a(gr.size()), s(gr.size()), p(st->probs ? gr.size() : 0), d(st->probs ? 0 : gr.size());
+          for (int64_t i = 0; i < rows; ++i) {
+            const bool ignored = !st->probs && st->tgt[i] < 0;
+            a[i] = ignored ? 0.0 : gr[i] * (keep * st->wt[i] + spread * st->W);
+            s[i] = ignored ? 0.0 : gr[i] * spread;
+            if (st->probs) p[i] = gr[i] * keep;
+            else d[i] = ignored ? 0.0 : gr[i] * keep * st->wt[i];
+          }
+          Tensor gx = x.dtype() == DType::f32 ? ce_backward_rows<float>(x, w, t, lse, *st, a, s, p, d)
+                                              : ce_backward_rows<double>(x, w, t, lse, *st, a, s, p, d);
+          // back to the input's layout: (rows, C) -> (N, d1.., C) -> classes at dim cd
+          Shape moved = st->loss_shape;
+          moved.push_back(st->C);
+          gx = gx.reshape(moved);
+          if (in.dim() > 2) gx = classes_second(gx).contiguous();
+          return std::vector<Tensor>{gx};
+        });
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                     const std::string& reduction, double label_smoothing) {
+  const char* op = "cross_entropy";
+  check_class_input(input, op);
+  detail::check_defined(target, op, "target");
+  check_class_weight(weight, input, op);
+  const Reduction r = parse_reduction(reduction, op);
+  NA_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, op, "label_smoothing must be between 0.0 and 1.0, got ",
+           label_smoothing);
+  if (is_floating(target.dtype()))
+    NA_CHECK(target.shape() == input.shape(), op, "expected probability targets of the input's shape ",
+             shape_str(input.shape()), ", got shape ", shape_str(target.shape()));
+  // The fused kernel gives the input gradient only: weights or probability targets that need
+  // gradients take the composition.
+  const bool fused = fused_kernels_enabled() && (input.dtype() == DType::f32 || input.dtype() == DType::f64) &&
+                     input.numel() > 0 && !(weight.defined() && weight.requires_grad() && is_grad_enabled()) &&
+                     !(is_floating(target.dtype()) && target.requires_grad() && is_grad_enabled());
+  if (fused) return cross_entropy_fused(input, target, weight, ignore_index, r, label_smoothing);
+  return cross_entropy_composed(input, target, weight, ignore_index, r, label_smoothing);
 }
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, const std::string& reduction) {

@@ -1,12 +1,19 @@
 // layer_norm, rms_norm, group_norm, batch_norm as compositions of differentiable ops.
-// A fused layer_norm kernel can replace the composition later; this file stays its reference.
+// layer_norm and rms_norm in f32/f64 run the fused row kernels of nn_kernels_isa.cpp instead
+// (forward saves mean and rstd per row; backward is one kernel for x and one reduction for
+// weight and bias); the compositions stay as reference, for f16/bf16 and for double backward.
 #include "neural_arch/functional/normalization.hpp"
 
 #include <limits>
 #include <numeric>
 #include <sstream>
 
+#include "autograd/function.hpp"
+#include "backends/cpu/nn_kernels.hpp"
+#include "core/factory.hpp"
+#include "functional/composed_grad.hpp"
 #include "neural_arch/autograd.hpp"
+#include "neural_arch/functional/fused.hpp"
 #include "neural_arch/ops.hpp"
 
 namespace neural_arch::functional {
@@ -58,6 +65,81 @@ double machine_eps(DType t) {
   }
 }
 
+int64_t numel_of(const std::vector<int64_t>& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+Tensor layer_norm_composed(const Tensor& x, const std::vector<int64_t>& dims, const Tensor& weight, const Tensor& bias,
+                           double eps);
+Tensor rms_norm_composed(const Tensor& x, const std::vector<int64_t>& dims, const Tensor& weight, double eps);
+
+bool fused_norm_covers(const Tensor& x, const Tensor& w, const Tensor& b) {
+  return fused_kernels_enabled() && (x.dtype() == DType::f32 || x.dtype() == DType::f64) &&
+         (!w.defined() || w.dtype() == x.dtype()) && (!b.defined() || b.dtype() == x.dtype()) && x.numel() > 0;
+}
+
+template <class T>
+void norm_fwd(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& w,
+              const Tensor& b, int64_t rows, int64_t n, double eps, bool rms) {
+  cpu::nn_kernels_for<T>().norm_forward(y.data_ptr<T>(), mean.defined() ? mean.data_ptr<T>() : nullptr,
+                                        rstd.data_ptr<T>(), x.data_ptr<T>(), w.defined() ? w.data_ptr<T>() : nullptr,
+                                        b.defined() ? b.data_ptr<T>() : nullptr, rows, n, eps, rms);
+}
+
+template <class T>
+void norm_bwd(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& gy, const Tensor& x,
+              const Tensor& mean, const Tensor& rstd, const Tensor& w, int64_t rows, int64_t n, bool rms) {
+  cpu::nn_kernels_for<T>().norm_backward(gx.data_ptr<T>(), gw.defined() ? gw.data_ptr<T>() : nullptr,
+                                         gb.defined() ? gb.data_ptr<T>() : nullptr, gy.data_ptr<T>(), x.data_ptr<T>(),
+                                         mean.defined() ? mean.data_ptr<T>() : nullptr, rstd.data_ptr<T>(),
+                                         w.defined() ? w.data_ptr<T>() : nullptr, rows, n, rms);
+}
+
+// layer_norm (rms = false) or rms_norm over the trailing n elements of x, fused; `composed`
+// rebuilds the composition for double backward.
+Tensor fused_norm(const Tensor& x_in, int64_t n, const Tensor& weight, const Tensor& bias, double eps, bool rms,
+                  ComposedFn composed) {
+  Tensor x, w, b;
+  {
+    NoGradGuard ng;
+    x = x_in.contiguous();
+    w = weight.defined() ? weight.contiguous() : Tensor();
+    b = bias.defined() ? bias.contiguous() : Tensor();
+  }
+  const int64_t rows = x.numel() / n;
+  Tensor y = detail::make_tensor(x.shape(), x.dtype());
+  Tensor mean = rms ? Tensor() : detail::make_tensor({rows}, x.dtype());
+  Tensor rstd = detail::make_tensor({rows}, x.dtype());
+  if (x.dtype() == DType::f32) norm_fwd<float>(y, mean, rstd, x, w, b, rows, n, eps, rms);
+  else norm_fwd<double>(y, mean, rstd, x, w, b, rows, n, eps, rms);
+  std::vector<Tensor> inputs{x_in, weight, bias};
+  if (autograd::needs_grad(inputs)) {
+    using autograd::SavedTensor;
+    autograd::record(rms ? "RmsNormBackward" : "LayerNormBackward", inputs, {y},
+                     [x_ = SavedTensor(x_in), w_ = SavedTensor(weight), b_ = SavedTensor(bias), mean, rstd, rows, n,
+                      rms, composed](const std::vector<Tensor>& g) {
+                       std::vector<Tensor> in{x_.unpack(), w_.defined() ? w_.unpack() : Tensor(),
+                                              b_.defined() ? b_.unpack() : Tensor()};
+                       if (is_grad_enabled()) return composed_grad(composed, in, g[0]);
+                       Tensor xx = in[0].contiguous(), ww = in[1].defined() ? in[1].contiguous() : Tensor();
+                       Tensor gy = g[0].contiguous();
+                       Tensor gx = detail::make_tensor(xx.shape(), xx.dtype());
+                       auto param_grad = [&](const Tensor& p) {
+                         return p.defined() && p.requires_grad() ? detail::make_tensor({n}, xx.dtype()) : Tensor();
+                       };
+                       Tensor gw = param_grad(in[1]), gb = param_grad(in[2]);
+                       if (xx.dtype() == DType::f32) norm_bwd<float>(gx, gw, gb, gy, xx, mean, rstd, ww, rows, n, rms);
+                       else norm_bwd<double>(gx, gw, gb, gy, xx, mean, rstd, ww, rows, n, rms);
+                       if (gw.defined()) gw = gw.reshape(in[1].shape());
+                       if (gb.defined()) gb = gb.reshape(in[2].shape());
+                       return std::vector<Tensor>{gx, gw, gb};
+                     });
+  }
+  return y;
+}
+
 }  // namespace
 
 Tensor layer_norm(const Tensor& x_in, const std::vector<int64_t>& normalized_shape, const Tensor& weight,
@@ -67,6 +149,17 @@ Tensor layer_norm(const Tensor& x_in, const std::vector<int64_t>& normalized_sha
   check_affine(weight, normalized_shape, x_in, "layer_norm", "weight");
   check_affine(bias, normalized_shape, x_in, "layer_norm", "bias");
   NA_CHECK(eps >= 0.0, "layer_norm", "eps must be non-negative, got ", eps);
+  if (fused_norm_covers(x_in, weight, bias))
+    return fused_norm(x_in, numel_of(normalized_shape), weight, bias, eps, false,
+                      [dims, eps](const std::vector<Tensor>& v) {
+                        return layer_norm_composed(v[0], dims, v[1], v[2], eps);
+                      });
+  return layer_norm_composed(x_in, dims, weight, bias, eps);
+}
+
+namespace {
+Tensor layer_norm_composed(const Tensor& x_in, const std::vector<int64_t>& dims, const Tensor& weight,
+                           const Tensor& bias, double eps) {
   Tensor x = widen(x_in);
   Tensor xc = x - mean(x, dims, true);
   Tensor y = xc * rsqrt(mean(xc * xc, dims, true) + eps);
@@ -74,6 +167,7 @@ Tensor layer_norm(const Tensor& x_in, const std::vector<int64_t>& normalized_sha
   if (bias.defined()) y = y + widen(bias);
   return y.to(x_in.dtype());
 }
+}  // namespace
 
 Tensor rms_norm(const Tensor& x_in, const std::vector<int64_t>& normalized_shape, const Tensor& weight,
                 std::optional<double> eps) {
@@ -82,11 +176,20 @@ Tensor rms_norm(const Tensor& x_in, const std::vector<int64_t>& normalized_shape
   check_affine(weight, normalized_shape, x_in, "rms_norm", "weight");
   const double e = eps.value_or(machine_eps(x_in.dtype()));
   NA_CHECK(e >= 0.0, "rms_norm", "eps must be non-negative, got ", e);
+  if (fused_norm_covers(x_in, weight, Tensor()))
+    return fused_norm(x_in, numel_of(normalized_shape), weight, Tensor(), e, true,
+                      [dims, e](const std::vector<Tensor>& v) { return rms_norm_composed(v[0], dims, v[1], e); });
+  return rms_norm_composed(x_in, dims, weight, e);
+}
+
+namespace {
+Tensor rms_norm_composed(const Tensor& x_in, const std::vector<int64_t>& dims, const Tensor& weight, double e) {
   Tensor x = widen(x_in);
   Tensor y = x * rsqrt(mean(x * x, dims, true) + e);
   if (weight.defined()) y = y * widen(weight);
   return y.to(x_in.dtype());
 }
+}  // namespace
 
 Tensor group_norm(const Tensor& x_in, int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps) {
   check_input(x_in, "group_norm");

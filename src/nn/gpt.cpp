@@ -5,6 +5,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "neural_arch/functional/fused.hpp"
 #include "neural_arch/functional/loss.hpp"
 #include "neural_arch/functional/normalization.hpp"
 #include "neural_arch/nn/init.hpp"
@@ -66,7 +67,8 @@ GPTBlock::GPTBlock(const GPTConfig& c) : Module("Block") {
 Tensor GPTBlock::forward(const Tensor& x) {
   Tensor h = ln_1->forward(x);
   Tensor a = attn->forward(h, h, h, {}, {}, /*need_weights=*/false, /*is_causal=*/true).output;
-  Tensor y = x + resid_dropout->forward(a);
+  // x + resid_dropout(a) in one pass (mask regenerated in backward, not stored).
+  Tensor y = functional::bias_dropout_add(a, Tensor(), x, resid_dropout->p, resid_dropout->is_training());
   return y + mlp->forward(ln_2->forward(y));
 }
 

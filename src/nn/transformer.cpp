@@ -1,8 +1,11 @@
 // TransformerEncoderLayer: the composition of torch.nn.TransformerEncoderLayer.forward.
+// Each residual branch ends in functional::bias_dropout_add (dropout and the residual add in one
+// pass, mask regenerated in backward); in eval mode that is the plain sum, as in torch.
 #include "neural_arch/nn/transformer.hpp"
 
 #include <sstream>
 
+#include "neural_arch/functional/fused.hpp"
 #include "neural_arch/ops.hpp"
 
 namespace neural_arch::nn {
@@ -35,14 +38,14 @@ TransformerEncoderLayer::TransformerEncoderLayer(int64_t d_model_, int64_t nhead
 
 Tensor TransformerEncoderLayer::sa_block(const Tensor& x, const Tensor& mask, const Tensor& key_padding_mask,
                                          bool is_causal) {
-  Tensor y = self_attn->forward(x, x, x, key_padding_mask, mask, /*need_weights=*/false, is_causal).output;
-  return dropout1->forward(y);
+  // dropout1 is applied by the caller, fused with the residual add.
+  return self_attn->forward(x, x, x, key_padding_mask, mask, /*need_weights=*/false, is_causal).output;
 }
 
 Tensor TransformerEncoderLayer::ff_block(const Tensor& x) {
   Tensor h = linear1->forward(x);
   h = activation == "relu" ? relu(h) : gelu(h);
-  return dropout2->forward(linear2->forward(dropout->forward(h)));
+  return linear2->forward(dropout->forward(h));  // dropout2: fused with the residual add by the caller
 }
 
 Tensor TransformerEncoderLayer::forward(const Tensor& src, const Tensor& src_mask,
@@ -52,12 +55,15 @@ Tensor TransformerEncoderLayer::forward(const Tensor& src, const Tensor& src_mas
            ") or (S, ", d_model, "), got ",
            src.defined() ? shape_str(src.shape()) : std::string("an undefined tensor"));
   Tensor x = src;
+  auto residual = [](const Tensor& branch, const Tensor& res, const Dropout& d) {
+    return functional::bias_dropout_add(branch, Tensor(), res, d.p, d.is_training());
+  };
   if (norm_first) {
-    x = x + sa_block(norm1->forward(x), src_mask, src_key_padding_mask, is_causal);
-    x = x + ff_block(norm2->forward(x));
+    x = residual(sa_block(norm1->forward(x), src_mask, src_key_padding_mask, is_causal), x, *dropout1);
+    x = residual(ff_block(norm2->forward(x)), x, *dropout2);
   } else {
-    x = norm1->forward(x + sa_block(x, src_mask, src_key_padding_mask, is_causal));
-    x = norm2->forward(x + ff_block(x));
+    x = norm1->forward(residual(sa_block(x, src_mask, src_key_padding_mask, is_causal), x, *dropout1));
+    x = norm2->forward(residual(ff_block(x), x, *dropout2));
   }
   return x;
 }
