@@ -40,11 +40,11 @@ struct Args {
 };
 
 [[noreturn]] void usage(const std::string& why) {
-  std::cerr << "train_char_gpt: " << why
-            << "\nusage: train_char_gpt [--steps N] [--batch-size B] [--block-size T] [--layers L] [--heads H]"
+  (why.empty() ? std::cout : std::cerr) << (why.empty() ? "" : "train_char_gpt: " + why + "\n")
+            << "usage: train_char_gpt [--steps N] [--batch-size B] [--block-size T] [--layers L] [--heads H]"
                " [--embd E] [--lr LR] [--warmup W] [--threads T] [--seed S] [--samples K]"
                " [--sample-length N] [--temperature X] [--top-k K]\n";
-  std::exit(2);
+  std::exit(why.empty() ? 0 : 2);
 }
 
 Args parse(int argc, char** argv) {
@@ -55,6 +55,7 @@ Args parse(int argc, char** argv) {
       if (i + 1 >= argc) usage("missing value after " + k);
       return argv[++i];
     };
+    if (k == "-h" || k == "--help") usage("");
     try {
       if (k == "--steps") a.steps = std::stoll(val());
       else if (k == "--batch-size") a.batch_size = std::stoll(val());
