@@ -4,6 +4,11 @@
 //
 //   train_fashion_mnist [--model cnn|mlp] [--epochs N] [--batch-size B] [--lr LR]
 //                       [--threads T] [--out DIR] [--resume CHECKPOINT] [--limit-train N] [--seed S]
+//                       [--stop-after STEPS]
+//
+// --stop-after ends the run after that many optimizer steps in all (also in the middle of an
+// epoch) and writes the checkpoint there; --resume continues it exactly as if it had never
+// stopped (io::training_checkpoint saves model, optimizer, scheduler, RNGs and data position).
 //
 // The last line printed is "test accuracy: NN.NN%".
 #include <unistd.h>
@@ -17,7 +22,8 @@
 #include <neural_arch/autograd.hpp>
 #include <neural_arch/data/idx.hpp>
 #include <neural_arch/functional/loss.hpp>
-#include <neural_arch/io/checkpoint.hpp>
+#include <neural_arch/data/dataloader.hpp>
+#include <neural_arch/io/training_checkpoint.hpp>
 #include <neural_arch/nn/cnn.hpp>
 #include <neural_arch/nn/mlp.hpp>
 #include <neural_arch/ops.hpp>
@@ -41,12 +47,13 @@ struct Args {
   std::string resume;
   int64_t limit_train = 0;
   uint64_t seed = 0;
+  int64_t stop_after = 0;  // 0: run every epoch
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "train_fashion_mnist: " << why
             << "\nusage: train_fashion_mnist [--model cnn|mlp] [--epochs N] [--batch-size B] [--lr LR]"
-               " [--threads T] [--out DIR] [--resume CHECKPOINT] [--limit-train N] [--seed S]\n";
+               " [--threads T] [--out DIR] [--resume CHECKPOINT] [--limit-train N] [--seed S] [--stop-after STEPS]\n";
   std::exit(2);
 }
 
@@ -68,6 +75,7 @@ Args parse(int argc, char** argv) {
       else if (k == "--resume") a.resume = val();
       else if (k == "--limit-train") a.limit_train = std::stoll(val());
       else if (k == "--seed") a.seed = std::stoull(val());
+      else if (k == "--stop-after") a.stop_after = std::stoll(val());
       else usage("unknown argument " + k);
     } catch (const std::logic_error&) {
       usage("bad number for " + k);
@@ -76,7 +84,7 @@ Args parse(int argc, char** argv) {
   if (a.model != "cnn" && a.model != "mlp") usage("--model must be cnn or mlp");
   if (a.epochs < 0) a.epochs = a.model == "cnn" ? 12 : 10;
   if (a.lr < 0) a.lr = a.model == "cnn" ? 2e-3 : 1e-3;
-  if (a.batch_size <= 0 || a.threads <= 0 || a.epochs <= 0) usage("sizes must be positive");
+  if (a.batch_size <= 0 || a.threads <= 0 || a.epochs <= 0 || a.stop_after < 0) usage("sizes must be positive");
   return a;
 }
 
@@ -160,71 +168,79 @@ int main(int argc, char** argv) {
     na::optim::AdamW opt(model->parameters(), na::optim::AdamWOptions().lr(args.lr).weight_decay(1e-4));
     na::optim::CosineAnnealingLR sched(opt, args.epochs * steps_per_epoch);
 
+    // drop_last: equal batches. The loader's shuffle order is its own seeded generator.
+    na::data::DataLoader loader(std::make_shared<na::data::TensorDataset>(train.images, train.labels),
+                                na::data::DataLoaderOptions().batch_size(args.batch_size).shuffle().seed(args.seed + 1).drop_last());
+    const na::io::TrainingState state{model.get(), &opt, &sched, &loader, {}};
+
     std::filesystem::create_directories(args.out);
     const std::string ckpt_path = args.out + "/checkpoint.safetensors";
     const std::string metrics_path = args.out + "/metrics.jsonl";
-    int start_epoch = 0;
-    na::Generator shuffle_gen(args.seed + 1);
+    na::io::TrainingPosition pos;
     if (!args.resume.empty()) {
       auto ck = na::io::Checkpoint::load(args.resume);
-      model->load_state_dict(ck.tensors("model"));
-      opt.load_state_dict(ck.tensors("optim"));
-      sched.load_state_dict(ck.tensors("sched"));
-      ck.restore_generator("rng", na::default_generator());
-      ck.restore_generator("shuffle_rng", shuffle_gen);
-      start_epoch = static_cast<int>(ck.get_int("epoch"));
       NA_CHECK(ck.get("model_type") == args.model, "train_fashion_mnist", "checkpoint holds a ", ck.get("model_type"),
                " model, not ", args.model);
-      std::printf("resumed from %s after epoch %d\n", args.resume.c_str(), start_epoch);
+      pos = na::io::restore_training(ck, state);
+      std::printf("resumed from %s at step %lld (epoch %lld, batch %lld)\n", args.resume.c_str(),
+                  static_cast<long long>(pos.step), static_cast<long long>(pos.epoch + 1), static_cast<long long>(pos.batch));
     } else {
       std::ofstream(metrics_path, std::ios::trunc);
     }
+    auto save_checkpoint = [&] {
+      na::io::Checkpoint ck = na::io::training_checkpoint(state, pos);
+      ck.put("model_type", args.model);
+      ck.save(ckpt_path);
+    };
 
     double accuracy = 0;
-    std::vector<int64_t> order(n);
-    for (int epoch = start_epoch; epoch < args.epochs; ++epoch) {
-      std::iota(order.begin(), order.end(), 0);
-      std::shuffle(order.begin(), order.end(), shuffle_gen.engine());
+    bool stopped = false;
+    while (pos.epoch < args.epochs && !stopped) {
+      const int epoch = static_cast<int>(pos.epoch);
       Progress bar(epoch + 1, args.epochs, steps_per_epoch * args.batch_size);
       const auto t0 = Clock::now();
+      const int64_t first = pos.batch;
       double loss_sum = 0;
-      for (int64_t step = 0; step < steps_per_epoch; ++step) {
-        std::vector<int64_t> idx(order.begin() + step * args.batch_size, order.begin() + (step + 1) * args.batch_size);
-        auto index = na::tensor(idx);
-        auto x = na::index_select(train.images, 0, index);
-        auto y = na::index_select(train.labels, 0, index);
-        auto loss = na::functional::cross_entropy(model->forward(x), y);
+      for (auto it = first > 0 ? loader.begin_at(first) : loader.begin(); it != loader.end(); ++it) {
+        auto loss = na::functional::cross_entropy(model->forward(it->data), it->target);
         opt.zero_grad();
         loss.backward();
         opt.step();
         sched.step();
+        ++pos.step;
+        ++pos.batch;
         loss_sum += loss.item();
         const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-        const int64_t done = (step + 1) * args.batch_size;
-        bar.update(done, loss_sum / static_cast<double>(step + 1), static_cast<double>(done) / secs,
-                   secs / static_cast<double>(step + 1) * static_cast<double>(steps_per_epoch - step - 1));
+        const int64_t done = pos.batch * args.batch_size, here = pos.batch - first;
+        bar.update(done, loss_sum / static_cast<double>(here), static_cast<double>(here * args.batch_size) / secs,
+                   secs / static_cast<double>(here) * static_cast<double>(steps_per_epoch - pos.batch));
+        if (args.stop_after > 0 && pos.step >= args.stop_after && pos.batch < steps_per_epoch) {
+          stopped = true;
+          break;
+        }
       }
       bar.finish();
+      if (stopped) {
+        save_checkpoint();
+        std::printf("stopped after step %lld (epoch %d, batch %lld); continue with --resume %s\n",
+                    static_cast<long long>(pos.step), epoch + 1, static_cast<long long>(pos.batch), ckpt_path.c_str());
+        break;
+      }
       const double train_secs = std::chrono::duration<double>(Clock::now() - t0).count();
       accuracy = evaluate(*model, test);
-      const double train_loss = loss_sum / static_cast<double>(steps_per_epoch);
+      const double train_loss = loss_sum / static_cast<double>(pos.batch - first);
       std::printf("epoch %d/%d: train loss %.4f, test accuracy %.2f%%, %.1f s\n", epoch + 1, args.epochs, train_loss,
                   accuracy, train_secs);
       std::ofstream(metrics_path, std::ios::app)
           << "{\"epoch\": " << epoch + 1 << ", \"train_loss\": " << train_loss << ", \"test_accuracy\": " << accuracy
           << ", \"train_seconds\": " << train_secs << ", \"samples_per_second\": "
-          << static_cast<double>(steps_per_epoch * args.batch_size) / train_secs << "}\n";
-      na::io::Checkpoint ck;
-      ck.put_tensors("model", model->state_dict());
-      ck.put_tensors("optim", opt.state_dict());
-      ck.put_tensors("sched", sched.state_dict());
-      ck.put_generator("rng", na::default_generator());
-      ck.put_generator("shuffle_rng", shuffle_gen);
-      ck.put_int("epoch", epoch + 1);
-      ck.put("model_type", args.model);
-      ck.save(ckpt_path);
+          << static_cast<double>((pos.batch - first) * args.batch_size) / train_secs << "}\n";
+      ++pos.epoch;
+      pos.batch = 0;
+      save_checkpoint();
+      stopped = args.stop_after > 0 && pos.step >= args.stop_after;
     }
-    if (start_epoch >= args.epochs) accuracy = evaluate(*model, test);
+    if (accuracy == 0) accuracy = evaluate(*model, test);
     std::printf("metrics: %s, checkpoint: %s\n", metrics_path.c_str(), ckpt_path.c_str());
     std::printf("test accuracy: %.2f%%\n", accuracy);
     return 0;

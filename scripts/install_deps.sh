@@ -4,7 +4,7 @@
 #   scripts/install_deps.sh               build + test dependencies
 #   scripts/install_deps.sh --bench       + libtorch (C++ PyTorch, the benchmarks' baseline)
 #   scripts/install_deps.sh --reference   + PyTorch and NumPy for Python (tests/reference generator)
-#   scripts/install_deps.sh --data        + Fashion-MNIST and fortunes-min (the examples' data)
+#   scripts/install_deps.sh --data        + Fashion-MNIST and fortunes (~2 MB of text, the examples' data)
 #   scripts/install_deps.sh --check       only report what is missing (exit 1 if anything is)
 #
 # As root it installs what is missing (apt-get update first, only when something is missing).
@@ -22,7 +22,7 @@ for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(libtorch-dev) ;;
     --reference) packages+=(python3-torch python3-numpy) ;;
-    --data) packages+=(dataset-fashion-mnist fortunes-min) ;;
+    --data) packages+=(dataset-fashion-mnist fortunes) ;;
     --check) check_only=1 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "install_deps.sh: unknown option '$arg'" >&2; usage >&2; exit 2 ;;

@@ -373,4 +373,27 @@ TEST(Autograd, MultipleOutputsInOneBackward) {
   expect_values(x.grad(), {2.0 + 2.0, 2.0 + 40.0});
 }
 
+// A leaf's first gradient is the buffer backward produced, not a copy (a training step's
+// weight grads would otherwise cost one extra pass over all parameters); later gradients are
+// added into that buffer in place.
+TEST(Autograd, FirstLeafGradientTakesTheIncomingBufferWithoutCopy) {
+  Tensor w = na::randn({64, 32}).requires_grad_();
+  const Tensor x = na::randn({8, 64});
+  const void* incoming = nullptr;
+  // Captures only the address: holding the tensor would make the buffer shared.
+  w.register_hook([&incoming](const Tensor& g) {
+    incoming = g.raw_data();
+    return Tensor();
+  });
+  na::matmul(x, w).sum().backward();
+  ASSERT_NE(incoming, nullptr);
+  EXPECT_EQ(w.grad().raw_data(), incoming);
+  const void* buffer = incoming;
+  const Tensor first = w.grad().clone();
+  na::matmul(x, w).sum().backward();
+  EXPECT_NE(incoming, buffer);                // the second gradient arrived in a new buffer ...
+  EXPECT_EQ(w.grad().raw_data(), buffer);     // ... and was added into the first in place
+  EXPECT_TRUE(na::allclose(w.grad(), first * 2.0, 1e-6, 1e-6));
+}
+
 }  // namespace

@@ -300,4 +300,73 @@ TEST(NnGptMisuse, ErrorsNameTheModelAndShapes) {
   EXPECT_NE(msg.find("[GPT] n_embd 6 must be divisible by n_head 4"), std::string::npos) << msg;
 }
 
+// ---------------------------------------------------------------- generate
+
+na::Tensor greedy_next(na::nn::GPT& m, const na::Tensor& ids) {
+  na::NoGradGuard ng;
+  const int64_t T = ids.size(1), t0 = std::max<int64_t>(0, T - m.config.block_size);
+  return na::argmax(m.forward(ids.narrow(1, t0, T - t0)).select(1, T - t0 - 1), 1);
+}
+
+TEST(GPTGenerate, KeepsThePromptAndAppendsValidIds) {
+  na::manual_seed(3);
+  na::nn::GPT m(tiny_config(true));
+  m.eval();
+  const na::Tensor prompt = na::tensor(std::vector<int64_t>{1, 2, 3, 4, 5, 6}, na::Shape{2, 3});
+  na::Generator gen(11);
+  const na::Tensor out = m.generate(prompt, 9, 0.8, 0, &gen);  // longer than block_size 5: crops
+  ASSERT_EQ(out.shape(), (na::Shape{2, 12}));
+  EXPECT_TRUE(na::allclose(out.narrow(1, 0, 3), prompt, 0, 0));
+  const int64_t* p = out.data_ptr<int64_t>();
+  for (int64_t i = 0; i < out.numel(); ++i) {
+    EXPECT_GE(p[i], 0);
+    EXPECT_LT(p[i], m.config.vocab_size);
+  }
+  EXPECT_FALSE(out.requires_grad());
+}
+
+TEST(GPTGenerate, TemperatureZeroAndTopOneAreGreedy) {
+  na::manual_seed(4);
+  na::nn::GPT m(tiny_config(true));
+  perturb_vectors(m);
+  m.eval();
+  const na::Tensor prompt = na::tensor(std::vector<int64_t>{0, 3, 6, 2}, na::Shape{2, 2});
+  const na::Tensor greedy = m.generate(prompt, 6, 0.0);
+  na::Generator gen(1);
+  EXPECT_TRUE(na::allclose(m.generate(prompt, 6, 1.5, 1, &gen), greedy, 0, 0));
+  // Step by step against argmax of forward on the cropped context.
+  na::Tensor ids = prompt;
+  for (int s = 0; s < 6; ++s) ids = na::cat({ids, greedy_next(m, ids).reshape({2, 1})}, 1);
+  EXPECT_TRUE(na::allclose(ids, greedy, 0, 0));
+}
+
+TEST(GPTGenerate, SamplingFollowsTheGenerator) {
+  na::manual_seed(5);
+  na::nn::GPT m(tiny_config(false));
+  m.eval();
+  const na::Tensor prompt = na::tensor(std::vector<int64_t>{1, 1}, na::Shape{1, 2});
+  na::Generator a(42), b(42);
+  EXPECT_TRUE(na::allclose(m.generate(prompt, 20, 1.0, 3, &a), m.generate(prompt, 20, 1.0, 3, &b), 0, 0));
+  // top_k = 3 samples only among the 3 most likely tokens of each step.
+  na::Generator c(7);
+  const na::Tensor out = m.generate(prompt, 1, 2.0, 3, &c);
+  na::NoGradGuard ng;
+  const na::Tensor logits = m.forward(prompt).select(1, 1).reshape({m.config.vocab_size}).contiguous();
+  const float picked = logits.data_ptr<float>()[out.data_ptr<int64_t>()[2]];
+  int larger = 0;
+  for (int64_t v = 0; v < m.config.vocab_size; ++v) larger += logits.data_ptr<float>()[v] > picked;
+  EXPECT_LT(larger, 3);
+}
+
+TEST(GPTGenerate, BadArgumentsAreErrors) {
+  na::nn::GPT m(tiny_config(true));
+  const na::Tensor ids = na::tensor(std::vector<int64_t>{1, 2}, na::Shape{1, 2});
+  EXPECT_THROW(m.generate(ids.reshape({2}), 1), na::Error);
+  EXPECT_THROW(m.generate(ids.to(na::DType::f32), 1), na::Error);
+  EXPECT_THROW(m.generate(ids, -1), na::Error);
+  EXPECT_THROW(m.generate(ids, 1, -0.5), na::Error);
+  EXPECT_THROW(m.generate(ids, 1, 1.0, -2), na::Error);
+  EXPECT_EQ(m.generate(ids, 0).shape(), ids.shape());
+}
+
 }  // namespace

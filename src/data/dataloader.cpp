@@ -28,9 +28,14 @@ int64_t DataLoader::num_batches() const {
   return opt_.drop_last_ ? n / opt_.batch_size_ : (n + opt_.batch_size_ - 1) / opt_.batch_size_;
 }
 
-DataLoader::Iterator DataLoader::begin() {
+DataLoader::Iterator DataLoader::begin() { return begin_at(0); }
+
+DataLoader::Iterator DataLoader::begin_at(int64_t first) {
+  NA_CHECK(first >= 0 && first <= num_batches(), kOp, "begin_at(", first, ") is outside the epoch's ",
+           num_batches(), " batches");
   stop_worker();
   ++epoch_;
+  epoch_start_state_ = gen_.get_state();
   const int64_t n = dataset_->size();
   NA_CHECK(n >= 0, kOp, "dataset reports a negative size ", n);
   order_.resize(static_cast<size_t>(n));
@@ -38,13 +43,13 @@ DataLoader::Iterator DataLoader::begin() {
   if (opt_.shuffle_)
     for (int64_t i = n - 1; i > 0; --i)  // Fisher-Yates
       std::swap(order_[i], order_[detail::uniform_below(gen_.engine(), static_cast<uint64_t>(i) + 1)]);
-  if (opt_.prefetch_ && num_batches() > 0) start_worker();
+  if (opt_.prefetch_ && first < num_batches()) start_worker(first);
 
   Iterator it;
   it.loader_ = this;
   it.epoch_ = epoch_;
-  it.index_ = 0;
-  if (num_batches() > 0) it.current_ = fetch(epoch_, 0);
+  it.index_ = first;
+  if (first < num_batches()) it.current_ = fetch(epoch_, first);
   return it;
 }
 
@@ -90,11 +95,11 @@ Example DataLoader::fetch(uint64_t epoch, int64_t b) {
   return std::move(slot.batch);
 }
 
-void DataLoader::start_worker() {
+void DataLoader::start_worker(int64_t first) {
   stop_ = false;
   worker_done_ = false;
   ready_.clear();
-  worker_ = std::thread([this, nb = num_batches()] { worker_loop(nb); });
+  worker_ = std::thread([this, first, nb = num_batches()] { worker_loop(first, nb); });
 }
 
 void DataLoader::stop_worker() {
@@ -108,7 +113,7 @@ void DataLoader::stop_worker() {
   ready_.clear();
 }
 
-void DataLoader::worker_loop(int64_t nb) {
+void DataLoader::worker_loop(int64_t first, int64_t nb) {
   // Any op a dataset runs here stays on this thread: the training threads own the cores.
   omp_set_num_threads(1);
   struct Done {
@@ -121,7 +126,7 @@ void DataLoader::worker_loop(int64_t nb) {
       self->cv_.notify_all();
     }
   } done{this};
-  for (int64_t b = 0; b < nb; ++b) {
+  for (int64_t b = first; b < nb; ++b) {
     Slot slot{b, {}, nullptr};
     try {
       slot.batch = make_batch(b);

@@ -8,6 +8,7 @@
 #include <iterator>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -49,8 +50,10 @@ struct DataLoaderOptions {
 /// Iterating a DataLoader runs one epoch: each begin() draws a new order (a permutation
 /// from the loader's own Generator, seeded with options.seed, when shuffling) and yields
 /// batches made by Dataset::get_batch. The sequence of epochs is a pure function of the
-/// seed, and of generator() state for a resumed run (save generator().get_state() with a
-/// checkpoint at an epoch boundary, set_state() it on resume).
+/// seed, and of generator() state for a resumed run: at an epoch boundary save
+/// generator().get_state() and set_state() it on resume; in the middle of an epoch save
+/// epoch_start_state() and the next batch's index, and on resume set the generator to that
+/// state and call begin_at(index) (io::training_checkpoint does both).
 ///
 /// With prefetch, one background thread builds the next batch while the caller works on
 /// the current one; it runs with a single OpenMP thread so it never competes with the
@@ -94,6 +97,9 @@ class DataLoader {
 
   /// Starts a new epoch and returns its first batch.
   Iterator begin();
+  /// Starts a new epoch like begin() (drawing the same order) but at batch `first`, for
+  /// resuming in the middle of an epoch; first == num_batches() gives end().
+  Iterator begin_at(int64_t first);
   Iterator end();
 
   /// Batches per epoch: ceil(size / batch_size), or floor with drop_last.
@@ -102,20 +108,24 @@ class DataLoader {
   const std::vector<int64_t>& order() const { return order_; }
   /// Draws the shuffle orders; its state determines every following epoch.
   Generator& generator() { return gen_; }
+  /// generator() state from just before the current epoch drew its order ("" before the
+  /// first epoch): restoring it and calling begin_at() redraws the same order.
+  const std::string& epoch_start_state() const { return epoch_start_state_; }
   const Dataset& dataset() const { return *dataset_; }
   const DataLoaderOptions& options() const { return opt_; }
 
  private:
   Example make_batch(int64_t b) const;
   Example fetch(uint64_t epoch, int64_t b);
-  void start_worker();
   void stop_worker();
-  void worker_loop(int64_t nb);
+  void start_worker(int64_t first);
+  void worker_loop(int64_t first, int64_t nb);
 
   std::shared_ptr<const Dataset> dataset_;
   DataLoaderOptions opt_;
   Generator gen_;
   std::vector<int64_t> order_;
+  std::string epoch_start_state_;
   uint64_t epoch_ = 0;
 
   // Prefetch state: the worker fills `ready_` (at most one batch ahead) in batch order.

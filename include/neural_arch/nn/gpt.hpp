@@ -12,6 +12,7 @@
 #include "neural_arch/nn/embedding.hpp"
 #include "neural_arch/nn/linear.hpp"
 #include "neural_arch/nn/module.hpp"
+#include "neural_arch/random.hpp"
 
 namespace neural_arch::nn {
 
@@ -80,6 +81,14 @@ class GPT : public Module {
   /// Mean cross-entropy (functional::cross_entropy) of the logits against targets (B, T) of
   /// int64 class ids; ids equal to -100 (torch's ignore_index) are left out of the mean.
   Tensor forward(const Tensor& idx, const Tensor& targets);
+  /// Appends max_new_tokens sampled tokens to each row of idx (B, T) int64 and returns the
+  /// longer (B, T + max_new_tokens) ids (nanoGPT's generate). Each step feeds the last
+  /// block_size tokens, divides the last position's logits by temperature, keeps the top_k
+  /// largest (0: all) and samples from their softmax with gen (default: the global one).
+  /// temperature 0 takes the most likely token. Runs without grad; call eval() first to
+  /// turn dropout off.
+  Tensor generate(const Tensor& idx, int64_t max_new_tokens, double temperature = 1.0, int64_t top_k = 0,
+                  Generator* gen = nullptr);
   std::string extra_repr() const override;
 
   GPTConfig config;

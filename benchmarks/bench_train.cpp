@@ -1,0 +1,417 @@
+// bench_train: one full training step of an MLP, written the way a user writes it, against the
+// same model and step in libtorch (same run, same threads) and against the step's GEMM floor.
+//
+//   bench_train [--threads N] [--json FILE] [--filter S] [--quick] [--steps N]
+//
+// Row train/mlp32x1024_b256: nn::Sequential of 32 x (Linear(1024, 1024) + GELU), batch 256,
+// MSE loss against a fixed target, AdamW (PyTorch defaults). One step is
+//   opt.zero_grad(); loss = mse_loss(net(x), y); loss.backward(); opt.step();
+// The limit is the step's GEMM work at the FMA peak measured in this run: 3 GEMMs per layer
+// (forward, grad-input, grad-weight), 3 * 2 * 256 * 1024 * 1024 * 32 flops. (The first layer's
+// grad-input is not needed, since the input does not require grad; neither side computes it,
+// so the real GEMM work is 95/96 of the limit's.)
+//
+// Besides the whole step the row carries where the time goes: per-phase medians (zero_grad +
+// forward + loss, backward, optimizer step), the same step's GEMMs alone (the 95 products
+// through neural_arch's GEMM, outputs allocated as in the step), and the libtorch phases.
+//
+// Baseline caveat: Debian's libtorch 1.13 runs fp32 GEMM (at::addmm/mm) through the system
+// BLAS, which is netlib's reference BLAS unless an optimized one is selected with
+// update-alternatives; the row's baseline_config names it and baseline_gemm_gflops shows the
+// rate its GEMMs reach, so the comparison says what it compares. bench_core compares our GEMM
+// with oneDNN directly for that reason. libtorch gets the same settings as in bench_core:
+// ATEN_CPU_CAPABILITY=avx512 (re-exec) and glibc malloc keeping freed blocks.
+#include <malloc.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench_util.hpp"
+#include "neural_arch/autograd.hpp"
+#include "neural_arch/functional/loss.hpp"
+#include "neural_arch/nn/activation.hpp"
+#include "neural_arch/nn/containers.hpp"
+#include "neural_arch/nn/linear.hpp"
+#include "neural_arch/ops.hpp"
+#include "neural_arch/optim/adam.hpp"
+#include "neural_arch/tensor.hpp"
+
+#ifdef NA_HAVE_LIBTORCH
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/nn.h>
+#include <torch/optim.h>
+#include <torch/version.h>
+#endif
+
+namespace na = neural_arch;
+namespace nn = neural_arch::nn;
+using na_bench::Report;
+using na_bench::Row;
+
+namespace {
+
+constexpr int64_t kLayers = 32, kWidth = 1024, kBatch = 256;
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+double median(const std::vector<double>& v) { return na_bench::summarize(v).median_ms; }
+
+// Per-step phase times (ms) and their medians over the timed steps.
+struct Phases {
+  std::vector<double> total, forward, backward, optimizer;
+  void add(double f, double b, double o) {
+    forward.push_back(f);
+    backward.push_back(b);
+    optimizer.push_back(o);
+    total.push_back(f + b + o);
+  }
+};
+
+struct Settings {
+  na_bench::CommonArgs common;
+  int steps = 10;  // timed steps of ours; libtorch gets fewer when its GEMM is slow (see main)
+};
+
+std::string usage() {
+  return "usage: bench_train [options]\n" + na_bench::common_usage() +
+         "  --steps N         timed training steps of neural_arch (default 10; libtorch: see --help text)\n"
+         "environment: ATEN_CPU_CAPABILITY (default here: avx512 when the CPU has it)\n";
+}
+
+Settings parse(int argc, char** argv) {
+  Settings s;
+  s.common = na_bench::parse_common_args(argc, argv, 2);
+  for (size_t i = 0; i < s.common.rest.size(); ++i) {
+    const std::string& a = s.common.rest[i];
+    if (a == "--steps" && i + 1 < s.common.rest.size()) {
+      s.steps = std::stoi(s.common.rest[++i]);
+      if (s.steps < 1) throw std::invalid_argument("--steps must be >= 1");
+    } else if (a == "-h" || a == "--help") {
+      std::cout << usage();
+      std::exit(0);
+    } else {
+      throw std::invalid_argument("unknown argument '" + a + "'\n" + usage());
+    }
+  }
+  if (s.common.quick) s.steps = 2;
+  return s;
+}
+
+// ------------------------------------------------------------------ neural_arch
+
+struct Ours {
+  std::shared_ptr<nn::Sequential> net = std::make_shared<nn::Sequential>();
+  std::unique_ptr<na::optim::AdamW> opt;
+  na::Tensor x, y;
+  std::vector<double> losses;  // loss of every step taken, in order
+
+  Ours() {
+    na::manual_seed(1);
+    for (int64_t i = 0; i < kLayers; ++i) {
+      net->push_back(std::make_shared<nn::Linear>(kWidth, kWidth));
+      net->push_back(std::make_shared<nn::GELU>());
+    }
+    opt = std::make_unique<na::optim::AdamW>(net->parameters(), na::optim::AdamWOptions());
+    na::Generator gen(2);
+    x = na::randn({kBatch, kWidth}, na::kFloat32, &gen);
+    y = na::randn({kBatch, kWidth}, na::kFloat32, &gen);
+  }
+
+  void step(Phases* ph) {
+    const auto t0 = Clock::now();
+    opt->zero_grad();
+    na::Tensor loss = na::functional::mse_loss(net->forward(x), y);
+    const double f = ms_since(t0);
+    const auto t1 = Clock::now();
+    loss.backward();
+    const double b = ms_since(t1);
+    const auto t2 = Clock::now();
+    opt->step();
+    const double o = ms_since(t2);
+    losses.push_back(loss.item<double>());
+    if (ph) ph->add(f, b, o);
+  }
+};
+
+// The step's GEMMs alone, through the same library calls the layers make: forward
+// linear(x, W), grad-input gy @ W, grad-weight gy^T @ x (31 grad-inputs: not the first layer).
+struct GemmsOnly {
+  std::vector<na::Tensor> w;
+  na::Tensor x, gy;
+  explicit GemmsOnly(const Ours& o) {
+    for (const auto& p : o.net->parameters())
+      if (p.dim() == 2) w.push_back(p.detach());
+    na::Generator gen(3);
+    x = na::randn({kBatch, kWidth}, na::kFloat32, &gen);
+    gy = na::randn({kBatch, kWidth}, na::kFloat32, &gen);
+  }
+  void run() {
+    na::NoGradGuard no_grad;
+    na::Tensor h = x;
+    for (const auto& wi : w) h = na::linear(h, wi, na::Tensor());
+    for (size_t i = w.size(); i-- > 0;) {
+      if (i > 0) h = na::matmul(gy, w[i]);
+      na::Tensor gw = na::mm(gy.t(), x);
+    }
+  }
+};
+
+#ifdef NA_HAVE_LIBTORCH
+// ------------------------------------------------------------------ libtorch
+
+void prepare_libtorch_environment(char** argv) {
+  if (std::getenv("ATEN_CPU_CAPABILITY") || na_bench::host_isa() != "avx512" || std::getenv("NA_BENCH_REEXEC"))
+    return;
+  setenv("ATEN_CPU_CAPABILITY", "avx512", 1);
+  setenv("NA_BENCH_REEXEC", "1", 1);
+  execv("/proc/self/exe", argv);
+  std::perror("bench_train: re-exec with libtorch settings failed, continuing");
+}
+
+std::string show_config_value(const std::string& key) {
+  const std::string cfg = at::show_config();
+  const auto p = cfg.find(key);
+  if (p == std::string::npos) return "?";
+  const auto start = p + key.size();
+  const auto end = cfg.find_first_of(",\n", start);
+  std::string v = cfg.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  v.erase(0, v.find_first_not_of(" :="));
+  return v;
+}
+
+// Which BLAS library the process really loaded (libtorch's BLAS_INFO names only the API).
+std::string loaded_blas() {
+  std::string found = "?";
+  FILE* f = std::fopen("/proc/self/maps", "r");
+  if (!f) return found;
+  char line[4096];
+  while (std::fgets(line, sizeof line, f)) {
+    std::string s(line);
+    const auto slash = s.find('/');
+    if (slash == std::string::npos) continue;
+    std::string path = s.substr(slash);
+    path.erase(path.find_last_not_of("\n") + 1);
+    if (path.find("blas") != std::string::npos) {
+      char buf[4096];
+      const ssize_t n = readlink(path.c_str(), buf, sizeof buf - 1);
+      found = n > 0 ? path + " -> " + std::string(buf, static_cast<size_t>(n)) : path;
+      break;
+    }
+  }
+  std::fclose(f);
+  return found;
+}
+
+std::string torch_config() {
+  std::ostringstream os;
+  const char* cap = std::getenv("ATEN_CPU_CAPABILITY");
+  os << "libtorch " << TORCH_VERSION_MAJOR << '.' << TORCH_VERSION_MINOR << '.' << TORCH_VERSION_PATCH
+     << " torch::nn::Sequential + torch::optim::AdamW, threads=" << at::get_num_threads()
+     << " ATEN_CPU_CAPABILITY=" << (cap ? cap : "(default)") << " blas=" << show_config_value("BLAS_INFO")
+     << " (" << loaded_blas() << ")"
+     << " malloc=glibc-keep(mmap/trim threshold 1GiB)";
+  return os.str();
+}
+
+at::Tensor to_torch(const na::Tensor& t) {
+  const na::Tensor c = t.contiguous();
+  return at::from_blob(c.data_ptr<float>(), at::IntArrayRef(c.shape().data(), c.shape().size()),
+                       at::TensorOptions().dtype(at::kFloat))
+      .clone();
+}
+
+struct Theirs {
+  torch::nn::Sequential net;
+  std::unique_ptr<torch::optim::AdamW> opt;
+  at::Tensor x, y;
+  std::vector<double> losses;
+
+  explicit Theirs(const Ours& o) {
+    for (int64_t i = 0; i < kLayers; ++i) {
+      net->push_back(torch::nn::Linear(kWidth, kWidth));
+      net->push_back(torch::nn::GELU());
+    }
+    // Same starting point as ours.
+    auto ours = o.net->parameters();
+    auto theirs = net->parameters();
+    if (ours.size() != theirs.size()) throw std::runtime_error("parameter lists differ between the two models");
+    {
+      torch::NoGradGuard no_grad;
+      for (size_t i = 0; i < ours.size(); ++i) theirs[i].copy_(to_torch(ours[i].detach()));
+    }
+    opt = std::make_unique<torch::optim::AdamW>(theirs, torch::optim::AdamWOptions(1e-3));
+    x = to_torch(o.x);
+    y = to_torch(o.y);
+  }
+
+  void step(Phases* ph) {
+    const auto t0 = Clock::now();
+    opt->zero_grad();
+    at::Tensor loss = torch::mse_loss(net->forward(x), y);
+    const double f = ms_since(t0);
+    const auto t1 = Clock::now();
+    loss.backward();
+    const double b = ms_since(t1);
+    const auto t2 = Clock::now();
+    opt->step();
+    const double o = ms_since(t2);
+    losses.push_back(loss.item<double>());
+    if (ph) ph->add(f, b, o);
+  }
+
+  // One forward GEMM of the step's shape, to show the rate libtorch's BLAS reaches.
+  double gemm_gflops() {
+    torch::NoGradGuard no_grad;
+    const at::Tensor w = at::randn({kWidth, kWidth});
+    at::Tensor out = at::linear(x, w);  // warm
+    const auto t0 = Clock::now();
+    out = at::linear(x, w);
+    return 2.0 * kBatch * kWidth * kWidth / (ms_since(t0) * 1e6);
+  }
+};
+#endif
+
+void bench_mlp(const Settings& s, const na_bench::MachineInfo& mi, Report& rep) {
+  const std::string name = "train/mlp32x1024_b256";
+  if (!s.common.wants(name)) return;
+  const int warmup = s.common.quick ? 1 : 3;
+
+  Ours ours;
+#ifdef NA_HAVE_LIBTORCH
+  Theirs theirs(ours);  // copies the initial parameters before any step
+#endif
+
+  // Warm-up: the pool holds every buffer size the step uses, oneDNN primitives are cached,
+  // the optimizer state exists.
+  GemmsOnly gemms(ours);
+  for (int i = 0; i < warmup; ++i) ours.step(nullptr), gemms.run();
+  // Steps and the GEMMs alone alternate, so that load from elsewhere hits both alike.
+  Phases po;
+  std::vector<double> gemm_ms;
+  for (int i = 0; i < s.steps; ++i) {
+    ours.step(&po);
+    const auto t0 = Clock::now();
+    gemms.run();
+    gemm_ms.push_back(ms_since(t0));
+  }
+
+  const double layer_flops = 2.0 * kBatch * kWidth * kWidth;
+  const double limit_flops = 3.0 * layer_flops * kLayers;
+  const double real_flops = (3.0 * kLayers - 1) * layer_flops;
+  const auto st = na_bench::summarize(po.total);
+
+  Row row;
+  row.name = name;
+  row.ours_ms = st.median_ms;
+  if (mi.fma_gflops > 0) row.limit_ms = limit_flops / (mi.fma_gflops * 1e9) * 1e3;
+  row.set("ours_min_ms", st.min_ms).set("ours_p90_ms", st.p90_ms).set("repeats", st.repeats);
+  row.set("warmup_steps", warmup);
+  row.set("ours_forward_ms", median(po.forward));
+  row.set("ours_backward_ms", median(po.backward));
+  row.set("ours_optimizer_ms", median(po.optimizer));
+  row.set("ours_gemm_only_ms", median(gemm_ms));
+  row.set("ours_non_gemm_ms", st.median_ms - median(gemm_ms));
+  row.set("ours_over_gemm_only", st.median_ms / median(gemm_ms));
+  row.set("gemm_only_over_limit", median(gemm_ms) / (limit_flops / (mi.fma_gflops * 1e9) * 1e3));
+  row.set("ours_gflops", real_flops / (st.median_ms * 1e6));
+  row.set("limit_flops", limit_flops);
+  row.set("gemm_flops_computed", real_flops);
+  row.set("params", static_cast<int64_t>(kLayers * (kWidth * kWidth + kWidth)));
+  row.set("limit_kind", "fma_peak (3 GEMMs per layer)");
+
+#ifdef NA_HAVE_LIBTORCH
+  // libtorch is timed after ours (not interleaved): with a reference BLAS one of its steps
+  // takes many seconds, so when its first (warm-up) step is that slow it gets one warm-up
+  // and 3 timed steps; its time is BLAS-bound then and further warm-up changes nothing.
+  Phases pt;
+  const auto tw = Clock::now();
+  theirs.step(nullptr);
+  const bool slow = ms_since(tw) > 2000;
+  for (int i = 1; i < (slow ? 1 : warmup); ++i) theirs.step(nullptr);
+  const int torch_steps = slow ? std::min(s.steps, 3) : s.steps;
+  for (int i = 0; i < torch_steps; ++i) theirs.step(&pt);
+  const auto tt = na_bench::summarize(pt.total);
+  row.baseline = "libtorch";
+  row.baseline_ms = tt.median_ms;
+  row.set("baseline_min_ms", tt.min_ms).set("baseline_p90_ms", tt.p90_ms).set("baseline_repeats", tt.repeats);
+  row.set("baseline_forward_ms", median(pt.forward));
+  row.set("baseline_backward_ms", median(pt.backward));
+  row.set("baseline_optimizer_ms", median(pt.optimizer));
+  row.set("baseline_gemm_gflops", theirs.gemm_gflops());
+  row.set("speedup_vs_baseline", tt.median_ms / st.median_ms);
+  row.set("baseline_config", torch_config());
+  // Agreement: the same model, data and optimizer from identical starts give the same losses.
+  // Step 2's loss is after one full step (forward, backward, AdamW), so it checks all of it.
+  double worst = 0;
+  const size_t n = std::min(ours.losses.size(), theirs.losses.size());
+  for (size_t i = 0; i < std::min<size_t>(n, 3); ++i)
+    worst = std::max(worst, std::fabs(ours.losses[i] - theirs.losses[i]) / std::fabs(theirs.losses[i]));
+  row.set("loss_max_rel_diff_first_3_steps", worst);
+#endif
+  rep.add(std::move(row));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const Settings s = parse(argc, argv);
+#ifdef NA_HAVE_LIBTORCH
+    prepare_libtorch_environment(argv);
+    // Keeps large freed blocks in the heap instead of unmapping them, so libtorch's
+    // activations reuse warm pages like ours do from the caching allocator.
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+    na_bench::set_threads(s.common.threads);
+    const na_bench::MachineInfo mi = na_bench::measure_machine(s.common.threads);
+    std::cout << "cpu: " << mi.cpu << "  isa: " << mi.isa << " (host " << mi.host_isa << ")  threads: " << mi.threads
+              << "\nstream triad: best " << mi.stream.best_gbs << " GB/s\nfma peak: " << mi.fma_gflops
+              << " GFLOP/s f32\n";
+#ifdef NA_HAVE_LIBTORCH
+    std::cout << "baseline: " << torch_config() << "\n"
+              << "note: libtorch does fp32 GEMM through the system BLAS named above; Debian's default is\n"
+                 "      netlib's reference BLAS (about 1 GFLOP/s), so the baseline is BLAS-bound: its speedup\n"
+                 "      says what a Debian libtorch user gets, not how our GEMM compares with a tuned one\n"
+                 "      (bench_core compares GEMM with oneDNN directly).\n";
+#else
+    std::cout << "baseline: libtorch not built in (NA_HAVE_LIBTORCH unset): the row has no baseline\n";
+#endif
+    std::cout << "\n";
+
+    Report rep;
+    rep.set_machine(mi);
+    bench_mlp(s, mi, rep);
+    rep.print_table(std::cout);
+    for (const auto& r : rep.rows()) {
+      std::cout << "\n" << r.name << " phases (median ms):";
+      for (const char* k : {"ours_forward_ms", "ours_backward_ms", "ours_optimizer_ms", "ours_gemm_only_ms",
+                            "baseline_forward_ms", "baseline_backward_ms", "baseline_optimizer_ms",
+                            "baseline_gemm_gflops"})
+        if (const auto* v = r.get(k)) std::cout << "\n  " << k << " = " << v->to_json();
+      std::cout << "\n";
+    }
+    if (!s.common.json_path.empty()) {
+      rep.write_json(s.common.json_path);
+      std::cout << "\nwrote " << s.common.json_path << "\n";
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "bench_train: " << e.what() << "\n";
+    return 1;
+  }
+}
