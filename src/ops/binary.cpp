@@ -6,6 +6,7 @@
 #include "core/factory.hpp"
 #include "neural_arch/ops.hpp"
 #include "ops/elementwise.hpp"
+#include "optimization/autocast_hook.hpp"
 
 namespace neural_arch {
 
@@ -123,6 +124,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor pow(const Tensor& a, const Tensor& b) {
+  if (optimization::detail::AutocastCall ac{"pow", a, b}) return pow(ac[0], ac[1]);
   Tensor out = arith(BinaryOp::pow, a, b, "pow");
   if (autograd::needs_grad({a, b})) {
     const bool ga = a.requires_grad(), gb = b.requires_grad();
@@ -206,6 +208,7 @@ Tensor operator&(const Tensor& a, const Tensor& b) { return logical_and(a, b); }
 Tensor operator|(const Tensor& a, const Tensor& b) { return logical_or(a, b); }
 
 Tensor pow(const Tensor& a, Scalar exponent) {
+  if (optimization::detail::AutocastCall ac{"pow", a}) return pow(ac[0], exponent);
   detail::check_defined(a, "pow");
   const double e = exponent.to_double();
   DType rt = is_floating(a.dtype()) ? a.dtype() : (exponent.is_integral() ? a.dtype() : DType::f32);
