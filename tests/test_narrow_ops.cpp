@@ -62,6 +62,8 @@ const std::vector<std::pair<std::string, Unary>>& unary_ops() {
       {"softmax", [](const Tensor& x) { return na::softmax(x, 1); }},
       {"log_softmax", [](const Tensor& x) { return na::log_softmax(x, 0); }},
       {"sum_transposed", [](const Tensor& x) { return na::sum(x.t(), {1}); }},
+      {"exp_transposed", [](const Tensor& x) { return na::exp(x.t()); }},  // strided operands
+      {"silu_sliced", [](const Tensor& x) { return na::silu(x.narrow(1, 1, x.size(1) - 2)); }},
   };
   return ops;
 }
@@ -76,6 +78,8 @@ const std::vector<std::pair<std::string, Binary>>& binary_ops() {
       {"maximum", [](const Tensor& a, const Tensor& b) { return na::maximum(a, b); }},
       {"minimum", [](const Tensor& a, const Tensor& b) { return na::minimum(a, b); }},
       {"broadcast_add", [](const Tensor& a, const Tensor& b) { return na::add(a, b.narrow(0, 0, 1)); }},
+      {"mul_transposed", [](const Tensor& a, const Tensor& b) { return na::mul(a.t(), b.t()); }},
+      {"div_column_broadcast", [](const Tensor& a, const Tensor& b) { return na::div(a, b.narrow(1, 0, 1)); }},
       {"where", [](const Tensor& a, const Tensor& b) { return na::where(na::gt(a, b), a, b); }},
   };
   return ops;

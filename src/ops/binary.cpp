@@ -28,6 +28,10 @@ Tensor arith(BinaryOp op, const Tensor& a, const Tensor& b, const char* name, do
   NA_CHECK(rt != DType::boolean || op == BinaryOp::maximum || op == BinaryOp::minimum || op == BinaryOp::mul, name,
            "not supported for bool tensors; convert with to()");
   const double p[2] = {alpha, 0};
+  // Both operands already narrow: the one-pass f16/bf16 kernel. (A mixed pair, like a bf16
+  // tensor with an f32 0-d scalar, widens instead so the scalar is not rounded to bf16.)
+  if (ct != rt && a.dtype() == rt && b.dtype() == rt && ops::has_binary_kernel(op, rt))
+    return ops::run_binary(op, a, b, rt, p, name);
   Tensor out = ops::run_binary(op, ops::cast(a, ct == DType::boolean ? DType::u8 : ct),
                                ops::cast(b, ct == DType::boolean ? DType::u8 : ct),
                                ct == DType::boolean ? DType::u8 : ct, p, name);

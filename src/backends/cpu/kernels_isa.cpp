@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <utility>
 
 #include <immintrin.h>
 
@@ -434,6 +435,86 @@ void cast_kernel(char* out, DType to, const char* in, DType from, int64_t n, int
   });
 }
 
+// ------------------------------------------------------------------ f16/bf16 elementwise
+// One pass per op: blocks of the narrow operands are widened into f32 buffers on the stack, the
+// f32 kernel runs on them, and the result is rounded once into the narrow output. Same values
+// as casting whole tensors to f32 and back, without the two extra passes and f32 temporaries.
+constexpr int64_t kNarrowBlock = 512;  // a multiple of every vector width
+
+template <class N> void widen_block(float* o, const char* x, int64_t m, int64_t s) {
+  const auto* p = reinterpret_cast<const uint16_t*>(x);
+  if (s == 1) {
+    if constexpr (std::is_same_v<N, BFloat16>) bf16_to_f32(o, p, m);
+    else f16_to_f32(o, p, m);
+    return;
+  }
+  for (int64_t i = 0; i < m; ++i) o[i] = std::is_same_v<N, BFloat16> ? bf16_to_float(p[i * s]) : half_to_float(p[i * s]);
+}
+
+template <class N> void narrow_block(char* out, const float* x, int64_t m, int64_t s) {
+  auto* p = reinterpret_cast<uint16_t*>(out);
+  if (s == 1) {
+    if constexpr (std::is_same_v<N, BFloat16>) f32_to_bf16(p, x, m);
+    else f32_to_f16(p, x, m);
+    return;
+  }
+  for (int64_t i = 0; i < m; ++i) p[i * s] = std::is_same_v<N, BFloat16> ? float_to_bf16(x[i]) : float_to_half(x[i]);
+}
+
+constexpr int kF32 = static_cast<int>(DType::f32);
+
+template <class N, int Op>
+void narrow_unary_kernel(char* out, const char* in, int64_t n, int64_t so, int64_t sx, const double* p) {
+  const UnaryKernel k = kernel_table()->unary[Op][kF32];
+  alignas(64) float xb[kNarrowBlock], ob[kNarrowBlock];
+  for (int64_t i = 0; i < n; i += kNarrowBlock) {
+    const int64_t m = std::min(kNarrowBlock, n - i);
+    widen_block<N>(xb, in + 2 * i * sx, m, sx);
+    k(reinterpret_cast<char*>(ob), reinterpret_cast<const char*>(xb), m, 1, 1, p);
+    narrow_block<N>(out + 2 * i * so, ob, m, so);
+  }
+}
+
+template <class N, int Op>
+void narrow_binary_kernel(char* out, const char* a, const char* b, int64_t n, int64_t so, int64_t sa, int64_t sb,
+                          const double* p) {
+  const BinaryKernel k = kernel_table()->binary[Op][kF32];
+  alignas(64) float ab[kNarrowBlock], bb[kNarrowBlock], ob[kNarrowBlock];
+  // A broadcast operand (stride 0) is widened once and passed with stride 0.
+  if (sa == 0) widen_block<N>(ab, a, 1, 1);
+  if (sb == 0) widen_block<N>(bb, b, 1, 1);
+  for (int64_t i = 0; i < n; i += kNarrowBlock) {
+    const int64_t m = std::min(kNarrowBlock, n - i);
+    if (sa != 0) widen_block<N>(ab, a + 2 * i * sa, m, sa);
+    if (sb != 0) widen_block<N>(bb, b + 2 * i * sb, m, sb);
+    k(reinterpret_cast<char*>(ob), reinterpret_cast<const char*>(ab), reinterpret_cast<const char*>(bb), m, 1,
+      sa != 0, sb != 0, p);
+    narrow_block<N>(out + 2 * i * so, ob, m, so);
+  }
+}
+
+// Every f32 unary kernel but logical_not, and every f32 binary kernel with a float output (not
+// the comparisons and logical ops), gets its narrow wrapper.
+template <class N, size_t... I> void fill_narrow_unary(KernelTable& t, std::index_sequence<I...>) {
+  const int d = dtype_index(dtype_of<N>::value);
+  ((t.unary[I][kF32] && static_cast<int>(I) != static_cast<int>(UnaryOp::logical_not)
+        ? (void)(t.unary[I][d] = narrow_unary_kernel<N, static_cast<int>(I)>)
+        : (void)0),
+   ...);
+}
+template <class N, size_t... I> void fill_narrow_binary(KernelTable& t, std::index_sequence<I...>) {
+  const int d = dtype_index(dtype_of<N>::value);
+  constexpr int lo = static_cast<int>(BinaryOp::eq), hi = static_cast<int>(BinaryOp::logical_xor);
+  ((t.binary[I][kF32] && (static_cast<int>(I) < lo || static_cast<int>(I) > hi)
+        ? (void)(t.binary[I][d] = narrow_binary_kernel<N, static_cast<int>(I)>)
+        : (void)0),
+   ...);
+}
+template <class N> void fill_narrow(KernelTable& t) {
+  fill_narrow_unary<N>(t, std::make_index_sequence<static_cast<size_t>(UnaryOp::count)>{});
+  fill_narrow_binary<N>(t, std::make_index_sequence<static_cast<size_t>(BinaryOp::count)>{});
+}
+
 // ------------------------------------------------------------------ reductions
 // Sums accumulate in a wider type (double for floats, int64 for integers) per row; rows are
 // reduced left to right in fixed blocks, so results never depend on the thread count.
@@ -671,6 +752,8 @@ KernelTable make_table() {
   t.binary[static_cast<int>(BinaryOp::logical_xor)][b] = compare_kernel<bool, XorOp>;
   t.unary[static_cast<int>(UnaryOp::logical_not)][b] = unary_kernel<bool, LogicalNotOp>;
   t.cast = cast_kernel;
+  fill_narrow<Half>(t);  // after the f32 entries they wrap
+  fill_narrow<BFloat16>(t);
   return t;
 }
 
