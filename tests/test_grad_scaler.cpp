@@ -4,7 +4,10 @@
 // narrow parameters.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <vector>
 #include <string>
 
 #include "neural_arch/ops.hpp"
@@ -61,8 +64,19 @@ TEST_P(GradScalerReference, ScaleSequenceSkippedStepsAndParametersMatchPyTorch) 
   for (int i = 0; i < 5; ++i) EXPECT_EQ(sd[i].second.item(), state.data_ptr<double>()[i]) << sd[i].first;
 }
 
-INSTANTIATE_TEST_SUITE_P(Amp, GradScalerReference,
-                         ::testing::Values("scaler_defaults", "scaler_custom", "scaler_growth_overflow"));
+const std::vector<std::string> kScalerCases = {"scaler_defaults", "scaler_custom", "scaler_growth_overflow"};
+INSTANTIATE_TEST_SUITE_P(Amp, GradScalerReference, ::testing::ValuesIn(kScalerCases));
+
+TEST(GradScalerReferenceFiles, EveryGeneratedCaseIsTested) {
+  // gen_amp.py may gain cases: a file without an entry above would go untested.
+  size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(std::string(NA_REFERENCE_DIR) + "/amp")) {
+    const std::string name = e.path().stem().string();
+    ++files;
+    EXPECT_NE(std::find(kScalerCases.begin(), kScalerCases.end(), name), kScalerCases.end()) << name;
+  }
+  EXPECT_EQ(files, kScalerCases.size());
+}
 
 TEST(GradScaler, StateDictRoundTripsAndChecks) {
   GradScaler a;
