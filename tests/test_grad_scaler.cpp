@@ -112,6 +112,18 @@ TEST(GradScaler, MisuseIsAnError) {
   s.update();
 }
 
+TEST(GradScaler, RefusesFloat16GradientsLikePyTorch) {
+  GradScaler s;
+  Tensor p = na::ones({2}).to(DType::f16);
+  p.requires_grad_(true);
+  na::optim::SGD opt({p}, na::optim::SGDOptions().lr(0.1));
+  Tensor scaled = s.scale(na::sum(p));
+  EXPECT_EQ(scaled.dtype(), DType::f32);  // 2 * 2^16 would overflow f16
+  EXPECT_EQ(scaled.item(), 131072.0);
+  scaled.backward();
+  na_test::expect_error([&] { s.unscale_(opt); }, {"[GradScaler]", "float16 gradients", "(2,)"});
+}
+
 TEST(GradScaler, DisabledIsATransparentWrapper) {
   GradScaler s(GradScalerOptions{.enabled = false});
   Tensor p = na::ones({2});

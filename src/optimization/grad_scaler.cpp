@@ -43,8 +43,10 @@ GradScaler::GradScaler(const GradScalerOptions& o) : options_(o), scale_(static_
 Tensor GradScaler::scale(const Tensor& loss) {
   if (!options_.enabled) return loss;
   detail::check_defined(loss, "GradScaler.scale");
-  // PyTorch multiplies by its f32 scale tensor: an f16/bf16 loss promotes to f32.
-  return mul(loss, scalar_tensor(scale_, DType::f32).reshape({}));
+  // PyTorch multiplies by its f32 scale tensor of shape (1,), which promotes an f16/bf16 loss
+  // to f32 (a narrow loss times 2^16 would overflow f16). The shape stays the loss's here.
+  const DType t = loss.dtype() == DType::f64 ? DType::f64 : DType::f32;
+  return mul(loss.to(t), scalar_tensor(scale_, DType::f32));
 }
 
 void GradScaler::unscale_(optim::Optimizer& opt) {
@@ -62,6 +64,10 @@ void GradScaler::unscale_(optim::Optimizer& opt) {
       Tensor g = p.grad();
       if (!g.defined()) continue;
       NA_CHECK(is_floating(g.dtype()), "GradScaler", "gradient of dtype ", dtype_name(g.dtype()));
+      // As in PyTorch: unscaling in f16 would flush the small gradients scaling protected.
+      // Keep f32 parameters and run the forward under autocast(float16).
+      NA_CHECK(g.dtype() != DType::f16, "GradScaler", "attempting to unscale float16 gradients (parameter of shape ",
+               shape_str(p.shape()), "); keep the parameters in float32 and use autocast(float16)");
       found = found || has_non_finite(g);
       g.mul_(inv_t);
     }
