@@ -27,7 +27,7 @@ bool is_integral(DType t, bool include_bool = false);
 /// The result type of a binary op on tensors of types a and b (PyTorch's promotion lattice).
 DType promote_types(DType a, DType b);
 
-/// IEEE binary16, stored as bits. Conversions round to nearest even.
+/// IEEE binary16, stored as bits. Conversions round to nearest even; NaN becomes sign|0x7e00.
 struct Half {
   uint16_t bits = 0;
   Half() = default;
@@ -35,7 +35,7 @@ struct Half {
   operator float() const;
 };
 
-/// bfloat16, stored as bits. Conversion from float rounds to nearest even; NaN stays NaN.
+/// bfloat16, stored as bits. Conversion from float rounds to nearest even; NaN becomes 0x7fc0.
 struct BFloat16 {
   uint16_t bits = 0;
   BFloat16() = default;
@@ -54,7 +54,7 @@ inline float bf16_to_float(uint16_t b) {
 inline uint16_t float_to_bf16(float f) {
   uint32_t u;
   std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // quiet NaN
+  if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0u;  // every NaN -> one quiet NaN, like c10::BFloat16
   u += 0x7fffu + ((u >> 16) & 1u);
   return static_cast<uint16_t>(u >> 16);
 }

@@ -7,6 +7,7 @@
 #include "autograd/function.hpp"
 #include "autograd/nodes.hpp"
 #include "neural_arch/ops.hpp"
+#include "optimization/autocast_hook.hpp"
 
 namespace neural_arch::autograd {
 
@@ -33,6 +34,9 @@ void add_into(Tensor& slot, Tensor g) {
 // edge and does not accumulate into any leaf (autograd::grad); otherwise accumulates.
 std::vector<Tensor> run(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs,
                         bool keep_graph, bool create_graph, const std::vector<Edge>& captures) {
+  // Backward ops run in their forward's dtypes (the saved tensors' and the casts' gradients),
+  // never re-cast by an autocast scope the caller is in.
+  optimization::detail::AutocastSuspend no_autocast;
   NA_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), "backward",
            "got ", grad_outputs.size(), " gradients for ", outputs.size(), " outputs");
   std::vector<Edge> roots;

@@ -16,6 +16,7 @@
 #include "neural_arch/autograd.hpp"
 #include "neural_arch/functional/fused.hpp"
 #include "neural_arch/ops.hpp"
+#include "optimization/autocast_hook.hpp"
 
 namespace neural_arch::functional {
 
@@ -205,6 +206,8 @@ Tensor additive_mask(const Tensor& m, DType t) {
 Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
                                     const Tensor& attn_mask, double dropout_p, bool is_causal,
                                     std::optional<double> scale, Generator* gen) {
+  if (optimization::detail::AutocastCall ac{"scaled_dot_product_attention", query, key, value})
+    return scaled_dot_product_attention(ac[0], ac[1], ac[2], attn_mask, dropout_p, is_causal, scale, gen);
   return sdpa_impl(query, key, value, attn_mask, dropout_p, is_causal, scale, gen, false).output;
 }
 

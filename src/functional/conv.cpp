@@ -15,6 +15,7 @@
 #include "neural_arch/autograd.hpp"
 #include "neural_arch/ops.hpp"
 #include "ops/elementwise.hpp"
+#include "optimization/autocast_hook.hpp"
 
 namespace neural_arch::functional {
 
@@ -286,6 +287,8 @@ void check_grad_output(const ConvShape& s, const Tensor& gy, const char* op) {
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Int2 stride, ConvPadding padding,
               Int2 dilation, int64_t groups) {
+  if (optimization::detail::AutocastCall ac{"conv2d", input, weight, bias})
+    return conv2d(ac[0], ac[1], ac[2], stride, padding, dilation, groups);
   const char* op = "conv2d";
   check_tensor(input, op, "input");
   check_tensor(weight, op, "weight");
@@ -297,6 +300,8 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Int
 
 Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, int64_t stride, ConvPadding padding,
               int64_t dilation, int64_t groups) {
+  if (optimization::detail::AutocastCall ac{"conv1d", input, weight, bias})
+    return conv1d(ac[0], ac[1], ac[2], stride, padding, dilation, groups);
   const char* op = "conv1d";
   check_tensor(input, op, "input");
   check_tensor(weight, op, "weight");

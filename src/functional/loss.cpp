@@ -16,6 +16,7 @@
 #include "neural_arch/autograd.hpp"
 #include "neural_arch/functional/fused.hpp"
 #include "neural_arch/ops.hpp"
+#include "optimization/autocast_hook.hpp"
 
 namespace neural_arch::functional {
 
@@ -171,6 +172,7 @@ Tensor class_weight_view(const Tensor& weight, const Tensor& input) {
 
 Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                 const std::string& reduction) {
+  if (optimization::detail::AutocastCall ac{"nll_loss", input, weight}) return nll_loss(ac[0], target, ac[1], ignore_index, reduction);
   const char* op = "nll_loss";
   check_class_input(input, op);
   detail::check_defined(target, op, "target");
@@ -413,6 +415,8 @@ Tensor cross_entropy_fused(const Tensor& input, const Tensor& target, const Tens
 
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                      const std::string& reduction, double label_smoothing) {
+  if (optimization::detail::AutocastCall ac{"cross_entropy", input, target, weight})
+    return cross_entropy(ac[0], ac[1], ac[2], ignore_index, reduction, label_smoothing);
   const char* op = "cross_entropy";
   check_class_input(input, op);
   detail::check_defined(target, op, "target");
@@ -433,6 +437,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
 }
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, const std::string& reduction) {
+  if (optimization::detail::AutocastCall ac{"mse_loss", input, target}) return mse_loss(ac[0], ac[1], reduction);
   const char* op = "mse_loss";
   check_elementwise(input, target, op);
   const Reduction r = parse_reduction(reduction, op);
@@ -441,6 +446,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, const std::string& re
 }
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, const std::string& reduction) {
+  if (optimization::detail::AutocastCall ac{"l1_loss", input, target}) return l1_loss(ac[0], ac[1], reduction);
   const char* op = "l1_loss";
   check_elementwise(input, target, op);
   const Reduction r = parse_reduction(reduction, op);
@@ -448,6 +454,7 @@ Tensor l1_loss(const Tensor& input, const Tensor& target, const std::string& red
 }
 
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, const std::string& reduction, double beta) {
+  if (optimization::detail::AutocastCall ac{"smooth_l1_loss", input, target}) return smooth_l1_loss(ac[0], ac[1], reduction, beta);
   const char* op = "smooth_l1_loss";
   check_elementwise(input, target, op);
   NA_CHECK(beta >= 0.0, op, "beta must be non-negative, got ", beta);
@@ -458,6 +465,7 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, const std::stri
 }
 
 Tensor huber_loss(const Tensor& input, const Tensor& target, const std::string& reduction, double delta) {
+  if (optimization::detail::AutocastCall ac{"huber_loss", input, target}) return huber_loss(ac[0], ac[1], reduction, delta);
   const char* op = "huber_loss";
   check_elementwise(input, target, op);
   NA_CHECK(delta > 0.0, op, "delta must be positive, got ", delta);
@@ -468,6 +476,8 @@ Tensor huber_loss(const Tensor& input, const Tensor& target, const std::string& 
 
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight,
                             const std::string& reduction) {
+  if (optimization::detail::AutocastCall ac{"binary_cross_entropy", input, target, weight})
+    return binary_cross_entropy(ac[0], ac[1], ac[2], reduction);
   const char* op = "binary_cross_entropy";
   check_binary_target(input, target, op);
   check_optional_weight(input, weight, "weight", op);
@@ -488,6 +498,8 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
 
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight,
                                         const std::string& reduction, const Tensor& pos_weight) {
+  if (optimization::detail::AutocastCall ac{"binary_cross_entropy_with_logits", input, target, weight, pos_weight})
+    return binary_cross_entropy_with_logits(ac[0], ac[1], ac[2], reduction, ac[3]);
   const char* op = "binary_cross_entropy_with_logits";
   check_binary_target(input, target, op);
   check_optional_weight(input, weight, "weight", op);
@@ -502,6 +514,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
 }
 
 Tensor kl_div(const Tensor& input, const Tensor& target, const std::string& reduction, bool log_target) {
+  if (optimization::detail::AutocastCall ac{"kl_div", input, target}) return kl_div(ac[0], ac[1], reduction, log_target);
   const char* op = "kl_div";
   check_float(input, op, "input");
   check_float(target, op, "target");

@@ -15,6 +15,7 @@
 #include "neural_arch/autograd.hpp"
 #include "neural_arch/functional/fused.hpp"
 #include "neural_arch/ops.hpp"
+#include "optimization/autocast_hook.hpp"
 
 namespace neural_arch::functional {
 
@@ -144,6 +145,7 @@ Tensor fused_norm(const Tensor& x_in, int64_t n, const Tensor& weight, const Ten
 
 Tensor layer_norm(const Tensor& x_in, const std::vector<int64_t>& normalized_shape, const Tensor& weight,
                   const Tensor& bias, double eps) {
+  if (optimization::detail::AutocastCall ac{"layer_norm", x_in, weight, bias}) return layer_norm(ac[0], normalized_shape, ac[1], ac[2], eps);
   check_input(x_in, "layer_norm");
   auto dims = trailing_dims(x_in, normalized_shape, "layer_norm");
   check_affine(weight, normalized_shape, x_in, "layer_norm", "weight");
@@ -171,6 +173,7 @@ Tensor layer_norm_composed(const Tensor& x_in, const std::vector<int64_t>& dims,
 
 Tensor rms_norm(const Tensor& x_in, const std::vector<int64_t>& normalized_shape, const Tensor& weight,
                 std::optional<double> eps) {
+  if (optimization::detail::AutocastCall ac{"rms_norm", x_in, weight}) return rms_norm(ac[0], normalized_shape, ac[1], eps);
   check_input(x_in, "rms_norm");
   auto dims = trailing_dims(x_in, normalized_shape, "rms_norm");
   check_affine(weight, normalized_shape, x_in, "rms_norm", "weight");
@@ -192,6 +195,7 @@ Tensor rms_norm_composed(const Tensor& x_in, const std::vector<int64_t>& dims, c
 }  // namespace
 
 Tensor group_norm(const Tensor& x_in, int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps) {
+  if (optimization::detail::AutocastCall ac{"group_norm", x_in, weight, bias}) return group_norm(ac[0], num_groups, ac[1], ac[2], eps);
   check_input(x_in, "group_norm");
   NA_CHECK(x_in.dim() >= 2, "group_norm", "expected input of shape (N, C, *) with at least 2 dims, got shape ",
            shape_str(x_in.shape()));
@@ -214,6 +218,9 @@ Tensor group_norm(const Tensor& x_in, int64_t num_groups, const Tensor& weight, 
 
 Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
+  // The running statistics are updated in place: they are never cast.
+  if (optimization::detail::AutocastCall ac{"batch_norm", x_in, weight, bias})
+    return batch_norm(ac[0], running_mean, running_var, ac[1], ac[2], training, momentum, eps);
   check_input(x_in, "batch_norm");
   NA_CHECK(x_in.dim() >= 2, "batch_norm", "expected input of shape (N, C) or (N, C, *), got shape ",
            shape_str(x_in.shape()));

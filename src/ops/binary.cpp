@@ -6,6 +6,7 @@
 #include "core/factory.hpp"
 #include "neural_arch/ops.hpp"
 #include "ops/elementwise.hpp"
+#include "optimization/autocast_hook.hpp"
 
 namespace neural_arch {
 
@@ -27,6 +28,10 @@ Tensor arith(BinaryOp op, const Tensor& a, const Tensor& b, const char* name, do
   NA_CHECK(rt != DType::boolean || op == BinaryOp::maximum || op == BinaryOp::minimum || op == BinaryOp::mul, name,
            "not supported for bool tensors; convert with to()");
   const double p[2] = {alpha, 0};
+  // Both operands already narrow: the one-pass f16/bf16 kernel. (A mixed pair, like a bf16
+  // tensor with an f32 0-d scalar, widens instead so the scalar is not rounded to bf16.)
+  if (ct != rt && a.dtype() == rt && b.dtype() == rt && ops::has_binary_kernel(op, rt))
+    return ops::run_binary(op, a, b, rt, p, name);
   Tensor out = ops::run_binary(op, ops::cast(a, ct == DType::boolean ? DType::u8 : ct),
                                ops::cast(b, ct == DType::boolean ? DType::u8 : ct),
                                ct == DType::boolean ? DType::u8 : ct, p, name);
@@ -123,6 +128,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor pow(const Tensor& a, const Tensor& b) {
+  if (optimization::detail::AutocastCall ac{"pow", a, b}) return pow(ac[0], ac[1]);
   Tensor out = arith(BinaryOp::pow, a, b, "pow");
   if (autograd::needs_grad({a, b})) {
     const bool ga = a.requires_grad(), gb = b.requires_grad();
@@ -206,6 +212,7 @@ Tensor operator&(const Tensor& a, const Tensor& b) { return logical_and(a, b); }
 Tensor operator|(const Tensor& a, const Tensor& b) { return logical_or(a, b); }
 
 Tensor pow(const Tensor& a, Scalar exponent) {
+  if (optimization::detail::AutocastCall ac{"pow", a}) return pow(ac[0], exponent);
   detail::check_defined(a, "pow");
   const double e = exponent.to_double();
   DType rt = is_floating(a.dtype()) ? a.dtype() : (exponent.is_integral() ? a.dtype() : DType::f32);

@@ -142,14 +142,24 @@ DType opmath_type(DType t) { return t == DType::f16 || t == DType::bf16 ? DType:
 Tensor unary_float(cpu::UnaryOp op, const Tensor& x, const char* name, const double* p) {
   detail::check_defined(x, name);
   const DType rt = is_floating(x.dtype()) ? x.dtype() : DType::f32;
+  // f16/bf16 kernels widen, compute in f32 and round in one pass (kernels_isa.cpp).
+  if (rt == x.dtype() && has_unary_kernel(op, rt)) return run_unary(op, x, p, name);
   Tensor out = run_unary(op, cast(x, opmath_type(rt)), p, name);
   return cast(out, rt);
 }
 
 Tensor backward_kernel(cpu::BinaryOp op, const Tensor& grad, const Tensor& x, const char* name, const double* p) {
+  if (grad.dtype() == x.dtype() && has_binary_kernel(op, x.dtype())) return run_binary(op, grad, x, x.dtype(), p, name);
   const DType ct = opmath_type(x.dtype());
   Tensor out = run_binary(op, cast(grad, ct), cast(x, ct), ct, p, name);
   return cast(out, x.dtype());
+}
+
+bool has_unary_kernel(cpu::UnaryOp op, DType t) {
+  return cpu::kernels().unary[static_cast<int>(op)][cpu::dtype_index(t)] != nullptr;
+}
+bool has_binary_kernel(cpu::BinaryOp op, DType t) {
+  return cpu::kernels().binary[static_cast<int>(op)][cpu::dtype_index(t)] != nullptr;
 }
 
 void check_inplace(const Tensor& self, const char* op) {

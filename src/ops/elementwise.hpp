@@ -40,6 +40,9 @@ Tensor cast(const Tensor& x, DType dtype);
 
 /// Narrow floats (f16, bf16) compute in f32 and store narrow (the "opmath" rule).
 DType opmath_type(DType t);
+/// Whether the kernel table has op for dtype t (f16/bf16 entries compute in f32 in one pass).
+bool has_unary_kernel(cpu::UnaryOp op, DType t);
+bool has_binary_kernel(cpu::BinaryOp op, DType t);
 /// A float-valued unary op: integer inputs give float32, narrow floats compute in f32.
 Tensor unary_float(cpu::UnaryOp op, const Tensor& x, const char* name, const double* p = nullptr);
 /// A fused backward kernel out = k(grad, x) on same-shape float tensors, in x's dtype.

@@ -14,6 +14,7 @@
 #include "neural_arch/autograd.hpp"
 #include "neural_arch/ops.hpp"
 #include "ops/elementwise.hpp"
+#include "optimization/autocast_hook.hpp"
 
 namespace neural_arch {
 
@@ -116,8 +117,8 @@ std::vector<BatchDim> collapse(const std::vector<BatchDim>& dims) {
   return out;
 }
 
-// out (batch..., M, N) = a (..., M, K) @ b (..., K, N): both at least 2-D, same dtype (f32 or
-// f64), shapes already validated. Not recorded in autograd.
+// out (batch..., M, N) = a (..., M, K) @ b (..., K, N): both at least 2-D, same dtype (f32, f64
+// or bf16), shapes already validated. Not recorded in autograd.
 template <class T> Tensor matmul_nd(Tensor a, Tensor b, const Shape& batch) {
   const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
   Shape out_shape = batch;
@@ -188,12 +189,18 @@ template <class T> Tensor matmul_nd(Tensor a, Tensor b, const Shape& batch) {
   return out;
 }
 
-// Runs f on a and b converted to their compute type (f16/bf16 compute in f32) and converts the
-// result back.
+// The type a GEMM on t runs in: bf16 runs natively (oneDNN, f32 accumulation); f16 is widened
+// to f32 and the result rounded back, because oneDNN has f16 matmul kernels only for CPUs with
+// AVX512-FP16, which this project's machines (AMD Zen 4) lack.
+DType gemm_type(DType t) { return t == DType::bf16 ? t : ops::opmath_type(t); }
+
+// Runs f<T> on a and b converted to their GEMM type and converts the result back.
 template <class F> Tensor with_opmath(const Tensor& a, const Tensor& b, F&& f) {
-  const DType t = a.dtype(), ct = ops::opmath_type(t);
-  Tensor r = ct == DType::f64 ? f.template operator()<double>(ops::cast(a, ct), ops::cast(b, ct))
-                              : f.template operator()<float>(ops::cast(a, ct), ops::cast(b, ct));
+  const DType t = a.dtype(), ct = gemm_type(t);
+  Tensor ac = ops::cast(a, ct), bc = ops::cast(b, ct);
+  Tensor r = ct == DType::f64    ? f.template operator()<double>(ac, bc)
+             : ct == DType::bf16 ? f.template operator()<BFloat16>(ac, bc)
+                                 : f.template operator()<float>(ac, bc);
   return ops::cast(r, t);
 }
 
@@ -218,6 +225,7 @@ Tensor transpose_last(const Tensor& t) { return t.transpose(-1, -2); }
 // ------------------------------------------------------------------ matmul
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  if (optimization::detail::AutocastCall ac{"matmul", a, b}) return matmul(ac[0], ac[1]);
   check_operands(a, b, "matmul");
   NA_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul", "both arguments need to be at least 1-D, got shapes ",
            shape_str(a.shape()), " and ", shape_str(b.shape()));
@@ -269,6 +277,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 // ------------------------------------------------------------------ mm, bmm
 
 Tensor mm(const Tensor& a, const Tensor& b) {
+  if (optimization::detail::AutocastCall ac{"mm", a, b}) return mm(ac[0], ac[1]);
   check_operands(a, b, "mm");
   NA_CHECK(a.dim() == 2 && b.dim() == 2, "mm", "expected 2-D tensors, got shapes ", shape_str(a.shape()),
            " and ", shape_str(b.shape()));
@@ -289,6 +298,7 @@ Tensor mm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
+  if (optimization::detail::AutocastCall ac{"bmm", a, b}) return bmm(ac[0], ac[1]);
   check_operands(a, b, "bmm");
   NA_CHECK(a.dim() == 3 && b.dim() == 3, "bmm", "expected 3-D tensors, got shapes ", shape_str(a.shape()),
            " and ", shape_str(b.shape()));
@@ -346,8 +356,19 @@ template <class T> Tensor linear_forward(Tensor x, Tensor w, Tensor bias) {
 
 }  // namespace
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  check_operands(x, weight, "linear");
+namespace {
+
+// mixed: the dtypes may differ (autocast computes them all in one dtype); they must be floating.
+void check_linear(const Tensor& x, const Tensor& weight, const Tensor& bias, bool mixed = false) {
+  if (mixed) {
+    for (const Tensor* t : {&x, &weight, &bias})
+      NA_CHECK(!t->defined() || is_floating(t->dtype()), "linear", "expected floating tensors, got ",
+               dtype_name(t->dtype()));
+    NA_CHECK(x.device().is_cpu() && weight.device().is_cpu(), "linear", "only CPU tensors are supported");
+  } else {
+    check_operands(x, weight, "linear");
+    if (bias.defined()) check_operands(x, bias, "linear");
+  }
   NA_CHECK(weight.dim() == 2, "linear", "weight must be 2-D (out_features, in_features), got shape ",
            shape_str(weight.shape()));
   NA_CHECK(x.dim() >= 1, "linear", "input must be at least 1-D, got shape ", shape_str(x.shape()));
@@ -355,43 +376,69 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
            shape_str(weight.shape()), " cannot be multiplied: in_features is ", weight.size(1),
            " but the input's last dim is ", x.size(-1));
   if (bias.defined()) {
-    check_operands(x, bias, "linear");
     NA_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), "linear", "bias must have shape (",
              weight.size(0), ",) to match weight shape ", shape_str(weight.shape()), ", got ",
              shape_str(bias.shape()));
   }
+}
+
+// linear computed in dtype ct whatever the inputs' (floating) dtypes: the inputs are cast for the
+// GEMM only, backward keeps the originals and casts again, and each gradient comes back in its
+// input's dtype. Under autocast this is cast-then-linear without the bf16 copy of W living
+// from forward to backward (the cast copy of a 1024x1024 weight is as big as 8 rows of
+// activations per layer).
+Tensor linear_in(const Tensor& x, const Tensor& weight, const Tensor& bias, DType ct) {
   Tensor out;
   {
     NoGradGuard no_grad;
-    const DType t = x.dtype(), ct = ops::opmath_type(t);
-    Tensor xc = ops::cast(x, ct), wc = ops::cast(weight, ct),
-           bc = bias.defined() ? ops::cast(bias, ct) : Tensor();
-    out = ct == DType::f64 ? linear_forward<double>(xc, wc, bc) : linear_forward<float>(xc, wc, bc);
-    out = ops::cast(out, t);
+    const DType gt = gemm_type(ct);
+    Tensor xc = ops::cast(x, gt), wc = ops::cast(weight, gt), bc = bias.defined() ? ops::cast(bias, gt) : Tensor();
+    out = gt == DType::f64    ? linear_forward<double>(xc, wc, bc)
+          : gt == DType::bf16 ? linear_forward<BFloat16>(xc, wc, bc)
+                              : linear_forward<float>(xc, wc, bc);
+    out = ops::cast(out, ct);
   }
   if (autograd::needs_grad({x, weight, bias})) {
     const bool gx = x.requires_grad(), gw = weight.requires_grad(),
                gbias = bias.defined() && bias.requires_grad();
     autograd::record("LinearBackward", {x, weight, bias}, {out},
                      [x_ = SavedTensor(gw ? x : Tensor()), w_ = SavedTensor(gx ? weight : Tensor()), gx, gw,
-                      gbias, in = weight.size(1), outf = weight.size(0)](const std::vector<Tensor>& g) {
+                      gbias, in = weight.size(1), outf = weight.size(0), ct, tx = x.dtype(), tw = weight.dtype(),
+                      tb = bias.defined() ? bias.dtype() : ct](const std::vector<Tensor>& g) {
                        const Tensor& gy = g[0];
                        Tensor rx, rw, rb;
-                       if (gx) rx = matmul(gy, w_.unpack());
+                       if (gx) rx = matmul(gy, w_.unpack().to(ct)).to(tx);
                        // Leading dims flattened: grad_W is one GEMM over all rows.
                        // Explicit row counts: reshape cannot infer -1 when a dim is 0.
                        int64_t rows = 1;
                        for (int64_t d = 0; d + 1 < gy.dim(); ++d) rows *= gy.size(d);
                        Tensor g2 = gy.reshape({rows, outf});
                        if (gw) {
-                         Tensor xx = x_.unpack();
-                         rw = mm(g2.t(), xx.reshape({rows, in}));
+                         Tensor xx = x_.unpack().to(ct);
+                         rw = mm(g2.t(), xx.reshape({rows, in})).to(tw);
                        }
-                       if (gbias) rb = sum(g2, {0});
+                       if (gbias) rb = sum(g2, {0}).to(tb);
                        return std::vector<Tensor>{rx, rw, rb};
                      });
   }
   return out;
+}
+
+bool autocast_eligible(const Tensor& t) {
+  return !t.defined() || t.dtype() == DType::f32 || t.dtype() == DType::f16 || t.dtype() == DType::bf16;
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if (optimization::detail::AutocastCall ac{"linear"}) {
+    if (!(autocast_eligible(x) && autocast_eligible(weight) && autocast_eligible(bias)))
+      return linear(x, weight, bias);  // f64: autocast leaves it alone
+    check_linear(x, weight, bias, /*mixed=*/true);
+    return linear_in(x, weight, bias, ac.dtype());
+  }
+  check_linear(x, weight, bias);
+  return linear_in(x, weight, bias, x.dtype());
 }
 
 // ------------------------------------------------------------------ outer

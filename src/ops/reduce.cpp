@@ -9,6 +9,7 @@
 #include "core/factory.hpp"
 #include "neural_arch/ops.hpp"
 #include "ops/elementwise.hpp"
+#include "optimization/autocast_hook.hpp"
 
 namespace neural_arch {
 
@@ -114,6 +115,8 @@ DType sum_type(DType t) { return is_integral(t, true) ? DType::i64 : t; }
 }  // namespace
 
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, std::optional<DType> dtype) {
+  if (!dtype)  // an explicit dtype opts out of autocast
+    if (optimization::detail::AutocastCall ac{"sum", x}) return sum(ac[0], dims, keepdim);
   detail::check_defined(x, "sum");
   auto mask = reduced_mask(x, dims, "sum");
   const DType rt = dtype ? *dtype : sum_type(x.dtype());
@@ -125,27 +128,42 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, std:
   return out;
 }
 
+namespace {
+// Composite reductions of f16/bf16 run on the f32-widened input (a recorded cast) and round once
+// at the end, like the single-kernel ops (the "opmath" rule).
+template <class F> Tensor in_opmath(const Tensor& x, F&& f) {
+  const DType t = x.dtype(), ct = ops::opmath_type(t);
+  return ct == t ? f(x) : f(x.to(ct)).to(t);
+}
+}  // namespace
+
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  if (optimization::detail::AutocastCall ac{"mean", x}) return mean(ac[0], dims, keepdim);
   detail::check_defined(x, "mean");
   NA_CHECK(is_floating(x.dtype()), "mean", "could not infer output dtype: input dtype must be floating point, got ",
            dtype_name(x.dtype()));
   auto mask = reduced_mask(x, dims, "mean");
-  return sum(x, dims, keepdim) / static_cast<double>(count_of(x, mask));
+  return in_opmath(x, [&](const Tensor& xc) { return sum(xc, dims, keepdim) / static_cast<double>(count_of(x, mask)); });
 }
 
 Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim) {
+  if (optimization::detail::AutocastCall ac{"var", x}) return var(ac[0], dims, correction, keepdim);
   detail::check_defined(x, "var");
   NA_CHECK(is_floating(x.dtype()), "var", "expected a floating tensor, got ", dtype_name(x.dtype()));
   auto mask = reduced_mask(x, dims, "var");
-  Tensor d = x - mean(x, dims, true);
-  return sum(d * d, dims, keepdim) / static_cast<double>(count_of(x, mask) - correction);
+  return in_opmath(x, [&](const Tensor& xc) {
+    Tensor d = xc - mean(xc, dims, true);
+    return sum(d * d, dims, keepdim) / static_cast<double>(count_of(x, mask) - correction);
+  });
 }
 
 Tensor std(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim) {
-  return sqrt(var(x, dims, correction, keepdim));
+  if (optimization::detail::AutocastCall ac{"std", x}) return std(ac[0], dims, correction, keepdim);
+  return in_opmath(x, [&](const Tensor& xc) { return sqrt(var(xc, dims, correction, keepdim)); });
 }
 
 Tensor prod(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+  if (optimization::detail::AutocastCall ac{"prod", x}) return prod(ac[0], dim, keepdim);
   detail::check_defined(x, "prod");
   std::vector<int64_t> dims;
   if (dim) dims.push_back(*dim);
@@ -268,7 +286,9 @@ Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
 }
 
 Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  if (optimization::detail::AutocastCall ac{"logsumexp", x}) return logsumexp(ac[0], dims, keepdim);
   detail::check_defined(x, "logsumexp");
+  if (ops::opmath_type(x.dtype()) != x.dtype()) return logsumexp(x.to(ops::opmath_type(x.dtype())), dims, keepdim).to(x.dtype());
   Tensor xf = is_floating(x.dtype()) ? x : x.to(DType::f32);
   auto mask = reduced_mask(xf, dims, "logsumexp");
   Tensor m;

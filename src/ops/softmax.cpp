@@ -11,6 +11,7 @@
 #include "neural_arch/functional/fused.hpp"
 #include "neural_arch/ops.hpp"
 #include "ops/elementwise.hpp"
+#include "optimization/autocast_hook.hpp"
 
 namespace neural_arch {
 
@@ -109,7 +110,13 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log_form) {
 }
 }  // namespace
 
-Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, false); }
-Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, true); }
+Tensor softmax(const Tensor& x, int64_t dim) {
+  if (optimization::detail::AutocastCall ac{"softmax", x}) return softmax(ac[0], dim);
+  return softmax_impl(x, dim, false);
+}
+Tensor log_softmax(const Tensor& x, int64_t dim) {
+  if (optimization::detail::AutocastCall ac{"log_softmax", x}) return log_softmax(ac[0], dim);
+  return softmax_impl(x, dim, true);
+}
 
 }  // namespace neural_arch

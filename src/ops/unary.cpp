@@ -6,6 +6,7 @@
 #include "core/factory.hpp"
 #include "neural_arch/ops.hpp"
 #include "ops/elementwise.hpp"
+#include "optimization/autocast_hook.hpp"
 
 namespace neural_arch {
 
@@ -23,18 +24,21 @@ Tensor neg(const Tensor& x) {
 }
 
 Tensor exp(const Tensor& x) {
+  if (optimization::detail::AutocastCall ac{"exp", x}) return exp(ac[0]);
   Tensor out = ops::unary_float(UnaryOp::exp, x, "exp");
   if (autograd::needs_grad({x})) autograd::record("ExpBackward", {x}, {out}, [y = SavedTensor(out, true)](const Grads& g) { return Grads{g[0] * y.unpack()}; });
   return out;
 }
 
 Tensor log(const Tensor& x) {
+  if (optimization::detail::AutocastCall ac{"log", x}) return log(ac[0]);
   Tensor out = ops::unary_float(UnaryOp::log, x, "log");
   if (autograd::needs_grad({x})) autograd::record("LogBackward", {x}, {out}, [x_ = SavedTensor(x)](const Grads& g) { return Grads{g[0] / x_.unpack()}; });
   return out;
 }
 
 Tensor log1p(const Tensor& x) {
+  if (optimization::detail::AutocastCall ac{"log1p", x}) return log1p(ac[0]);
   Tensor out = ops::unary_float(UnaryOp::log1p, x, "log1p");
   if (autograd::needs_grad({x})) autograd::record("Log1pBackward", {x}, {out},
                    [x_ = SavedTensor(x)](const Grads& g) { return Grads{g[0] / (x_.unpack() + 1.0)}; });

@@ -109,9 +109,9 @@ void Optimizer::add_param_group(ParamGroup group) {
     const Tensor& p = group.params[k];
     NA_CHECK(p.defined(), op, "parameter ", k, " of the new group is an undefined tensor");
     NA_CHECK(p.is_leaf(), op, "can't optimize a non-leaf tensor (parameter ", k, " of the new group)");
-    NA_CHECK(p.dtype() == DType::f32 || p.dtype() == DType::f64, op, "parameter ", k,
-             " of the new group has dtype ", dtype_name(p.dtype()), "; ", name_,
-             " updates float32 and float64 parameters");
+    // f16/bf16 are accepted here: step() requires set_master_weights(true) for them.
+    NA_CHECK(is_floating(p.dtype()), op, "parameter ", k, " of the new group has dtype ", dtype_name(p.dtype()), "; ",
+             name_, " updates float32 and float64 parameters (float16/bfloat16 with master weights)");
     NA_CHECK(seen.insert(p.impl()).second, op, "parameter ", k,
              " of the new group appears more than once among the optimizer's parameters");
   }
@@ -135,6 +135,11 @@ void Optimizer::zero_grad(bool set_to_none) {
       }
     }
   }
+}
+
+Tensor Optimizer::master_weight(const Tensor& param) const {
+  auto it = masters_.find(param.impl());
+  return it == masters_.end() ? Tensor() : it->second;
 }
 
 const ParamState* Optimizer::state(const Tensor& param) const {
@@ -168,15 +173,27 @@ void Optimizer::step() {
     for (const Tensor& p : group.params) {
       ++index;
       detail::TensorImpl* impl = p.impl();
-      const Tensor& g = impl->grad;
-      if (!g.defined()) continue;
-      const DType dt = impl->dtype;
-      NA_CHECK(dt == DType::f32 || dt == DType::f64, op, "parameter ", index, " has dtype ", dtype_name(dt),
-               "; ", name_, " updates float32 and float64 parameters");
-      NA_CHECK(g.dtype() == dt, op, "parameter ", index, " is ", dtype_name(dt), " but its grad is ",
-               dtype_name(g.dtype()));
-      NA_CHECK(g.shape() == impl->shape, op, "parameter ", index, " has shape ", shape_str(impl->shape),
-               " but its grad has shape ", shape_str(g.shape()));
+      const Tensor& g0 = impl->grad;
+      if (!g0.defined()) continue;
+      const DType pt = impl->dtype;
+      const bool narrow = pt == DType::f16 || pt == DType::bf16;
+      NA_CHECK(pt == DType::f32 || pt == DType::f64 || (narrow && master_weights_), op, "parameter ", index,
+               " has dtype ", dtype_name(pt), "; ", name_, " updates float32 and float64 parameters",
+               narrow ? " (float16/bfloat16 ones with set_master_weights(true))" : "");
+      NA_CHECK(g0.dtype() == pt, op, "parameter ", index, " is ", dtype_name(pt), " but its grad is ",
+               dtype_name(g0.dtype()));
+      NA_CHECK(g0.shape() == impl->shape, op, "parameter ", index, " has shape ", shape_str(impl->shape),
+               " but its grad has shape ", shape_str(g0.shape()));
+      // A narrow parameter is updated through its f32 master copy, written back after the kernels.
+      const DType dt = narrow ? DType::f32 : pt;
+      Tensor master;
+      if (narrow) {
+        Tensor& m = masters_[impl];
+        if (!m.defined() || m.shape() != impl->shape) m = p.detach().to(DType::f32).contiguous();
+        master = m;
+        s.keep_alive.push_back(g0.to(DType::f32));
+      }
+      const Tensor g = narrow ? s.keep_alive.back() : g0;
       ParamState& st = state_[impl];
       for (size_t k = 0; k < st.buffers.size(); ++k) {
         const Tensor& b = st.buffers[k];
@@ -185,12 +202,14 @@ void Optimizer::step() {
                  " but the parameter is now ", dtype_name(dt), " ", shape_str(impl->shape));
       }
       Scratch::Job job{};
-      job.fn = prepare(*group.options, st, p, dt == DType::f64 ? 1 : 0, job.args);
+      job.fn = prepare(*group.options, st, narrow ? master : p, dt == DType::f64 ? 1 : 0, job.args);
       const int64_t n = impl->numel;
       if (n == 0) continue;
       NA_CHECK(job.fn != nullptr, op, "no kernel for this combination of options");
-      Tensor pc = p;
-      if (!impl->is_contiguous) {
+      Tensor pc = narrow ? master : p;
+      if (narrow) {
+        s.write_back.emplace_back(p, master);  // p = round(master)
+      } else if (!impl->is_contiguous) {
         pc = p.contiguous();
         s.write_back.emplace_back(p, pc);
       } else {

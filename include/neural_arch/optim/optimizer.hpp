@@ -115,7 +115,8 @@ struct ParamState {
 /// parameters of a step are split across OpenMP threads as one range of elements (so many
 /// small tensors are as cheap as one large one), and results are bitwise identical for any
 /// thread count. No clipping and no NaN/inf replacement happen inside an optimizer.
-/// Parameters must be float32 or float64; state has the parameter's dtype.
+/// Parameters must be float32 or float64 (or f16/bf16 with set_master_weights(true)); state has
+/// the parameter's dtype (f32 for narrow parameters with master weights).
 ///
 /// state_dict() layout (flat, so the checkpoint code can save it as named tensors):
 ///   "state.<i>.step"               0-d float64: steps taken (optimizers that count steps)
@@ -165,6 +166,16 @@ class Optimizer {
   /// Names of ParamState::buffers slots, in slot order.
   virtual const std::vector<std::string>& buffer_names() const = 0;
 
+  /// Mixed precision: keep an f32 master copy of every f16/bf16 parameter. step() then updates
+  /// the copy (with f32 state) from the widened gradient and writes it back rounded, so updates
+  /// smaller than the narrow type's resolution accumulate instead of vanishing. Off by
+  /// default, and then a narrow parameter is an error. The copies are made from the parameters
+  /// at their first step; state_dict() does not hold them.
+  void set_master_weights(bool on) { master_weights_ = on; }
+  bool master_weights() const { return master_weights_; }
+  /// The f32 master copy of a narrow parameter; undefined before its first step.
+  Tensor master_weight(const Tensor& param) const;
+
  protected:
   /// The derived constructor then calls init_groups, which validates defaults and groups
   /// (validate is virtual, so it cannot run here).
@@ -188,6 +199,8 @@ class Optimizer {
   std::unique_ptr<OptimizerOptions> defaults_;
   std::vector<ParamGroup> groups_;
   std::unordered_map<const detail::TensorImpl*, ParamState> state_;
+  bool master_weights_ = false;
+  std::unordered_map<const detail::TensorImpl*, Tensor> masters_;
   std::unique_ptr<Scratch> scratch_;
 };
 

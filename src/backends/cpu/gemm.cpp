@@ -1,5 +1,5 @@
-// GEMM glue: f32 through oneDNN (cached matmul primitives, dnnl_sgemm for tiny products),
-// f64 through a blocked OpenMP loop. See gemm.hpp for the contract.
+// GEMM glue: f32 and bf16 through oneDNN (cached matmul primitives, dnnl_sgemm for tiny f32
+// products), f64 through a blocked OpenMP loop. See gemm.hpp for the contract.
 #include "backends/cpu/gemm.hpp"
 
 #include <oneapi/dnnl/dnnl.h>
@@ -114,6 +114,7 @@ struct Key {
   bool trans_a, trans_b, has_bias;
   GemmActivation act;
   uint32_t beta_bits;
+  dnnl::memory::data_type dt;  // of A, B, C and bias: f32 or bf16 (oneDNN accumulates in f32)
   bool operator==(const Key&) const = default;
 };
 
@@ -124,7 +125,7 @@ struct KeyHash {
                       int64_t{k.threads}})
       h.mix(static_cast<uint64_t>(v));
     h.mix((uint64_t{k.trans_a} << 0) | (uint64_t{k.trans_b} << 1) | (uint64_t{k.has_bias} << 2) |
-          (uint64_t(k.act) << 3) | (uint64_t{k.beta_bits} << 8));
+          (uint64_t(k.act) << 3) | (uint64_t{k.beta_bits} << 8) | (uint64_t(k.dt) << 40));
     return h.value();
   }
 };
@@ -146,15 +147,14 @@ Cache& cache() {
 // Descriptor of the logical rows×cols matrix op(X); stored transposed when trans. A broadcast
 // batch (stride 0) becomes a batch dim of 1, which oneDNN broadcasts (a 0 stride sends it to
 // its reference code).
-dnnl::memory::desc matrix_md(bool batched, int64_t count, int64_t bstride, int64_t rows, int64_t cols,
-                             bool trans, int64_t ld) {
+dnnl::memory::desc matrix_md(dnnl::memory::data_type dt, bool batched, int64_t count, int64_t bstride, int64_t rows,
+                             int64_t cols, bool trans, int64_t ld) {
   using dims = dnnl::memory::dims;
   const dims s2 = trans ? dims{1, ld} : dims{ld, 1};
-  if (!batched) return dnnl::memory::desc({rows, cols}, dnnl::memory::data_type::f32, s2);
+  if (!batched) return dnnl::memory::desc({rows, cols}, dt, s2);
   const bool bcast = bstride == 0;
   const int64_t bs = bcast ? (trans ? ld * cols : ld * rows) : bstride;
-  return dnnl::memory::desc({bcast ? 1 : count, rows, cols}, dnnl::memory::data_type::f32,
-                            {bs, s2[0], s2[1]});
+  return dnnl::memory::desc({bcast ? 1 : count, rows, cols}, dt, {bs, s2[0], s2[1]});
 }
 
 dnnl::algorithm eltwise_alg(GemmActivation act) {
@@ -171,12 +171,12 @@ dnnl::algorithm eltwise_alg(GemmActivation act) {
 Entry make_entry(const Key& k, float beta) {
   Entry e;
   const bool batched = k.count > 1;
-  e.a_md = matrix_md(batched, k.count, k.stride_a, k.M, k.K, k.trans_a, k.lda);
-  e.b_md = matrix_md(batched, k.count, k.stride_b, k.K, k.N, k.trans_b, k.ldb);
-  e.c_md = matrix_md(batched, k.count, k.stride_c, k.M, k.N, false, k.ldc);
+  e.a_md = matrix_md(k.dt, batched, k.count, k.stride_a, k.M, k.K, k.trans_a, k.lda);
+  e.b_md = matrix_md(k.dt, batched, k.count, k.stride_b, k.K, k.N, k.trans_b, k.ldb);
+  e.c_md = matrix_md(k.dt, batched, k.count, k.stride_c, k.M, k.N, false, k.ldc);
   if (k.has_bias)
-    e.bias_md = batched ? dnnl::memory::desc({1, 1, k.N}, dnnl::memory::data_type::f32, {k.N, k.N, 1})
-                        : dnnl::memory::desc({1, k.N}, dnnl::memory::data_type::f32, {k.N, 1});
+    e.bias_md = batched ? dnnl::memory::desc({1, 1, k.N}, k.dt, {k.N, k.N, 1})
+                        : dnnl::memory::desc({1, k.N}, k.dt, {k.N, 1});
   try {
     dnnl::primitive_attr attr = onednn::user_scratchpad_attr();
     dnnl::post_ops po;
@@ -208,6 +208,59 @@ Entry make_entry(const Key& k, float beta) {
 constexpr int64_t kSgemmMaxWork = int64_t{128} * 128 * 128;
 constexpr int64_t kSgemmMaxWorkTransB = int64_t{80} * 80 * 80;
 
+
+// Runs the cached oneDNN matmul primitive for data type dt; false when oneDNN has only its
+// reference code (or refuses) for this geometry, so the caller falls back.
+bool run_primitive(dnnl::memory::data_type dt, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                   const void* A, int64_t lda, const void* B, int64_t ldb, void* C, int64_t ldc, float beta,
+                   const void* bias, GemmActivation act, const GemmBatch& batch) {
+  uint32_t beta_bits;
+  std::memcpy(&beta_bits, &beta, sizeof beta);
+  // Strides of non-batched calls do not matter: zero them so they do not split the cache.
+  const bool batched = batch.count > 1;
+  Key key{M, N, K, lda, ldb, ldc, batch.count, 0, 0, 0, 0, trans_a, trans_b, bias != nullptr, act, beta_bits, dt};
+  key.threads = onednn::primitive_threads();
+  if (batched) key.stride_a = batch.stride_a, key.stride_b = batch.stride_b, key.stride_c = batch.stride_c;
+  const std::shared_ptr<const Entry> entry = cache().get(key, [&] { return make_entry(key, beta); });
+  const Entry& e = *entry;
+  if (!e.usable) return false;
+  try {
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, onednn::wrap(e.a_md, A)},
+                                               {DNNL_ARG_WEIGHTS, onednn::wrap(e.b_md, B)},
+                                               {DNNL_ARG_DST, onednn::wrap(e.c_md, C)}};
+    if (bias) args.emplace(DNNL_ARG_BIAS, onednn::wrap(e.bias_md, bias));
+    onednn::add_scratchpad(args, e.scratch_md, e.scratch_bytes, "gemm");
+    auto& s = onednn::stream();
+    e.prim.execute(s, args);
+    s.wait();
+  } catch (const dnnl::error& err) {
+    detail::throw_error("gemm", "oneDNN matmul failed: ", err.what());
+  }
+  return true;
+}
+
+// bf16 without a oneDNN kernel (a CPU without AVX-512): each product's operands widened to
+// contiguous f32, the f32 GEMM, the result rounded back. Slow but exact to f32 accumulation.
+void gemm_bf16_widened(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const BFloat16* A, int64_t lda,
+                       const BFloat16* B, int64_t ldb, BFloat16* C, int64_t ldc, float beta, const BFloat16* bias,
+                       GemmActivation act, const GemmBatch& batch) {
+  std::vector<float> a(M * K), b(K * N), c(M * N), fb(bias ? N : 0);
+  for (int64_t j = 0; j < static_cast<int64_t>(fb.size()); ++j) fb[j] = bias[j];
+  for (int64_t p = 0; p < batch.count; ++p) {
+    const BFloat16* Ap = A + p * batch.stride_a;
+    const BFloat16* Bp = B + p * batch.stride_b;
+    BFloat16* Cp = C + p * batch.stride_c;
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t k = 0; k < K; ++k) a[i * K + k] = trans_a ? Ap[k * lda + i] : Ap[i * lda + k];
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j < N; ++j) b[k * N + j] = trans_b ? Bp[j * ldb + k] : Bp[k * ldb + j];
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) c[i * N + j] = beta != 0.f ? static_cast<float>(Cp[i * ldc + j]) : 0.f;
+    gemm(false, false, M, N, K, a.data(), K, b.data(), N, c.data(), N, beta, bias ? fb.data() : nullptr, act);
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) Cp[i * ldc + j] = BFloat16(c[i * N + j]);
+  }
+}
 }  // namespace
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
@@ -226,36 +279,15 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const flo
     NA_CHECK(st == dnnl_success, "gemm", "dnnl_sgemm failed with status ", static_cast<int>(st));
     return;
   }
-  uint32_t beta_bits;
-  std::memcpy(&beta_bits, &beta, sizeof beta);
-  // Strides of non-batched calls do not matter: zero them so they do not split the cache.
-  const bool batched = batch.count > 1;
-  Key key{M, N, K, lda, ldb, ldc, batch.count, 0, 0, 0, 0, trans_a, trans_b, bias != nullptr, act, beta_bits};
-  key.threads = onednn::primitive_threads();
-  if (batched) key.stride_a = batch.stride_a, key.stride_b = batch.stride_b, key.stride_c = batch.stride_c;
-  const std::shared_ptr<const Entry> entry = cache().get(key, [&] { return make_entry(key, beta); });
-  const Entry& e = *entry;
-  if (!e.usable) {
-    if (batched) {
-      for (int64_t b = 0; b < batch.count; ++b)
-        gemm(trans_a, trans_b, M, N, K, A + b * batch.stride_a, lda, B + b * batch.stride_b, ldb,
-             C + b * batch.stride_c, ldc, beta, bias, act);
-    } else {
-      gemm_loop(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, beta, bias, act, batch);
-    }
+  if (run_primitive(dnnl::memory::data_type::f32, trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, beta, bias, act,
+                    batch))
     return;
-  }
-  try {
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, onednn::wrap(e.a_md, A)},
-                                               {DNNL_ARG_WEIGHTS, onednn::wrap(e.b_md, B)},
-                                               {DNNL_ARG_DST, onednn::wrap(e.c_md, C)}};
-    if (bias) args.emplace(DNNL_ARG_BIAS, onednn::wrap(e.bias_md, bias));
-    onednn::add_scratchpad(args, e.scratch_md, e.scratch_bytes, "gemm");
-    auto& s = onednn::stream();
-    e.prim.execute(s, args);
-    s.wait();
-  } catch (const dnnl::error& err) {
-    detail::throw_error("gemm", "oneDNN matmul failed: ", err.what());
+  if (batch.count > 1) {
+    for (int64_t b = 0; b < batch.count; ++b)
+      gemm(trans_a, trans_b, M, N, K, A + b * batch.stride_a, lda, B + b * batch.stride_b, ldb, C + b * batch.stride_c,
+           ldc, beta, bias, act);
+  } else {
+    gemm_loop(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, beta, bias, act, batch);
   }
 }
 
@@ -265,6 +297,17 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const dou
   check_geometry(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, batch);
   if (M == 0 || N == 0 || batch.count == 0) return;
   gemm_loop(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, beta, bias, act, batch);
+}
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const BFloat16* A, int64_t lda,
+          const BFloat16* B, int64_t ldb, BFloat16* C, int64_t ldc, float beta, const BFloat16* bias,
+          GemmActivation act, const GemmBatch& batch) {
+  check_geometry(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, batch);
+  if (M == 0 || N == 0 || batch.count == 0) return;
+  if (K > 0 && run_primitive(dnnl::memory::data_type::bf16, trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, beta,
+                             bias, act, batch))
+    return;
+  gemm_bf16_widened(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, beta, bias, act, batch);
 }
 
 GemmCacheStats gemm_cache_stats() { return cache().stats(); }

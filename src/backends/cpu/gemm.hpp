@@ -1,9 +1,11 @@
 // GEMM for the CPU backend: C = act(op(A)·op(B) + bias + beta·C), optionally batched.
-// f32 runs on oneDNN's matmul primitive (cached per problem geometry); f64 runs on a
+// f32 and bf16 run on oneDNN's matmul primitive (cached per problem geometry); f64 runs on a
 // cache-blocked OpenMP loop (oneDNN has no f64 matmul; f64 exists for gradient checks).
 // oneDNN stays inside gemm.cpp: nothing here exposes its types.
 #pragma once
 #include <cstdint>
+
+#include "neural_arch/dtype.hpp"
 
 namespace neural_arch::cpu {
 
@@ -36,7 +38,13 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const dou
           const double* bias = nullptr, GemmActivation act = GemmActivation::none,
           const GemmBatch& batch = {});
 
-/// Statistics of the f32 primitive cache (for tests and benchmarks).
+/// bf16 operands, output and bias; oneDNN accumulates in f32 and rounds C once (vdpbf16ps on
+/// AVX512-BF16 CPUs). Without a oneDNN bf16 kernel the operands are widened to f32.
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const BFloat16* A, int64_t lda,
+          const BFloat16* B, int64_t ldb, BFloat16* C, int64_t ldc, float beta = 0.f,
+          const BFloat16* bias = nullptr, GemmActivation act = GemmActivation::none, const GemmBatch& batch = {});
+
+/// Statistics of the primitive cache (for tests and benchmarks).
 struct GemmCacheStats {
   int64_t entries = 0;
   int64_t hits = 0;

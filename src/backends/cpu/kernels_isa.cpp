@@ -5,6 +5,9 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <utility>
+
+#include <immintrin.h>
 
 #ifndef NA_ISA
 #define NA_ISA base
@@ -407,7 +410,138 @@ template <class T> inline auto widen(T v) {
   else return v;
 }
 
+// Narrow float <-> f32 on contiguous runs, vectorized; results are bitwise those of the scalar
+// Half/BFloat16 conversions in dtype.hpp (round to nearest even, subnormals kept, NaN -> the
+// canonical quiet NaN PyTorch's c10 conversions give), on every ISA path.
+typedef uint16_t VU16 __attribute__((vector_size(kBytes / 2)));  // kLanes<uint32_t> u16s
+using VU32 = Vec<uint32_t>;
+constexpr int kL32 = kLanes<uint32_t>;
+
+inline VU32 load_u16_widen(const uint16_t* p) {
+  VU16 h;
+  std::memcpy(&h, p, sizeof(h));
+  return __builtin_convertvector(h, VU32);
+}
+inline void store_u32_narrow(uint16_t* p, VU32 v) {
+  VU16 h = __builtin_convertvector(v, VU16);
+  std::memcpy(p, &h, sizeof(h));
+}
+
+// bf16 -> f32 is exact: the bf16 bits are the f32's top half.
+void bf16_to_f32(float* o, const uint16_t* x, int64_t n) {
+  int64_t i = 0;
+  for (; i + kL32 <= n; i += kL32) {
+    VU32 u = load_u16_widen(x + i) << 16;
+    std::memcpy(o + i, &u, sizeof(u));
+  }
+  for (; i < n; ++i) o[i] = bf16_to_float(x[i]);
+}
+
+// Round to nearest even by adding 0x7fff plus the lowest kept bit; NaN -> 0x7fc0 (torch).
+inline VU32 f32_to_bf16_soft(VU32 u) {
+  VU32 r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  return (u & 0x7fffffffu) > 0x7f800000u ? VU32{} + 0x7fc0u : r;
+}
+
+void f32_to_bf16_generic(uint16_t* o, const float* x, int64_t n) {
+  int64_t i = 0;
+  for (; i + kL32 <= n; i += kL32) {
+    VU32 u;
+    std::memcpy(&u, x + i, sizeof(u));
+    store_u32_narrow(o + i, f32_to_bf16_soft(u));
+  }
+  for (; i < n; ++i) o[i] = float_to_bf16(x[i]);
+}
+
+#if defined(__AVX512F__)
+// vcvtneps2bf16 (AVX512-BF16, checked at run time) rounds to nearest even but flushes f32
+// subnormals to zero and keeps NaN payloads; blocks holding either take the exact path.
+__attribute__((target("avx512bf16,avx512f,avx512vl,avx512bw")))
+void f32_to_bf16_avx512bf16(uint16_t* o, const float* x, int64_t n) {
+  int64_t i = 0;
+  const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
+  for (; i + 16 <= n; i += 16) {
+    __m512 v = _mm512_loadu_ps(x + i);
+    __m512i a = _mm512_and_si512(_mm512_castps_si512(v), abs_mask);
+    // special: 0 < |x| < 2^-126 (a - 1 < 0x7fffff unsigned) or NaN (a > 0x7f800000)
+    __mmask16 special = _mm512_cmplt_epu32_mask(_mm512_sub_epi32(a, _mm512_set1_epi32(1)), _mm512_set1_epi32(0x7fffff)) |
+                        _mm512_cmpgt_epu32_mask(a, _mm512_set1_epi32(0x7f800000));
+    if (special) {
+      f32_to_bf16_generic(o + i, x + i, 16);
+    } else {
+      __m256bh b = _mm512_cvtneps_pbh(v);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + i), reinterpret_cast<__m256i&>(b));
+    }
+  }
+  f32_to_bf16_generic(o + i, x + i, n - i);
+}
+#endif
+
+void f32_to_bf16(uint16_t* o, const float* x, int64_t n) {
+#if defined(__AVX512F__)
+  static const bool hw = __builtin_cpu_supports("avx512bf16");
+  if (hw) return f32_to_bf16_avx512bf16(o, x, n);
+#endif
+  f32_to_bf16_generic(o, x, n);
+}
+
+// f16 <-> f32 with F16C (the AVX2 and AVX-512 builds require it, isa.cpp checks). vcvtps2ph
+// keeps a NaN's payload; NaN lanes are rewritten to sign|0x7e00 like float_to_half.
+void f16_to_f32(float* o, const uint16_t* x, int64_t n) {
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(o + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i))));
+#elif defined(__F16C__)
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(o + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i))));
+#endif
+  for (; i < n; ++i) o[i] = half_to_float(x[i]);
+}
+
+void f32_to_f16(uint16_t* o, const float* x, int64_t n) {
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  for (; i + 16 <= n; i += 16) {
+    __m512 v = _mm512_loadu_ps(x + i);
+    __m256i h = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    if (nan)
+      h = _mm256_mask_mov_epi16(h, nan,
+                                _mm256_or_si256(_mm256_and_si256(h, _mm256_set1_epi16(static_cast<short>(0x8000))),
+                                                _mm256_set1_epi16(0x7e00)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + i), h);
+  }
+#elif defined(__F16C__)
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_loadu_ps(x + i);
+    __m128i h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q))) {
+      for (int l = 0; l < 8; ++l) o[i + l] = float_to_half(x[i + l]);
+      continue;
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o + i), h);
+  }
+#endif
+  for (; i < n; ++i) o[i] = float_to_half(x[i]);
+}
+
+// The contiguous f32 <-> f16/bf16 casts; false when (to, from) is not one of them.
+bool narrow_cast_contiguous(char* out, DType to, const char* in, DType from, int64_t n) {
+  auto* o16 = reinterpret_cast<uint16_t*>(out);
+  auto* i16 = reinterpret_cast<const uint16_t*>(in);
+  auto* of = reinterpret_cast<float*>(out);
+  auto* inf = reinterpret_cast<const float*>(in);
+  if (from == DType::f32 && to == DType::bf16) f32_to_bf16(o16, inf, n);
+  else if (from == DType::f32 && to == DType::f16) f32_to_f16(o16, inf, n);
+  else if (from == DType::bf16 && to == DType::f32) bf16_to_f32(of, i16, n);
+  else if (from == DType::f16 && to == DType::f32) f16_to_f32(of, i16, n);
+  else return false;
+  return true;
+}
+
 void cast_kernel(char* out, DType to, const char* in, DType from, int64_t n, int64_t so, int64_t si) {
+  if (so == 1 && si == 1 && narrow_cast_contiguous(out, to, in, from, n)) return;
   visit_dtype(to, [&](auto tv) {
     using To = decltype(tv);
     visit_dtype(from, [&](auto fv) {
@@ -422,6 +556,86 @@ void cast_kernel(char* out, DType to, const char* in, DType from, int64_t n, int
       }
     });
   });
+}
+
+// ------------------------------------------------------------------ f16/bf16 elementwise
+// One pass per op: blocks of the narrow operands are widened into f32 buffers on the stack, the
+// f32 kernel runs on them, and the result is rounded once into the narrow output. Same values
+// as casting whole tensors to f32 and back, without the two extra passes and f32 temporaries.
+constexpr int64_t kNarrowBlock = 512;  // a multiple of every vector width
+
+template <class N> void widen_block(float* o, const char* x, int64_t m, int64_t s) {
+  const auto* p = reinterpret_cast<const uint16_t*>(x);
+  if (s == 1) {
+    if constexpr (std::is_same_v<N, BFloat16>) bf16_to_f32(o, p, m);
+    else f16_to_f32(o, p, m);
+    return;
+  }
+  for (int64_t i = 0; i < m; ++i) o[i] = std::is_same_v<N, BFloat16> ? bf16_to_float(p[i * s]) : half_to_float(p[i * s]);
+}
+
+template <class N> void narrow_block(char* out, const float* x, int64_t m, int64_t s) {
+  auto* p = reinterpret_cast<uint16_t*>(out);
+  if (s == 1) {
+    if constexpr (std::is_same_v<N, BFloat16>) f32_to_bf16(p, x, m);
+    else f32_to_f16(p, x, m);
+    return;
+  }
+  for (int64_t i = 0; i < m; ++i) p[i * s] = std::is_same_v<N, BFloat16> ? float_to_bf16(x[i]) : float_to_half(x[i]);
+}
+
+constexpr int kF32 = static_cast<int>(DType::f32);
+
+template <class N, int Op>
+void narrow_unary_kernel(char* out, const char* in, int64_t n, int64_t so, int64_t sx, const double* p) {
+  const UnaryKernel k = kernel_table()->unary[Op][kF32];
+  alignas(64) float xb[kNarrowBlock], ob[kNarrowBlock];
+  for (int64_t i = 0; i < n; i += kNarrowBlock) {
+    const int64_t m = std::min(kNarrowBlock, n - i);
+    widen_block<N>(xb, in + 2 * i * sx, m, sx);
+    k(reinterpret_cast<char*>(ob), reinterpret_cast<const char*>(xb), m, 1, 1, p);
+    narrow_block<N>(out + 2 * i * so, ob, m, so);
+  }
+}
+
+template <class N, int Op>
+void narrow_binary_kernel(char* out, const char* a, const char* b, int64_t n, int64_t so, int64_t sa, int64_t sb,
+                          const double* p) {
+  const BinaryKernel k = kernel_table()->binary[Op][kF32];
+  alignas(64) float ab[kNarrowBlock], bb[kNarrowBlock], ob[kNarrowBlock];
+  // A broadcast operand (stride 0) is widened once and passed with stride 0.
+  if (sa == 0) widen_block<N>(ab, a, 1, 1);
+  if (sb == 0) widen_block<N>(bb, b, 1, 1);
+  for (int64_t i = 0; i < n; i += kNarrowBlock) {
+    const int64_t m = std::min(kNarrowBlock, n - i);
+    if (sa != 0) widen_block<N>(ab, a + 2 * i * sa, m, sa);
+    if (sb != 0) widen_block<N>(bb, b + 2 * i * sb, m, sb);
+    k(reinterpret_cast<char*>(ob), reinterpret_cast<const char*>(ab), reinterpret_cast<const char*>(bb), m, 1,
+      sa != 0, sb != 0, p);
+    narrow_block<N>(out + 2 * i * so, ob, m, so);
+  }
+}
+
+// Every f32 unary kernel but logical_not, and every f32 binary kernel with a float output (not
+// the comparisons and logical ops), gets its narrow wrapper.
+template <class N, size_t... I> void fill_narrow_unary(KernelTable& t, std::index_sequence<I...>) {
+  const int d = dtype_index(dtype_of<N>::value);
+  ((t.unary[I][kF32] && static_cast<int>(I) != static_cast<int>(UnaryOp::logical_not)
+        ? (void)(t.unary[I][d] = narrow_unary_kernel<N, static_cast<int>(I)>)
+        : (void)0),
+   ...);
+}
+template <class N, size_t... I> void fill_narrow_binary(KernelTable& t, std::index_sequence<I...>) {
+  const int d = dtype_index(dtype_of<N>::value);
+  constexpr int lo = static_cast<int>(BinaryOp::eq), hi = static_cast<int>(BinaryOp::logical_xor);
+  ((t.binary[I][kF32] && (static_cast<int>(I) < lo || static_cast<int>(I) > hi)
+        ? (void)(t.binary[I][d] = narrow_binary_kernel<N, static_cast<int>(I)>)
+        : (void)0),
+   ...);
+}
+template <class N> void fill_narrow(KernelTable& t) {
+  fill_narrow_unary<N>(t, std::make_index_sequence<static_cast<size_t>(UnaryOp::count)>{});
+  fill_narrow_binary<N>(t, std::make_index_sequence<static_cast<size_t>(BinaryOp::count)>{});
 }
 
 // ------------------------------------------------------------------ reductions
@@ -665,6 +879,8 @@ KernelTable make_table() {
   t.binary[static_cast<int>(BinaryOp::logical_xor)][b] = compare_kernel<bool, XorOp>;
   t.unary[static_cast<int>(UnaryOp::logical_not)][b] = unary_kernel<bool, LogicalNotOp>;
   t.cast = cast_kernel;
+  fill_narrow<Half>(t);  // after the f32 entries they wrap
+  fill_narrow<BFloat16>(t);
   return t;
 }
 

@@ -1,0 +1,293 @@
+// Mixed precision: bf16 GEMM against f32 GEMM, and an MLP training step under bf16 autocast
+// against the same step in f32 (time and peak activation bytes). libtorch does the same work in
+// the same run (at::mm in f32/bf16; the MLP step with libtorch's CPU autocast).
+//
+//   bench_amp [--json FILE] [--threads N] [--filter S] [--quick] [--torch-f32-mlp]
+//
+// Rows:
+//   gemm/4096x1024x1024/{f32,bf16}   C = A·B, M=4096 K=1024 N=1024. limit: the measured f32 FMA
+//                                    peak (bf16: twice it, vdpbf16ps does two products per lane).
+//   train/mlp32x1024_b256/{f32,autocast_bf16}
+//                                    32 x (Linear 1024->1024 + ReLU), batch 256, MSE loss, SGD:
+//                                    zero_grad, forward, backward, step. peak_activation_bytes:
+//                                    the pool's peak live bytes during the forward minus the
+//                                    live bytes before it (parameters); peak_step_bytes the
+//                                    same over forward and backward (adds the f32 grads).
+#include <malloc.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench_util.hpp"
+#include "neural_arch/backends/memory_pool.hpp"
+#include "neural_arch/ops.hpp"
+#include "neural_arch/optim/sgd.hpp"
+#include "neural_arch/optimization/autocast.hpp"
+#include "neural_arch/tensor.hpp"
+
+#ifdef NA_HAVE_LIBTORCH
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
+#endif
+
+namespace na = neural_arch;
+using na::DType;
+using na_bench::Report;
+using na_bench::Row;
+
+namespace {
+
+na_bench::AdaptiveOptions timing_options(const na_bench::CommonArgs& args) {
+  na_bench::AdaptiveOptions o;
+  if (args.quick) o.min_repeats = 2, o.max_repeats = 3, o.min_total_s = 0.05;
+  else o.min_repeats = 7, o.min_total_s = 2.0;
+  return o;
+}
+
+#ifdef NA_HAVE_LIBTORCH
+void prepare_libtorch_environment(char** argv) {
+  if (std::getenv("ATEN_CPU_CAPABILITY") || na_bench::host_isa() != "avx512" || std::getenv("NA_BENCH_REEXEC"))
+    return;
+  setenv("ATEN_CPU_CAPABILITY", "avx512", 1);
+  setenv("NA_BENCH_REEXEC", "1", 1);
+  execv("/proc/self/exe", argv);
+  std::perror("bench_amp: re-exec with libtorch settings failed, continuing");
+}
+
+std::string torch_config() {
+  std::ostringstream os;
+  const char* cap = std::getenv("ATEN_CPU_CAPABILITY");
+  os << "libtorch " << TORCH_VERSION_MAJOR << '.' << TORCH_VERSION_MINOR << '.' << TORCH_VERSION_PATCH
+     << " threads=" << at::get_num_threads() << " ATEN_CPU_CAPABILITY=" << (cap ? cap : "(default)");
+  return os.str();
+}
+
+at::Tensor to_torch(const na::Tensor& t) {
+  const na::Tensor c = t.to(DType::f32).contiguous();
+  return at::from_blob(c.data_ptr<float>(), at::IntArrayRef(c.shape().data(), c.shape().size()),
+                       at::TensorOptions().dtype(at::kFloat))
+      .clone();
+}
+#endif
+
+// ------------------------------------------------------------------ GEMM
+
+void bench_gemm(DType t, const na_bench::CommonArgs& args, const na_bench::MachineInfo& mi, Report& rep,
+                double* f32_ms) {
+  const int64_t M = 4096, K = 1024, N = 1024;
+  const std::string name = "gemm/4096x1024x1024/" + std::string(t == DType::f32 ? "f32" : "bf16");
+  if (!args.wants(name)) return;
+  na::manual_seed(1);
+  na::Tensor a = na::randn({M, K}).to(t), b = na::randn({K, N}).to(t);
+  na::Tensor out;
+  std::vector<std::function<void()>> fns{[&] { out = na::mm(a, b); }};
+#ifdef NA_HAVE_LIBTORCH
+  const at::ScalarType tt = t == DType::f32 ? at::kFloat : at::kBFloat16;
+  at::Tensor ta = to_torch(a).to(tt), tb = to_torch(b).to(tt), tout;
+  fns.emplace_back([&] { tout = at::mm(ta, tb); });
+#endif
+  const auto st = na_bench::time_interleaved(fns, timing_options(args));
+  const double flops = 2.0 * M * N * K;
+  Row row;
+  row.name = name;
+  row.ours_ms = st[0].median_ms;
+  const double peak = mi.fma_gflops * (t == DType::bf16 ? 2.0 : 1.0);
+  row.limit_ms = flops / (peak * 1e9) * 1e3;
+  row.set("limit_kind", t == DType::bf16 ? "2 x measured f32 FMA peak (bf16 dot products)" : "measured f32 FMA peak");
+  row.set("ours_min_ms", st[0].min_ms).set("ours_p90_ms", st[0].p90_ms).set("repeats", st[0].repeats);
+  row.set("ours_gflops", flops / (st[0].median_ms * 1e6));
+  if (t == DType::f32) *f32_ms = st[0].median_ms;
+  if (t == DType::bf16 && *f32_ms > 0) row.set("speedup_vs_f32", *f32_ms / st[0].median_ms);
+#ifdef NA_HAVE_LIBTORCH
+  row.baseline = "libtorch";
+  row.baseline_ms = st[1].median_ms;
+  row.set("baseline_gflops", flops / (st[1].median_ms * 1e6));
+  row.set("baseline_config", torch_config());
+  // Agreement: max |ours - libtorch| relative to max |libtorch|.
+  const at::Tensor ours_t = to_torch(out), diff = (ours_t - tout.to(at::kFloat)).abs().max();
+  row.set("max_rel_diff_vs_baseline", diff.item<double>() / tout.to(at::kFloat).abs().max().item<double>());
+#endif
+  rep.add(std::move(row));
+}
+
+// ------------------------------------------------------------------ MLP training step
+
+constexpr int kLayers = 32;
+constexpr int64_t kWidth = 1024, kBatch = 256;
+
+struct Mlp {
+  std::vector<na::Tensor> w, b;
+  na::Tensor x, y;
+  std::unique_ptr<na::optim::SGD> opt;
+  explicit Mlp(uint64_t seed) {
+    na::manual_seed(seed);
+    const double s = 1.0 / std::sqrt(static_cast<double>(kWidth));
+    std::vector<na::Tensor> params;
+    for (int i = 0; i < kLayers; ++i) {
+      w.push_back(na::mul(na::randn({kWidth, kWidth}), na::scalar_tensor(s * 1.4)));
+      b.push_back(na::zeros({kWidth}));
+      w.back().requires_grad_(true);
+      b.back().requires_grad_(true);
+      params.push_back(w.back());
+      params.push_back(b.back());
+    }
+    x = na::randn({kBatch, kWidth});
+    y = na::randn({kBatch, kWidth});
+    opt = std::make_unique<na::optim::SGD>(params, na::optim::SGDOptions().lr(1e-3));
+  }
+  // One step. activation: the pool's peak over the forward (what the graph keeps for backward
+  // plus the forward's temporaries); step: its peak over forward and backward (which adds the
+  // parameter gradients, the same f32 bytes in both modes), both above the bytes live before.
+  struct Peaks {
+    size_t activation = 0, step = 0;
+  };
+  Peaks step(bool autocast) {
+    auto& pool = na::backends::get_memory_pool();
+    opt->zero_grad();
+    const size_t before = pool.stats().allocated_bytes;
+    pool.reset_peak();
+    Peaks p;
+    {
+      std::unique_ptr<na::optimization::autocast> ac;
+      if (autocast) ac = std::make_unique<na::optimization::autocast>(DType::bf16);
+      na::Tensor h = x;
+      for (int i = 0; i < kLayers; ++i) h = na::relu(na::linear(h, w[i], b[i]));
+      na::Tensor d = na::sub(h, y);
+      na::Tensor loss = na::mean(na::mul(d, d));
+      p.activation = pool.stats().peak_allocated_bytes - before;
+      h = d = na::Tensor();
+      loss.backward();
+    }
+    p.step = pool.stats().peak_allocated_bytes - before;
+    opt->step();
+    return p;
+  }
+};
+
+#ifdef NA_HAVE_LIBTORCH
+struct TorchMlp {
+  std::vector<at::Tensor> w, b;
+  at::Tensor x, y;
+  explicit TorchMlp(const Mlp& m) {
+    for (int i = 0; i < kLayers; ++i) {
+      w.push_back(to_torch(m.w[i]).requires_grad_(true));
+      b.push_back(to_torch(m.b[i]).requires_grad_(true));
+    }
+    x = to_torch(m.x);
+    y = to_torch(m.y);
+  }
+  void step(bool autocast) {
+    for (int i = 0; i < kLayers; ++i) w[i].mutable_grad().reset(), b[i].mutable_grad().reset();
+    at::autocast::set_cpu_enabled(autocast);
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::Tensor h = x;
+    for (int i = 0; i < kLayers; ++i) h = at::relu(at::linear(h, w[i], b[i]));
+    at::Tensor d = h.to(at::kFloat) - y;
+    at::Tensor loss = (d * d).mean();
+    at::autocast::set_cpu_enabled(false);
+    at::autocast::clear_cache();
+    loss.backward();
+    at::NoGradGuard ng;
+    for (int i = 0; i < kLayers; ++i) w[i].sub_(w[i].grad(), 1e-3), b[i].sub_(b[i].grad(), 1e-3);
+  }
+};
+#endif
+
+// Debian's libtorch 1.13 runs f32 GEMM through its BLAS at ~2 GFLOP/s on this machine (see the
+// gemm f32 row), which makes its f32 MLP step take tens of seconds: timed only on request.
+bool g_torch_f32_mlp = false;
+
+void bench_mlp(bool autocast, const na_bench::CommonArgs& args, Report& rep, double* f32_ms, size_t* f32_peak) {
+  const std::string name = std::string("train/mlp32x1024_b256/") + (autocast ? "autocast_bf16" : "f32");
+  if (!args.wants(name)) return;
+  Mlp m(7);
+  Mlp::Peaks peaks;
+  std::vector<std::function<void()>> fns{[&] { peaks = m.step(autocast); }};
+#ifdef NA_HAVE_LIBTORCH
+  const bool with_torch = autocast || g_torch_f32_mlp;
+  TorchMlp tm(m);
+  if (with_torch) fns.emplace_back([&] { tm.step(autocast); });
+#endif
+  const auto st = na_bench::time_interleaved(fns, timing_options(args));
+  Row row;
+  row.name = name;
+  row.ours_ms = st[0].median_ms;
+  const double flops = 3.0 * 2.0 * kLayers * kBatch * kWidth * kWidth;  // forward + 2 backward GEMMs
+  row.set("ours_min_ms", st[0].min_ms).set("ours_p90_ms", st[0].p90_ms).set("repeats", st[0].repeats);
+  row.set("gemm_gflops_effective", flops / (st[0].median_ms * 1e6));
+  row.set("peak_activation_bytes", peaks.activation);
+  row.set("peak_step_bytes", peaks.step);
+  if (!autocast) *f32_ms = st[0].median_ms, *f32_peak = peaks.activation;
+  if (autocast && *f32_ms > 0) {
+    row.set("speedup_vs_f32", *f32_ms / st[0].median_ms);
+    row.set("peak_activation_ratio_vs_f32", static_cast<double>(peaks.activation) / static_cast<double>(*f32_peak));
+  }
+#ifdef NA_HAVE_LIBTORCH
+  if (with_torch) {
+    row.baseline = autocast ? "libtorch-autocast-cpu-bf16" : "libtorch";
+    row.baseline_ms = st[1].median_ms;
+    row.set("baseline_config", torch_config());
+  } else {
+    row.set("baseline_note", "libtorch f32 step not timed (its f32 GEMM runs at ~2 GFLOP/s here; --torch-f32-mlp)");
+  }
+#endif
+  rep.add(std::move(row));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const na_bench::CommonArgs args = na_bench::parse_common_args(argc, argv, 2);
+    for (const auto& a : args.rest) {
+      if (a == "-h" || a == "--help") {
+        std::cout << "usage: bench_amp [options] [--torch-f32-mlp]\n" << na_bench::common_usage();
+        return 0;
+      }
+      if (a == "--torch-f32-mlp") {
+        g_torch_f32_mlp = true;
+        continue;
+      }
+      throw std::invalid_argument("unknown argument '" + a + "'\nusage: bench_amp [options]\n" +
+                                  na_bench::common_usage());
+    }
+#ifdef NA_HAVE_LIBTORCH
+    prepare_libtorch_environment(argv);
+#endif
+    na_bench::set_threads(args.threads);
+    const na_bench::MachineInfo mi = na_bench::measure_machine(args.threads);
+    std::cout << "cpu: " << mi.cpu << "  isa: " << mi.isa << "  threads: " << mi.threads
+              << "  fma peak: " << mi.fma_gflops << " GFLOP/s\n";
+#ifdef NA_HAVE_LIBTORCH
+    std::cout << "baseline: " << torch_config() << "\n\n";
+#endif
+    Report rep;
+    rep.set_machine(mi);
+    double gemm_f32 = 0, mlp_f32 = 0;
+    size_t mlp_peak = 0;
+    bench_gemm(DType::f32, args, mi, rep, &gemm_f32);
+    bench_gemm(DType::bf16, args, mi, rep, &gemm_f32);
+    bench_mlp(false, args, rep, &mlp_f32, &mlp_peak);
+    bench_mlp(true, args, rep, &mlp_f32, &mlp_peak);
+    rep.print_table(std::cout);
+    for (const auto& r : rep.rows())
+      for (const char* k : {"speedup_vs_f32", "peak_activation_ratio_vs_f32"})
+        if (const auto* v = r.get(k)) std::cout << r.name << " " << k << " " << v->to_json() << "\n";
+    if (!args.json_path.empty()) {
+      rep.write_json(args.json_path);
+      std::cout << "\nwrote " << args.json_path << "\n";
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "bench_amp: " << e.what() << "\n";
+    return 1;
+  }
+}
