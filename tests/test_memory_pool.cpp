@@ -40,7 +40,7 @@ TEST(MemoryPool, StatisticsAreExactOnAScriptedSequence) {
   ASSERT_EQ(MemoryPool::size_class(900), small);               // same class: reused below
   ASSERT_EQ(MemoryPool::size_class((3 << 20) - 100), big);
   expect_stats(pool.stats(), 0, 0, 0, 0, 0, 0, 0);
-  EXPECT_EQ(pool.stats().hit_rate(), 0.0);
+  EXPECT_EQ(pool.stats().pool_hit_rate(), 0.0);
 
   void* a = pool.allocate(1000);
   SCOPED_TRACE("a");
@@ -63,7 +63,7 @@ TEST(MemoryPool, StatisticsAreExactOnAScriptedSequence) {
   expect_stats(pool.stats(), (3 << 20) - 100, 2000 + (3 << 20) - 100, 2 * small + big, 2 * small, 4, 1, 3);
   void* e = pool.allocate(900);  // a hit
   expect_stats(pool.stats(), (3 << 20) + 800, 2000 + (3 << 20) - 100, 2 * small + big, small, 5, 2, 3);
-  EXPECT_DOUBLE_EQ(pool.stats().hit_rate(), 2.0 / 5.0);
+  EXPECT_DOUBLE_EQ(pool.stats().pool_hit_rate(), 2.0 / 5.0);
 
   pool.reset_peak();
   EXPECT_EQ(pool.stats().peak_allocated_bytes, (3u << 20) + 800);

@@ -19,7 +19,8 @@ struct MemoryStats {
   uint64_t allocation_count = 0;
   uint64_t hits = 0;
   uint64_t misses = 0;
-  double hit_rate() const { return hits + misses ? double(hits) / double(hits + misses) : 0.0; }
+  /// hits / (hits + misses); 0 before the first allocation.
+  double pool_hit_rate() const { return hits + misses ? double(hits) / double(hits + misses) : 0.0; }
 };
 
 /// Caching pool: size classes (4 per power of two), freed blocks are kept for reuse, blocks of
