@@ -33,7 +33,10 @@ MemoryPool::MemoryPool() : cache_limit_(size_t(8) << 30) {
 }
 
 MemoryPool::~MemoryPool() {
-  // Tensors in static storage may outlive the pool; keep cached memory mapped until exit.
+  // The process-wide pool is never destroyed (tensors in static storage may be freed after
+  // other statics); a pool of its own (tests, benchmarks) hands its cache back.
+  std::lock_guard lock(mu_);
+  release_cached_locked();
 }
 
 void* MemoryPool::os_alloc(size_t bytes) {
