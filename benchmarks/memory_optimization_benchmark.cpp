@@ -21,7 +21,10 @@
 // pool/alloc_<size>/on and /off: one allocate + touch every 4 KiB page + free of a float
 //   tensor, with the pool caching (a reused block, pages already mapped) and without
 //   (pool.context(false): glibc for small blocks, mmap/munmap from 1 MiB). Baseline: libtorch's
-//   at::empty of the same size, touched the same way.
+//   at::empty of the same size, touched the same way. libtorch allocates with glibc malloc,
+//   whose dynamic mmap/trim thresholds depend on the process's history: after the training
+//   steps above, even 64 MiB comes from its already-faulted heap (in a fresh process each
+//   64 MiB at::empty+touch faults every page, far slower than either of our rows).
 // pool/train_step/on and /off: the 32 x Linear(1024)+GELU step at batch 256 with the pool on
 //   and off (blocks of steps alternate, as switching empties the cache); pool_hit_rate is
 //   counted over the steps after the first one with the pool on.
@@ -348,7 +351,7 @@ void bench_train_step(const Settings& st, Report& rep) {
     row.set("ours_min_ms", s.min_ms).set("model", "32x(Linear(1024)+GELU), batch 256, AdamW");
     if (k == 0) {
       row.set("pool_hit_rate", hit_rate).set("pool_hits", hits).set("pool_misses", misses);
-      row.set("hit_rate_steps", "steps 2-5 from an empty cache");
+      row.set("hit_rate_steps", "steps 2-4 after emptying the cache");
       row.set("speedup_vs_pool_off", off_st.median_ms / on_st.median_ms);
     }
     add_torch_baseline(row, torch_st, c, st);
