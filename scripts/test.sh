@@ -5,7 +5,8 @@
 #   3. tests                   ctest in build/
 #   4. sanitizer build         build-asan/  (-DNA_SANITIZE=address,undefined, -O1, tests only)
 #   5. tests under ASan+UBSan  ctest in build-asan/
-#   6. package consumer        cmake --install build into build/install, then tests/consumer
+#   6. pool under TSan         build-tsan/  (tests/test_memory_pool.cpp + the pool, -fsanitize=thread)
+#   7. package consumer        cmake --install build into build/install, then tests/consumer
 #                              built against it with find_package(neural_arch)
 # Stops at the first failing step with a non-zero exit. NA_JOBS sets build/ctest parallelism
 # (default 2, the size of the CI machine).
@@ -27,12 +28,12 @@ step() {
   step_no=$((step_no + 1))
   step_name=$1
   step_start=$SECONDS
-  printf '\n======== [%d/6] %s ========\n' "$step_no" "$step_name"
+  printf '\n======== [%d/7] %s ========\n' "$step_no" "$step_name"
 }
 on_exit() {
   local rc=$?
   if ((rc != 0)); then
-    printf '\n######## FAILED at step [%d/6] %s (exit %d) after %ds ########\n' \
+    printf '\n######## FAILED at step [%d/7] %s (exit %d) after %ds ########\n' \
       "$step_no" "$step_name" "$rc" $((SECONDS - start_all)) >&2
   fi
 }
@@ -89,6 +90,21 @@ cmake --build build-asan -j"$jobs"
 step "tests under ASan+UBSan"
 run_ctest build-asan
 unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
+
+step "memory pool under ThreadSanitizer (build-tsan/)"
+# Only the pool and its own test file (which need nothing else), compiled directly: a TSan
+# build of the whole library would cost minutes and drag in OpenMP, whose runtime (libgomp)
+# is not TSan-instrumented and would report false races. The pool has no OpenMP region.
+mkdir -p build-tsan
+"${CXX:-c++}" -std=c++20 -O1 -g1 -fsanitize=thread -fno-omit-frame-pointer -I include \
+  tests/test_memory_pool.cpp src/backends/cpu/memory_pool.cpp -lgtest -lgtest_main -pthread \
+  -o build-tsan/na_pool_tests
+tsan_log=$(mktemp)
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build-tsan/na_pool_tests 2>&1 | tee "$tsan_log"
+# gtest's closing line: "[  PASSED  ] 4 tests."
+tsan_passed=$(sed -nE 's/^\[  PASSED  \] ([0-9]+) tests?\..*/\1/p' "$tsan_log")
+rm -f "$tsan_log"
+total_tests=$((total_tests + ${tsan_passed:-0}))
 
 step "package consumer (find_package against build/install)"
 rm -rf build/install build/consumer

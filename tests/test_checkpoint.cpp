@@ -103,8 +103,8 @@ TEST(MemoryStats, ScopeAndHitRate) {
   { auto t = na::empty({1 << 16}); }
   auto s1 = opt::get_memory_stats();
   if (pool.caching()) EXPECT_EQ(s1.hits - s0.hits, 1u);
-  EXPECT_GE(s1.pool_hit_rate, 0.0);
-  EXPECT_LE(s1.pool_hit_rate, 1.0);
+  EXPECT_GE(s1.pool_hit_rate(), 0.0);
+  EXPECT_LE(s1.pool_hit_rate(), 1.0);
   opt::reset_peak();
   EXPECT_EQ(opt::get_memory_stats().peak_allocated_bytes, opt::get_memory_stats().allocated_bytes);
 }

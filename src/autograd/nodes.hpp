@@ -1,5 +1,6 @@
 // Internal node types: LambdaNode (an op's backward) and AccumulateGrad (a leaf's sink).
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -25,7 +26,12 @@ class LambdaNode final : public Node {
 /// no observable .grad, so its gradient is dropped.
 class AccumulateGrad final : public Node {
  public:
-  explicit AccumulateGrad(const std::shared_ptr<detail::TensorImpl>& leaf) : leaf_(leaf) {}
+  // Highest priority, as in PyTorch: a leaf's gradient is accumulated (and its buffer freed)
+  // as soon as it is complete, instead of every weight gradient of the graph waiting in the
+  // engine until the last op's backward has run.
+  explicit AccumulateGrad(const std::shared_ptr<detail::TensorImpl>& leaf) : leaf_(leaf) {
+    sequence_nr = UINT64_MAX;
+  }
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override;
   std::string name() const override { return "AccumulateGrad"; }
 

@@ -3,6 +3,9 @@
 
 #include <sstream>
 
+#include "neural_arch/autograd.hpp"
+#include "neural_arch/optimization/checkpoint.hpp"
+
 namespace neural_arch::nn {
 
 namespace {
@@ -28,6 +31,8 @@ void Sequential::push_back_impl(const std::string& name, ModulePtr m) {
 }
 
 Tensor Sequential::forward(const Tensor& x) {
+  if (gradient_checkpointing_segments > 0 && is_training() && is_grad_enabled())
+    return optimization::checkpoint_sequential(modules_, gradient_checkpointing_segments, x);
   Tensor h = x;
   for (const auto& m : modules_) h = m->forward(h);
   return h;

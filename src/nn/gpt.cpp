@@ -9,8 +9,10 @@
 #include "neural_arch/functional/fused.hpp"
 #include "neural_arch/functional/loss.hpp"
 #include "neural_arch/functional/normalization.hpp"
+#include "neural_arch/autograd.hpp"
 #include "neural_arch/nn/init.hpp"
 #include "neural_arch/ops.hpp"
+#include "neural_arch/optimization/checkpoint.hpp"
 
 namespace neural_arch::nn {
 
@@ -111,7 +113,11 @@ Tensor GPT::forward(const Tensor& idx) {
            " exceeds block_size ", config.block_size);
   Tensor x = wte->forward(idx) + wpe->forward(arange(T));
   x = drop->forward(x);
-  for (const auto& m : *h) x = m->forward(x);
+  const bool ckpt = gradient_checkpointing && is_training() && is_grad_enabled();
+  for (const auto& m : *h) {
+    // The node keeps the block alive (captured handle) until backward has recomputed it.
+    x = ckpt ? optimization::checkpoint([m](const Tensor& t) { return m->forward(t); }, x) : m->forward(x);
+  }
   x = ln_f->forward(x);
   return linear(x, wte->weight);  // tied output head
 }

@@ -5,8 +5,10 @@
 
 #include <sstream>
 
+#include "neural_arch/autograd.hpp"
 #include "neural_arch/functional/fused.hpp"
 #include "neural_arch/ops.hpp"
+#include "neural_arch/optimization/checkpoint.hpp"
 
 namespace neural_arch::nn {
 
@@ -74,6 +76,44 @@ std::string TransformerEncoderLayer::extra_repr() const {
      << ", activation=" << activation << ", batch_first=" << (batch_first ? "true" : "false")
      << ", norm_first=" << (norm_first ? "true" : "false");
   return os.str();
+}
+
+TransformerEncoder::TransformerEncoder(const std::shared_ptr<TransformerEncoderLayer>& layer, int64_t n,
+                                       std::shared_ptr<Module> norm_)
+    : Module("TransformerEncoder"), num_layers(n) {
+  NA_CHECK(layer != nullptr, "TransformerEncoder", "encoder_layer is a null handle");
+  NA_CHECK(n >= 1, "TransformerEncoder", "num_layers must be at least 1, got ", n);
+  layers = register_module("layers", std::make_shared<ModuleList>());
+  const auto state = layer->state_dict();
+  for (int64_t i = 0; i < n; ++i) {
+    auto copy = std::make_shared<TransformerEncoderLayer>(
+        layer->d_model, layer->nhead, layer->dim_feedforward, layer->dropout->p, layer->activation,
+        layer->norm1->eps, layer->batch_first, layer->norm_first);
+    copy->load_state_dict(state);
+    copy->train(layer->is_training());
+    layers->push_back(copy);
+  }
+  if (norm_) norm = register_module("norm", std::move(norm_));
+}
+
+Tensor TransformerEncoder::forward(const Tensor& src, const Tensor& mask, const Tensor& src_key_padding_mask,
+                                   bool is_causal) {
+  const bool ckpt = gradient_checkpointing && is_training() && is_grad_enabled();
+  Tensor x = src;
+  for (const auto& m : *layers) {
+    auto layer = std::static_pointer_cast<TransformerEncoderLayer>(m);
+    if (ckpt) {
+      // Masks are not differentiable: captured by the segment, not passed as inputs.
+      x = optimization::checkpoint(
+          [layer, mask, src_key_padding_mask, is_causal](const Tensor& t) {
+            return layer->forward(t, mask, src_key_padding_mask, is_causal);
+          },
+          x);
+    } else {
+      x = layer->forward(x, mask, src_key_padding_mask, is_causal);
+    }
+  }
+  return norm ? norm->forward(x) : x;
 }
 
 }  // namespace neural_arch::nn

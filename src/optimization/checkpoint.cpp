@@ -1,7 +1,12 @@
 #include "neural_arch/optimization/checkpoint.hpp"
 
+#include <cmath>
+
 #include "autograd/function.hpp"
 #include "neural_arch/autograd.hpp"
+#include "neural_arch/nn/containers.hpp"
+#include "neural_arch/nn/gpt.hpp"
+#include "neural_arch/nn/transformer.hpp"
 #include "neural_arch/ops.hpp"
 
 namespace neural_arch::optimization {
@@ -81,6 +86,84 @@ std::vector<Tensor> checkpoint(const SegmentFn& fn, const std::vector<Tensor>& i
 Tensor checkpoint(const std::function<Tensor(const Tensor&)>& fn, const Tensor& input) {
   // fn is copied: the node runs it again during backward, after this call has returned.
   return checkpoint([fn](const std::vector<Tensor>& in) { return std::vector<Tensor>{fn(in[0])}; }, {input})[0];
+}
+
+Tensor checkpoint_sequential(const std::vector<std::shared_ptr<nn::Module>>& modules, int64_t segments,
+                             const Tensor& input) {
+  const auto n = static_cast<int64_t>(modules.size());
+  NA_CHECK(segments >= 1 && segments <= n, "checkpoint_sequential", "segments must be in [1, ", n, "] for ", n,
+           " module(s), got ", segments);
+  for (int64_t i = 0; i < n; ++i)
+    NA_CHECK(modules[static_cast<size_t>(i)] != nullptr, "checkpoint_sequential", "module ", i, " is a null handle");
+  // torch's split: chunks of n / segments, the last one (with the remainder) not checkpointed.
+  const int64_t size = n / segments;
+  Tensor x = input;
+  int64_t next = 0;
+  for (int64_t s = 0; s + 1 < segments; ++s, next += size) {
+    // The chunk's handles are copied into the node: backward recomputes through them.
+    std::vector<std::shared_ptr<nn::Module>> chunk(modules.begin() + next, modules.begin() + next + size);
+    x = checkpoint(
+        [chunk](const Tensor& t) {
+          Tensor h = t;
+          for (const auto& m : chunk) h = m->forward(h);
+          return h;
+        },
+        x);
+  }
+  for (int64_t i = next; i < n; ++i) x = modules[static_cast<size_t>(i)]->forward(x);
+  return x;
+}
+
+Tensor checkpoint_sequential(const nn::Sequential& seq, int64_t segments, const Tensor& input) {
+  return checkpoint_sequential(seq.modules(), segments, input);
+}
+
+namespace {
+
+// Sets the flag on m when it is a supported type; returns whether it was.
+bool set_checkpointing(nn::Module& m, int64_t segments) {
+  if (auto* seq = dynamic_cast<nn::Sequential*>(&m)) {
+    const auto n = static_cast<int64_t>(seq->size());
+    NA_CHECK(n >= 1, "enable_gradient_checkpointing", "the Sequential is empty: nothing to checkpoint");
+    const int64_t k =
+        segments == 0 ? std::max<int64_t>(1, static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(n)))))
+                      : segments;
+    NA_CHECK(k >= 1 && k <= n, "enable_gradient_checkpointing", "segments must be in [1, ", n,
+             "] for a Sequential of ", n, " module(s) (or 0 for round(sqrt(n))), got ", segments);
+    seq->gradient_checkpointing_segments = k;
+    return true;
+  }
+  auto* gpt = dynamic_cast<nn::GPT*>(&m);
+  auto* enc = dynamic_cast<nn::TransformerEncoder*>(&m);
+  if (!gpt && !enc) return false;
+  NA_CHECK(segments == 0, "enable_gradient_checkpointing", m.type_name(),
+           " checkpoints one segment per block; segments must be 0, got ", segments);
+  (gpt ? gpt->gradient_checkpointing : enc->gradient_checkpointing) = true;
+  return true;
+}
+
+// Flags the outermost supported modules under m (m included); returns how many.
+int enable_outermost(nn::Module& m, int64_t segments) {
+  if (set_checkpointing(m, segments)) return 1;
+  int count = 0;
+  for (const auto& c : m.children()) count += enable_outermost(*c, segments);
+  return count;
+}
+
+}  // namespace
+
+void enable_gradient_checkpointing(nn::Module& module, int64_t segments) {
+  NA_CHECK(segments >= 0, "enable_gradient_checkpointing", "segments must be >= 0 (0: the default), got ",
+           segments);
+  NA_CHECK(enable_outermost(module, segments) > 0, "enable_gradient_checkpointing", "a ", module.type_name(),
+           " contains no Sequential, TransformerEncoder or GPT to checkpoint");
+}
+
+void disable_gradient_checkpointing(nn::Module& module) {
+  if (auto* seq = dynamic_cast<nn::Sequential*>(&module)) seq->gradient_checkpointing_segments = 0;
+  if (auto* gpt = dynamic_cast<nn::GPT*>(&module)) gpt->gradient_checkpointing = false;
+  if (auto* enc = dynamic_cast<nn::TransformerEncoder*>(&module)) enc->gradient_checkpointing = false;
+  for (const auto& c : module.children()) disable_gradient_checkpointing(*c);
 }
 
 }  // namespace neural_arch::optimization

@@ -9,7 +9,8 @@
 namespace neural_arch::backends {
 
 /// Allocator accounting. "allocated" counts live tensor bytes as requested (not rounded);
-/// "reserved" counts bytes held from the OS, live or cached.
+/// "reserved" counts bytes held from the OS, live or cached; allocation_count counts
+/// successful allocations, each one either a hit (a cached block reused) or a miss.
 struct MemoryStats {
   size_t allocated_bytes = 0;
   size_t peak_allocated_bytes = 0;
@@ -18,7 +19,8 @@ struct MemoryStats {
   uint64_t allocation_count = 0;
   uint64_t hits = 0;
   uint64_t misses = 0;
-  double hit_rate() const { return hits + misses ? double(hits) / double(hits + misses) : 0.0; }
+  /// hits / (hits + misses); 0 before the first allocation.
+  double pool_hit_rate() const { return hits + misses ? double(hits) / double(hits + misses) : 0.0; }
 };
 
 /// Caching pool: size classes (4 per power of two), freed blocks are kept for reuse, blocks of
@@ -31,7 +33,8 @@ class MemoryPool {
   MemoryPool(const MemoryPool&) = delete;
   MemoryPool& operator=(const MemoryPool&) = delete;
 
-  /// 64-byte aligned block of at least nbytes (never null; throws on out of memory).
+  /// 64-byte aligned block of at least nbytes (never null). When the OS refuses, the cache is
+  /// returned to it and the request retried once; then an out-of-memory Error is thrown.
   void* allocate(size_t nbytes);
   /// Returns a block from allocate(nbytes) with the same nbytes.
   void deallocate(void* p, size_t nbytes);
@@ -65,6 +68,7 @@ class MemoryPool {
   void* os_alloc(size_t bytes);
   void os_free(void* p, size_t bytes);
   void release_cached_locked();
+  void allocate_accounted_locked(size_t nbytes);
 
   mutable std::mutex mu_;
   std::unordered_map<size_t, std::vector<void*>> free_;

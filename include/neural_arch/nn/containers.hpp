@@ -56,6 +56,12 @@ class Sequential : public Module {
   }
   std::vector<ModulePtr>::const_iterator begin() const { return modules_.begin(); }
   std::vector<ModulePtr>::const_iterator end() const { return modules_.end(); }
+  const std::vector<ModulePtr>& modules() const { return modules_; }
+
+  /// > 0: forward in training mode with grad enabled runs
+  /// optimization::checkpoint_sequential with this many segments (set by
+  /// optimization::enable_gradient_checkpointing).
+  int64_t gradient_checkpointing_segments = 0;
 
  private:
   void push_back_impl(const std::string& name, ModulePtr m);

@@ -92,6 +92,9 @@ class GPT : public Module {
   std::string extra_repr() const override;
 
   GPTConfig config;
+  /// Each block runs under optimization::checkpoint in training mode with grad enabled (set by
+  /// optimization::enable_gradient_checkpointing).
+  bool gradient_checkpointing = false;
   std::shared_ptr<Embedding> wte, wpe;
   std::shared_ptr<Dropout> drop;
   std::shared_ptr<ModuleList> h;

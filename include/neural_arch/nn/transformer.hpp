@@ -1,10 +1,12 @@
-// TransformerEncoderLayer (torch.nn.TransformerEncoderLayer), post-norm or pre-norm.
+// TransformerEncoderLayer (torch.nn.TransformerEncoderLayer), post-norm or pre-norm, and the
+// TransformerEncoder stack of them.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <string>
 
 #include "neural_arch/nn/attention.hpp"
+#include "neural_arch/nn/containers.hpp"
 #include "neural_arch/nn/dropout.hpp"
 #include "neural_arch/nn/linear.hpp"
 #include "neural_arch/nn/module.hpp"
@@ -48,6 +50,29 @@ class TransformerEncoderLayer : public Module {
  private:
   Tensor sa_block(const Tensor& x, const Tensor& mask, const Tensor& key_padding_mask, bool is_causal);
   Tensor ff_block(const Tensor& x);
+};
+
+/// A stack of num_layers copies of encoder_layer (same initial weights, as torch's deepcopy)
+/// and an optional final norm (torch.nn.TransformerEncoder; children "layers" and "norm").
+///
+///   auto enc = std::make_shared<na::nn::TransformerEncoder>(
+///       std::make_shared<na::nn::TransformerEncoderLayer>(256, 4), 6);
+///   auto y = enc->forward(src);
+class TransformerEncoder : public Module {
+ public:
+  TransformerEncoder(const std::shared_ptr<TransformerEncoderLayer>& encoder_layer, int64_t num_layers,
+                     std::shared_ptr<Module> norm = nullptr);
+  /// Masks as TransformerEncoderLayer::forward, passed to every layer.
+  Tensor forward(const Tensor& src, const Tensor& mask, const Tensor& src_key_padding_mask = Tensor(),
+                 bool is_causal = false);
+  Tensor forward(const Tensor& src) override { return forward(src, Tensor()); }
+
+  int64_t num_layers;
+  std::shared_ptr<ModuleList> layers;
+  std::shared_ptr<Module> norm;  // null: none
+  /// Each layer runs under optimization::checkpoint in training mode with grad enabled (set
+  /// by optimization::enable_gradient_checkpointing).
+  bool gradient_checkpointing = false;
 };
 
 }  // namespace neural_arch::nn

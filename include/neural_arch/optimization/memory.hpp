@@ -5,17 +5,9 @@
 namespace neural_arch::optimization {
 
 /// Snapshot of the CPU pool: live tensor bytes (current and peak), bytes reserved from the
-/// OS, cached bytes, allocation count, cache hits and misses and the hit rate.
-struct MemoryStatistics {
-  size_t allocated_bytes = 0;
-  size_t peak_allocated_bytes = 0;
-  size_t reserved_bytes = 0;
-  size_t cached_bytes = 0;
-  uint64_t allocation_count = 0;
-  uint64_t hits = 0;
-  uint64_t misses = 0;
-  double pool_hit_rate = 0.0;
-};
+/// OS, cached bytes, allocation count, cache hits and misses and pool_hit_rate(). The pool's
+/// own statistics struct, under the name the original's optimization module used.
+using MemoryStatistics = backends::MemoryStats;
 
 MemoryStatistics get_memory_stats();
 /// Starts a new peak measurement from the current allocation.

@@ -14,6 +14,7 @@ namespace neural_arch::backends {
 namespace {
 constexpr size_t kHugeThreshold = size_t(1) << 20;
 constexpr size_t kHugePage = size_t(2) << 20;
+constexpr size_t kMaxRequest = size_t(1) << 62;
 }  // namespace
 
 size_t MemoryPool::size_class(size_t n) {
@@ -32,7 +33,10 @@ MemoryPool::MemoryPool() : cache_limit_(size_t(8) << 30) {
 }
 
 MemoryPool::~MemoryPool() {
-  // Tensors in static storage may outlive the pool; keep cached memory mapped until exit.
+  // The process-wide pool is never destroyed (tensors in static storage may be freed after
+  // other statics); a pool of its own (tests, benchmarks) hands its cache back.
+  std::lock_guard lock(mu_);
+  release_cached_locked();
 }
 
 void* MemoryPool::os_alloc(size_t bytes) {
@@ -60,38 +64,46 @@ void MemoryPool::os_free(void* p, size_t bytes) {
   else std::free(p);
 }
 
-void* MemoryPool::allocate(size_t nbytes) {
-  size_t cls = size_class(nbytes);
-  std::unique_lock lock(mu_);
+void MemoryPool::allocate_accounted_locked(size_t nbytes) {
   ++st_.allocation_count;
   st_.allocated_bytes += nbytes;
   if (st_.allocated_bytes > st_.peak_allocated_bytes) st_.peak_allocated_bytes = st_.allocated_bytes;
-  if (caching_) {
-    auto it = free_.find(cls);
-    if (it != free_.end() && !it->second.empty()) {
-      void* p = it->second.back();
-      it->second.pop_back();
-      st_.cached_bytes -= cls;
-      ++st_.hits;
-      return p;
+}
+
+void* MemoryPool::allocate(size_t nbytes) {
+  // Beyond this, size-class rounding would overflow; no machine has that much memory anyway.
+  NA_CHECK(nbytes <= kMaxRequest, "memory_pool", "out of memory: cannot allocate ", nbytes, " bytes");
+  size_t cls = size_class(nbytes);
+  {
+    std::lock_guard lock(mu_);
+    if (caching_) {
+      auto it = free_.find(cls);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        st_.cached_bytes -= cls;
+        ++st_.hits;
+        allocate_accounted_locked(nbytes);
+        return p;
+      }
     }
   }
-  ++st_.misses;
-  st_.reserved_bytes += cls;
-  lock.unlock();
+  // The OS call runs unlocked so other threads' hits are not held up by page mapping.
   void* p = os_alloc(cls);
   if (!p) {  // free the cache and retry once
-    lock.lock();
-    release_cached_locked();
-    lock.unlock();
+    {
+      std::lock_guard lock(mu_);
+      release_cached_locked();
+    }
     p = os_alloc(cls);
   }
-  if (!p) {
-    lock.lock();
-    st_.reserved_bytes -= cls;
-    st_.allocated_bytes -= nbytes;
-    detail::throw_error("memory_pool", "out of memory allocating ", nbytes, " bytes");
-  }
+  // A failed request leaves every statistic as it was (allocation_count = hits + misses).
+  NA_CHECK(p != nullptr, "memory_pool", "out of memory allocating ", nbytes, " bytes (", cls,
+           " with rounding) after returning the cache to the OS");
+  std::lock_guard lock(mu_);
+  ++st_.misses;
+  st_.reserved_bytes += cls;
+  allocate_accounted_locked(nbytes);
   return p;
 }
 
