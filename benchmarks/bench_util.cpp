@@ -592,14 +592,47 @@ void prepare_libtorch(char** argv, bool keep_freed_memory) {
   }
   if (keep_freed_memory) {
     // Keeps large freed blocks in the heap instead of unmapping them, so libtorch's
-    // outputs reuse warm pages like ours do from the caching allocator.
-    mallopt(M_MMAP_THRESHOLD, 1 << 30);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    // outputs reuse warm pages like ours do from the caching allocator. Older glibc rejected
+    // an mmap threshold above 32 MiB (DEFAULT_MMAP_THRESHOLD_MAX); say so rather than
+    // measuring with a setting that silently did not apply.
+    if (mallopt(M_MMAP_THRESHOLD, 1 << 30) != 1 || mallopt(M_TRIM_THRESHOLD, 1 << 30) != 1)
+      std::cerr << "prepare_libtorch: mallopt rejected the 1 GiB thresholds; libtorch's large "
+                   "temporaries come from mmap\n";
   }
 #else
   (void)argv;
   (void)keep_freed_memory;
 #endif
+}
+
+std::string loaded_blas() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line, any;
+  while (std::getline(maps, line)) {
+    const auto slash = line.find('/');
+    if (slash == std::string::npos) continue;
+    const std::string path = line.substr(slash);
+    const std::string file = std::filesystem::path(path).filename().string();
+    // libtorch links libblas.so.3 (the alternatives' name); libopenblas.so.0 is mapped too
+    // when OpenBLAS answers, so prefer libblas and fall back to any BLAS library.
+    if (file.find("blas") == std::string::npos) continue;
+    std::error_code ec;
+    const auto real = std::filesystem::canonical(path, ec);
+    const std::string resolved = ec ? path : real.string();
+    if (file.rfind("libblas", 0) == 0) return resolved;
+    if (any.empty()) any = resolved;
+  }
+  return any.empty() ? "?" : any;
+}
+
+bool is_reference_blas(const std::string& path) { return path.find("/blas/libblas") != std::string::npos; }
+
+std::string reference_blas_note() {
+  if (!is_reference_blas(loaded_blas())) return "";
+  return "note: libtorch's fp32 GEMM runs on netlib's reference BLAS (" + loaded_blas() +
+         ", about 1 GFLOP/s):\n"
+         "      its GEMM rows compare against a straw man. Run scripts/install_deps.sh --bench, which\n"
+         "      installs OpenBLAS (OpenMP build) and so selects it through Debian's alternatives.\n";
 }
 
 #ifdef NA_HAVE_LIBTORCH
@@ -621,14 +654,15 @@ std::string torch_config(bool keep_freed_memory) {
   os << "libtorch " << TORCH_VERSION_MAJOR << '.' << TORCH_VERSION_MINOR << '.' << TORCH_VERSION_PATCH
      << " threads=" << at::get_num_threads() << " interop=" << at::get_num_interop_threads()
      << " cpu_capability=" << show_config_value("CPU capability usage")
-     << " blas=" << show_config_value("BLAS_INFO")
+     << " blas=" << show_config_value("BLAS_INFO") << '(' << loaded_blas() << ')'
      << " malloc=" << (keep_freed_memory ? "glibc-keep(mmap/trim threshold 1GiB)" : "glibc-default");
   return os.str();
 }
 
 at::Tensor to_torch(const neural_arch::Tensor& t) {
-  const neural_arch::Tensor c = t.contiguous();
-  const bool f64 = c.dtype() == neural_arch::DType::f64;
+  const bool f64 = t.dtype() == neural_arch::DType::f64;
+  // bf16/f16 and the rest go through f32: the caller converts on the libtorch side (.to(kBFloat16)).
+  const neural_arch::Tensor c = (f64 || t.dtype() == neural_arch::DType::f32 ? t : t.to(neural_arch::DType::f32)).contiguous();
   return at::from_blob(c.raw_data(), at::IntArrayRef(c.shape().data(), c.shape().size()),
                        at::TensorOptions().dtype(f64 ? at::kDouble : at::kFloat))
       .clone();

@@ -194,10 +194,23 @@ class Report {
 /// Does nothing without libtorch.
 void prepare_libtorch(char** argv, bool keep_freed_memory = true);
 
+/// The BLAS library this process really loaded, from /proc/self/maps with symlinks resolved
+/// (e.g. /usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3); "?" when none is mapped.
+/// libtorch's BLAS_INFO ("generic") names only the API it calls; Debian's alternatives decide
+/// which library answers.
+std::string loaded_blas();
+/// Whether `path` (as loaded_blas returns it) is netlib's reference BLAS (Debian installs it
+/// as .../blas/libblas.so.3), with which libtorch's fp32 GEMM runs at about 1 GFLOP/s.
+bool is_reference_blas(const std::string& path);
+/// A warning to print under the baseline line when libtorch's BLAS is the reference one
+/// (its GEMM rows would then compare against a straw man); "" otherwise.
+std::string reference_blas_note();
+
 #ifdef NA_HAVE_LIBTORCH
-/// One line describing libtorch's configuration (version, threads, capability, BLAS, malloc).
+/// One line describing libtorch's configuration: version, threads, CPU capability, BLAS as
+/// "blas=<BLAS_INFO>(<loaded_blas()>)", and malloc (as prepare_libtorch set it).
 std::string torch_config(bool keep_freed_memory = true);
-/// A contiguous f32/f64 libtorch copy of t.
+/// A contiguous libtorch copy of t: f64 stays f64, every other dtype becomes f32.
 at::Tensor to_torch(const neural_arch::Tensor& t);
 #endif
 
