@@ -13,14 +13,11 @@
 //                                    the pool's peak live bytes during the forward minus the
 //                                    live bytes before it (parameters); peak_step_bytes the
 //                                    same over forward and backward (adds the f32 grads).
-#include <malloc.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -35,7 +32,6 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
-#include <torch/version.h>
 #endif
 
 namespace na = neural_arch;
@@ -53,29 +49,10 @@ na_bench::AdaptiveOptions timing_options(const na_bench::CommonArgs& args) {
 }
 
 #ifdef NA_HAVE_LIBTORCH
-void prepare_libtorch_environment(char** argv) {
-  if (std::getenv("ATEN_CPU_CAPABILITY") || na_bench::host_isa() != "avx512" || std::getenv("NA_BENCH_REEXEC"))
-    return;
-  setenv("ATEN_CPU_CAPABILITY", "avx512", 1);
-  setenv("NA_BENCH_REEXEC", "1", 1);
-  execv("/proc/self/exe", argv);
-  std::perror("bench_amp: re-exec with libtorch settings failed, continuing");
-}
-
-std::string torch_config() {
-  std::ostringstream os;
-  const char* cap = std::getenv("ATEN_CPU_CAPABILITY");
-  os << "libtorch " << TORCH_VERSION_MAJOR << '.' << TORCH_VERSION_MINOR << '.' << TORCH_VERSION_PATCH
-     << " threads=" << at::get_num_threads() << " ATEN_CPU_CAPABILITY=" << (cap ? cap : "(default)");
-  return os.str();
-}
-
-at::Tensor to_torch(const na::Tensor& t) {
-  const na::Tensor c = t.to(DType::f32).contiguous();
-  return at::from_blob(c.data_ptr<float>(), at::IntArrayRef(c.shape().data(), c.shape().size()),
-                       at::TensorOptions().dtype(at::kFloat))
-      .clone();
-}
+using na_bench::to_torch;
+// glibc malloc as it comes (no kept-freed-blocks tuning): this program compares dtypes, and
+// libtorch's allocations are the same on both sides of each comparison.
+std::string torch_config() { return na_bench::torch_config(false); }
 #endif
 
 // ------------------------------------------------------------------ GEMM
@@ -201,8 +178,9 @@ struct TorchMlp {
 };
 #endif
 
-// Debian's libtorch 1.13 runs f32 GEMM through its BLAS at ~2 GFLOP/s on this machine (see the
-// gemm f32 row), which makes its f32 MLP step take tens of seconds: timed only on request.
+// libtorch's f32 GEMM goes through the system BLAS (baseline_config names it). With netlib's
+// reference BLAS (~1-2 GFLOP/s) its f32 MLP step takes tens of seconds, so then it is timed only
+// on request (--torch-f32-mlp); with an optimized BLAS (install_deps.sh --bench: OpenBLAS) always.
 bool g_torch_f32_mlp = false;
 
 void bench_mlp(bool autocast, const na_bench::CommonArgs& args, Report& rep, double* f32_ms, size_t* f32_peak) {
@@ -212,7 +190,7 @@ void bench_mlp(bool autocast, const na_bench::CommonArgs& args, Report& rep, dou
   Mlp::Peaks peaks;
   std::vector<std::function<void()>> fns{[&] { peaks = m.step(autocast); }};
 #ifdef NA_HAVE_LIBTORCH
-  const bool with_torch = autocast || g_torch_f32_mlp;
+  const bool with_torch = autocast || g_torch_f32_mlp || !na_bench::is_reference_blas(na_bench::loaded_blas());
   TorchMlp tm(m);
   if (with_torch) fns.emplace_back([&] { tm.step(autocast); });
 #endif
@@ -236,7 +214,7 @@ void bench_mlp(bool autocast, const na_bench::CommonArgs& args, Report& rep, dou
     row.baseline_ms = st[1].median_ms;
     row.set("baseline_config", torch_config());
   } else {
-    row.set("baseline_note", "libtorch f32 step not timed (its f32 GEMM runs at ~2 GFLOP/s here; --torch-f32-mlp)");
+    row.set("baseline_note", "libtorch f32 step not timed (its BLAS is netlib's reference one: " + na_bench::loaded_blas() + "; --torch-f32-mlp)");
   }
 #endif
   rep.add(std::move(row));
@@ -260,14 +238,14 @@ int main(int argc, char** argv) {
                                   na_bench::common_usage());
     }
 #ifdef NA_HAVE_LIBTORCH
-    prepare_libtorch_environment(argv);
+    na_bench::prepare_libtorch(argv, false);
 #endif
     na_bench::set_threads(args.threads);
     const na_bench::MachineInfo mi = na_bench::measure_machine(args.threads);
     std::cout << "cpu: " << mi.cpu << "  isa: " << mi.isa << "  threads: " << mi.threads
               << "  fma peak: " << mi.fma_gflops << " GFLOP/s\n";
 #ifdef NA_HAVE_LIBTORCH
-    std::cout << "baseline: " << torch_config() << "\n\n";
+    std::cout << "baseline: " << torch_config() << "\n" << na_bench::reference_blas_note() << "\n";
 #endif
     Report rep;
     rep.set_machine(mi);

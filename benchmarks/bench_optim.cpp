@@ -23,11 +23,9 @@
 // bytes we could still save.
 // libtorch 1.13 has no Lion: its baseline is lion-pytorch's update written with libtorch ops
 // (what a libtorch user would run). libtorch gets its best configuration found here (see
-// DESIGN.md, "Measuring fairly"): the same threads, ATEN_CPU_CAPABILITY=avx512 (set by
-// re-executing this program before libtorch starts) unless the caller set it, and glibc malloc
-// keeping freed blocks (its optimizers allocate temporaries every step).
-#include <malloc.h>
-#include <unistd.h>
+// DESIGN.md, "Measuring fairly"): bench_util's prepare_libtorch, i.e. the same threads,
+// ATEN_CPU_CAPABILITY=avx512 unless the caller set it, and glibc malloc keeping freed blocks
+// (its optimizers allocate temporaries every step).
 
 #include <algorithm>
 #include <cmath>
@@ -51,7 +49,6 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/optim.h>
-#include <torch/version.h>
 #endif
 
 namespace na = neural_arch;
@@ -95,33 +92,8 @@ std::unique_ptr<optim::Optimizer> make_ours(const std::string& kind, const std::
 }
 
 #ifdef NA_HAVE_LIBTORCH
-void prepare_libtorch_environment(char** argv) {
-  if (std::getenv("ATEN_CPU_CAPABILITY") || na_bench::host_isa() != "avx512" ||
-      std::getenv("NA_BENCH_REEXEC"))
-    return;
-  setenv("ATEN_CPU_CAPABILITY", "avx512", 1);
-  setenv("NA_BENCH_REEXEC", "1", 1);
-  execv("/proc/self/exe", argv);
-  // Still fine without the re-exec: ATen reads the capability at its first op.
-  std::perror("bench_optim: re-exec with libtorch settings failed, continuing");
-}
-
-std::string torch_config() {
-  std::ostringstream os;
-  const char* cap = std::getenv("ATEN_CPU_CAPABILITY");
-  os << "libtorch " << TORCH_VERSION_MAJOR << '.' << TORCH_VERSION_MINOR << '.' << TORCH_VERSION_PATCH
-     << " torch::optim, threads=" << at::get_num_threads()
-     << " ATEN_CPU_CAPABILITY=" << (cap ? cap : "(default)")
-     << " malloc=glibc-keep(mmap threshold 32MiB, trim threshold 1GiB)";
-  return os.str();
-}
-
-at::Tensor to_torch(const na::Tensor& t) {
-  const na::Tensor c = t.contiguous();
-  return at::from_blob(c.data_ptr<float>(), at::IntArrayRef(c.shape().data(), c.shape().size()),
-                       at::TensorOptions().dtype(at::kFloat))
-      .clone();
-}
+using na_bench::to_torch;
+std::string torch_config() { return na_bench::torch_config() + " optimizer=torch::optim"; }
 
 // lion-pytorch's step in libtorch ops (libtorch has no Lion).
 struct TorchLion {
@@ -271,11 +243,10 @@ int main(int argc, char** argv) {
                                   na_bench::common_usage());
     }
 #ifdef NA_HAVE_LIBTORCH
-    prepare_libtorch_environment(argv);
-    // Keeps freed blocks in the heap (glibc caps the mmap threshold at 32 MiB; a larger value
-    // is rejected), so libtorch's per-step temporaries reuse warm pages.
-    if (mallopt(M_MMAP_THRESHOLD, 32 << 20) != 1 || mallopt(M_TRIM_THRESHOLD, 1 << 30) != 1)
-      std::cerr << "bench_optim: mallopt failed; libtorch temporaries come from mmap\n";
+    // Keeps freed blocks in the heap, so libtorch's per-step temporaries reuse warm pages.
+    // (This program used a 32 MiB mmap threshold, thinking glibc rejects more; glibc 2.36
+    // accepts 1 GiB, and the temporaries, at most 2 MB each, stay in the heap either way.)
+    na_bench::prepare_libtorch(argv);
 #endif
     na_bench::set_threads(args.threads);
     const na_bench::MachineInfo mi = na_bench::measure_machine(args.threads);

@@ -15,14 +15,13 @@
 // forward + loss, backward, optimizer step), the same step's GEMMs alone (the 95 products
 // through neural_arch's GEMM, outputs allocated as in the step), and the libtorch phases.
 //
-// Baseline caveat: Debian's libtorch 1.13 runs fp32 GEMM (at::addmm/mm) through the system
-// BLAS, which is netlib's reference BLAS unless an optimized one is selected with
-// update-alternatives; the row's baseline_config names it and baseline_gemm_gflops shows the
-// rate its GEMMs reach, so the comparison says what it compares. bench_core compares our GEMM
-// with oneDNN directly for that reason. libtorch gets the same settings as in bench_core:
-// ATEN_CPU_CAPABILITY=avx512 (re-exec) and glibc malloc keeping freed blocks.
-#include <malloc.h>
-#include <unistd.h>
+// Baseline: Debian's libtorch 1.13 runs fp32 GEMM (at::addmm/mm) through the system BLAS, named
+// in the row's baseline_config (the library really loaded); scripts/install_deps.sh --bench
+// selects OpenBLAS (its OpenMP build, sharing our libgomp). With netlib's reference BLAS the
+// baseline would be a straw man, and the program says so when it finds it loaded.
+// baseline_gemm_gflops shows the rate libtorch's GEMMs reach; bench_core also compares our GEMM
+// with oneDNN directly. libtorch gets the same settings as in bench_core (bench_util's
+// prepare_libtorch: ATEN_CPU_CAPABILITY=avx512 by re-exec, glibc malloc keeping freed blocks).
 
 #include <algorithm>
 #include <chrono>
@@ -51,7 +50,6 @@
 #include <ATen/Parallel.h>
 #include <torch/nn.h>
 #include <torch/optim.h>
-#include <torch/version.h>
 #endif
 
 namespace na = neural_arch;
@@ -173,65 +171,9 @@ struct GemmsOnly {
 #ifdef NA_HAVE_LIBTORCH
 // ------------------------------------------------------------------ libtorch
 
-void prepare_libtorch_environment(char** argv) {
-  if (std::getenv("ATEN_CPU_CAPABILITY") || na_bench::host_isa() != "avx512" || std::getenv("NA_BENCH_REEXEC"))
-    return;
-  setenv("ATEN_CPU_CAPABILITY", "avx512", 1);
-  setenv("NA_BENCH_REEXEC", "1", 1);
-  execv("/proc/self/exe", argv);
-  std::perror("bench_train: re-exec with libtorch settings failed, continuing");
-}
-
-std::string show_config_value(const std::string& key) {
-  const std::string cfg = at::show_config();
-  const auto p = cfg.find(key);
-  if (p == std::string::npos) return "?";
-  const auto start = p + key.size();
-  const auto end = cfg.find_first_of(",\n", start);
-  std::string v = cfg.substr(start, end == std::string::npos ? std::string::npos : end - start);
-  v.erase(0, v.find_first_not_of(" :="));
-  return v;
-}
-
-// Which BLAS library the process really loaded (libtorch's BLAS_INFO names only the API).
-std::string loaded_blas() {
-  std::string found = "?";
-  FILE* f = std::fopen("/proc/self/maps", "r");
-  if (!f) return found;
-  char line[4096];
-  while (std::fgets(line, sizeof line, f)) {
-    std::string s(line);
-    const auto slash = s.find('/');
-    if (slash == std::string::npos) continue;
-    std::string path = s.substr(slash);
-    path.erase(path.find_last_not_of("\n") + 1);
-    if (path.find("blas") != std::string::npos) {
-      char buf[4096];
-      const ssize_t n = readlink(path.c_str(), buf, sizeof buf - 1);
-      found = n > 0 ? path + " -> " + std::string(buf, static_cast<size_t>(n)) : path;
-      break;
-    }
-  }
-  std::fclose(f);
-  return found;
-}
-
+using na_bench::to_torch;
 std::string torch_config() {
-  std::ostringstream os;
-  const char* cap = std::getenv("ATEN_CPU_CAPABILITY");
-  os << "libtorch " << TORCH_VERSION_MAJOR << '.' << TORCH_VERSION_MINOR << '.' << TORCH_VERSION_PATCH
-     << " torch::nn::Sequential + torch::optim::AdamW, threads=" << at::get_num_threads()
-     << " ATEN_CPU_CAPABILITY=" << (cap ? cap : "(default)") << " blas=" << show_config_value("BLAS_INFO")
-     << " (" << loaded_blas() << ")"
-     << " malloc=glibc-keep(mmap/trim threshold 1GiB)";
-  return os.str();
-}
-
-at::Tensor to_torch(const na::Tensor& t) {
-  const na::Tensor c = t.contiguous();
-  return at::from_blob(c.data_ptr<float>(), at::IntArrayRef(c.shape().data(), c.shape().size()),
-                       at::TensorOptions().dtype(at::kFloat))
-      .clone();
+  return na_bench::torch_config() + " model=torch::nn::Sequential optimizer=torch::optim::AdamW";
 }
 
 struct Theirs {
@@ -334,9 +276,9 @@ void bench_mlp(const Settings& s, const na_bench::MachineInfo& mi, Report& rep) 
   row.set("limit_kind", "fma_peak (3 GEMMs per layer)");
 
 #ifdef NA_HAVE_LIBTORCH
-  // libtorch is timed after ours (not interleaved): with a reference BLAS one of its steps
-  // takes many seconds, so when its first (warm-up) step is that slow it gets one warm-up
-  // and 3 timed steps; its time is BLAS-bound then and further warm-up changes nothing.
+  // libtorch is timed after ours (not interleaved). Should its first (warm-up) step take over
+  // 2 s (netlib's reference BLAS: many seconds a step) it gets no more warm-up and 3 timed
+  // steps; its time is BLAS-bound then and further warm-up changes nothing.
   Phases pt;
   const auto tw = Clock::now();
   theirs.step(nullptr);
@@ -371,11 +313,9 @@ int main(int argc, char** argv) {
   try {
     const Settings s = parse(argc, argv);
 #ifdef NA_HAVE_LIBTORCH
-    prepare_libtorch_environment(argv);
-    // Keeps large freed blocks in the heap instead of unmapping them, so libtorch's
-    // activations reuse warm pages like ours do from the caching allocator.
-    mallopt(M_MMAP_THRESHOLD, 1 << 30);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    // Also keeps large freed blocks in the heap, so libtorch's activations reuse warm pages
+    // like ours do from the caching allocator.
+    na_bench::prepare_libtorch(argv);
 #endif
     na_bench::set_threads(s.common.threads);
     const na_bench::MachineInfo mi = na_bench::measure_machine(s.common.threads);
@@ -383,11 +323,7 @@ int main(int argc, char** argv) {
               << "\nstream triad: best " << mi.stream.best_gbs << " GB/s\nfma peak: " << mi.fma_gflops
               << " GFLOP/s f32\n";
 #ifdef NA_HAVE_LIBTORCH
-    std::cout << "baseline: " << torch_config() << "\n"
-              << "note: libtorch does fp32 GEMM through the system BLAS named above; Debian's default is\n"
-                 "      netlib's reference BLAS (about 1 GFLOP/s), so the baseline is BLAS-bound: its speedup\n"
-                 "      says what a Debian libtorch user gets, not how our GEMM compares with a tuned one\n"
-                 "      (bench_core compares GEMM with oneDNN directly).\n";
+    std::cout << "baseline: " << torch_config() << "\n" << na_bench::reference_blas_note();
 #else
     std::cout << "baseline: libtorch not built in (NA_HAVE_LIBTORCH unset): the row has no baseline\n";
 #endif

@@ -14,10 +14,11 @@
 //   with round(sqrt(n)) segments over the n = 2 * layers modules (torch's split: the last
 //   segment runs plainly). Plain and checkpointed steps are timed interleaved, sample by
 //   sample. libtorch's plain step (C++ has no checkpoint utility) is the baseline of both
-//   rows, timed after ours with few repeats: Debian's libtorch 1.13 does fp32 GEMM with the
-//   system BLAS, netlib's reference BLAS unless an optimized one is selected with
-//   update-alternatives (about 1 GFLOP/s), so its step is BLAS-bound and slow. Steps above
-//   --torch-max-gflop (default 60) GFLOP are not run on libtorch (baseline null).
+//   rows, timed after ours with few repeats. Debian's libtorch 1.13 does fp32 GEMM with the
+//   system BLAS named in baseline_config; scripts/install_deps.sh --bench selects OpenBLAS
+//   (OpenMP build). With netlib's reference BLAS (about 1 GFLOP/s) its step would be
+//   BLAS-bound and slow, so then steps above 60 GFLOP are not run on libtorch (baseline null,
+//   baseline_skipped says why); --torch-max-gflop G sets that limit whatever the BLAS.
 // pool/alloc_<size>/on and /off: one allocate + touch every 4 KiB page + free of a float
 //   tensor, with the pool caching (a reused block, pages already mapped) and without
 //   (pool.context(false): glibc for small blocks, mmap/munmap from 1 MiB). Baseline: libtorch's
@@ -36,6 +37,7 @@
 #include <cstring>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -56,7 +58,6 @@
 #include <ATen/ATen.h>
 #include <torch/nn.h>
 #include <torch/optim.h>
-#include <torch/version.h>
 #endif
 
 namespace na = neural_arch;
@@ -78,7 +79,8 @@ struct Config {
 
 struct Settings {
   na_bench::CommonArgs common;
-  double torch_max_gflop = 60;
+  // Unset: no limit, or 60 when libtorch's BLAS is netlib's reference one (set in main).
+  std::optional<double> torch_max_gflop;
 };
 
 // The model, its optimizer and a fixed input batch.
@@ -121,26 +123,10 @@ std::pair<size_t, size_t> measure_peak(Mlp& m) {
 }
 
 #ifdef NA_HAVE_LIBTORCH
-void prepare_libtorch_environment(char** argv) {
-  if (std::getenv("ATEN_CPU_CAPABILITY") || na_bench::host_isa() != "avx512" || std::getenv("NA_BENCH_REEXEC"))
-    return;
-  setenv("ATEN_CPU_CAPABILITY", "avx512", 1);
-  setenv("NA_BENCH_REEXEC", "1", 1);
-  execv("/proc/self/exe", argv);
-  std::perror("memory_optimization_benchmark: re-exec with libtorch settings failed, continuing");
-}
-
+// glibc malloc as it comes (keep_freed_memory false): the pool/alloc rows measure libtorch's
+// allocation path as a user gets it.
 std::string torch_config() {
-  std::ostringstream os;
-  const char* cap = std::getenv("ATEN_CPU_CAPABILITY");
-  const std::string cfg = at::show_config();
-  std::string blas = "?";
-  if (const auto p = cfg.find("BLAS_INFO="); p != std::string::npos)
-    blas = cfg.substr(p + 10, cfg.find_first_of(", \n", p + 10) - p - 10);
-  os << "libtorch " << TORCH_VERSION_MAJOR << '.' << TORCH_VERSION_MINOR << '.' << TORCH_VERSION_PATCH
-     << " torch::nn::Sequential(Linear, GELU)... + torch::optim::AdamW, threads=" << at::get_num_threads()
-     << " ATEN_CPU_CAPABILITY=" << (cap ? cap : "(default)") << " blas=" << blas << " malloc=glibc defaults";
-  return os.str();
+  return na_bench::torch_config(false) + " model=torch::nn::Sequential(Linear, GELU)... optimizer=torch::optim::AdamW";
 }
 
 struct TorchMlp {
@@ -172,7 +158,7 @@ std::optional<na_bench::TimeStats> torch_step_ms(const Config& c, const Settings
   if (it != cache.end()) return it->second;
   std::optional<na_bench::TimeStats> r;
 #ifdef NA_HAVE_LIBTORCH
-  if (c.gflop() <= s.torch_max_gflop) {
+  if (c.gflop() <= *s.torch_max_gflop) {
     TorchMlp m(c);
     r = na_bench::time_stats([&] { m.step(); }, 1, s.common.quick ? 1 : 3);
   }
@@ -198,7 +184,7 @@ void add_torch_baseline(Row& row, const std::optional<na_bench::TimeStats>& t, c
   row.set("baseline_config", torch_config());
   if (!t) {
     row.set("baseline_skipped", "step of " + std::to_string(c.gflop()) + " GFLOP > --torch-max-gflop " +
-                                    std::to_string(s.torch_max_gflop));
+                                    std::to_string(*s.torch_max_gflop));
     return;
   }
   row.baseline_ms = t->median_ms;
@@ -381,15 +367,19 @@ int main(int argc, char** argv) {
       throw std::invalid_argument("unknown argument '" + a + "'\n" + usage);
     }
 #ifdef NA_HAVE_LIBTORCH
-    prepare_libtorch_environment(argv);
+    na_bench::prepare_libtorch(argv, false);
 #endif
+    if (!settings.torch_max_gflop)
+      settings.torch_max_gflop = na_bench::is_reference_blas(na_bench::loaded_blas())
+                                     ? 60.0
+                                     : std::numeric_limits<double>::infinity();
     if (!na::backends::get_memory_pool().caching())
       std::cout << "note: NA_MEMORY_POOL=0 is set; the ckpt rows run without caching\n";
     na_bench::set_threads(args.threads);
     const na_bench::MachineInfo mi = na_bench::measure_machine(args.threads);
     std::cout << "cpu: " << mi.cpu << "  isa: " << mi.isa << "  threads: " << mi.threads << "\n";
 #ifdef NA_HAVE_LIBTORCH
-    std::cout << "baseline: " << torch_config() << "\n\n";
+    std::cout << "baseline: " << torch_config() << "\n" << na_bench::reference_blas_note() << "\n";
 #else
     std::cout << "baseline: libtorch not built in (NA_HAVE_LIBTORCH unset): rows have no baseline\n\n";
 #endif
