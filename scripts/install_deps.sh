@@ -2,7 +2,10 @@
 # Installs the Debian 12 packages neural_arch needs that are not installed yet.
 #
 #   scripts/install_deps.sh               build + test dependencies
-#   scripts/install_deps.sh --bench       + libtorch (C++ PyTorch, the benchmarks' baseline)
+#   scripts/install_deps.sh --bench       + libtorch (C++ PyTorch, the benchmarks' baseline) and
+#                                         OpenBLAS (OpenMP build), which Debian's alternatives then
+#                                         give libtorch as its BLAS instead of the netlib reference
+#                                         BLAS, so its fp32 GEMM is not a straw man
 #   scripts/install_deps.sh --reference   + PyTorch and NumPy for Python (tests/reference generator)
 #   scripts/install_deps.sh --data        + Fashion-MNIST and fortunes (~2 MB of text, the examples' data)
 #   scripts/install_deps.sh --check       only report what is missing (exit 1 if anything is)
@@ -20,7 +23,7 @@ packages=(cmake g++ make libdnnl-dev zlib1g-dev googletest libgtest-dev libgmock
 check_only=0
 for arg in "$@"; do
   case "$arg" in
-    --bench) packages+=(libtorch-dev) ;;
+    --bench) packages+=(libtorch-dev libopenblas0-openmp) ;;
     --reference) packages+=(python3-torch python3-numpy) ;;
     --data) packages+=(dataset-fashion-mnist fortunes) ;;
     --check) check_only=1 ;;
