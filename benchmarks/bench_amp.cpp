@@ -248,6 +248,7 @@ int main(int argc, char** argv) {
     std::cout << "baseline: " << torch_config() << "\n" << na_bench::reference_blas_note() << "\n";
 #endif
     Report rep;
+    rep.set_run_info(argc, argv);
     rep.set_machine(mi);
     double gemm_f32 = 0, mlp_f32 = 0;
     size_t mlp_peak = 0;

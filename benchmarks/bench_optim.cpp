@@ -262,6 +262,7 @@ int main(int argc, char** argv) {
     std::cout << "bytes/param: adam, adamw 28; sgd (momentum) 20; lion 20 (float32)\n\n";
 
     Report rep;
+    rep.set_run_info(argc, argv);
     rep.set_machine(mi);
     for (const auto& k : kKinds) bench_step(k, 1000, 512, args, mi, rep);
     for (const auto& k : kKinds) bench_step(k, 64, 64, args, mi, rep);

@@ -330,6 +330,7 @@ int main(int argc, char** argv) {
     std::cout << "\n";
 
     Report rep;
+    rep.set_run_info(argc, argv);
     rep.set_machine(mi);
     bench_mlp(s, mi, rep);
     rep.print_table(std::cout);

@@ -384,6 +384,7 @@ int main(int argc, char** argv) {
     std::cout << "baseline: libtorch not built in (NA_HAVE_LIBTORCH unset): rows have no baseline\n\n";
 #endif
     Report rep;
+    rep.set_run_info(argc, argv);
     rep.set_machine(mi);
     for (const Config& c : {Config{128, 512, 4}, Config{256, 1024, 8}, Config{512, 2048, 12}, Config{256, 1024, 32}})
       bench_checkpoint(c, settings, rep);
