@@ -15,26 +15,19 @@
 
 #include "backends/cpu/kernels.hpp"
 #include "backends/cpu/parallel.hpp"
+#include "backends/cpu/simd.hpp"
 #include "backends/cpu/vec_math.hpp"
 
 namespace neural_arch::cpu {
 namespace NA_ISA {
 namespace {
 
-#if defined(__AVX512F__)
-constexpr int kBytes = 64;
-#elif defined(__AVX2__)
-constexpr int kBytes = 32;
-#else
-constexpr int kBytes = 16;
-#endif
+using simd::kBytes;
+using simd::kLanes;
+using simd::load;
+using simd::store;
+using simd::Vec;
 
-template <class T> struct VecOf { typedef T type __attribute__((vector_size(kBytes))); };
-template <class T> using Vec = typename VecOf<T>::type;
-template <class T> constexpr int kLanes = kBytes / sizeof(T);
-
-template <class T> inline Vec<T> load(const T* p) { Vec<T> v; std::memcpy(&v, p, sizeof(v)); return v; }
-template <class T> inline void store(T* p, Vec<T> v) { std::memcpy(p, &v, sizeof(v)); }
 template <class T> inline Vec<T> splat(T x) { return Vec<T>{} + x; }
 
 // Arithmetic types the vector path handles; bool/u8/f16/bf16 use scalar loops.

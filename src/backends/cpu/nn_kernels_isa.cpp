@@ -20,25 +20,21 @@
 
 #include "backends/cpu/nn_kernels.hpp"
 #include "backends/cpu/parallel.hpp"
+#include "backends/cpu/simd.hpp"
 #include "backends/cpu/vec_math.hpp"
 
 namespace neural_arch::cpu {
 namespace NA_ISA {
 namespace {
 
-constexpr int kBytes = kVecBytes;
-template <class T> struct VecOf { typedef T type __attribute__((vector_size(kBytes))); };
-template <class T> using Vec = typename VecOf<T>::type;
-template <class T> constexpr int kLanes = kBytes / static_cast<int>(sizeof(T));
+using simd::kBytes;
+using simd::kLanes;
+using simd::load;
+using simd::store;
+using simd::Vec;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 template <class T> inline Vec<T> splat(T x) { return Vec<T>{} + x; }
-template <class T> inline Vec<T> ld(const T* p) {
-  Vec<T> v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-template <class T> inline void st(T* p, Vec<T> v) { std::memcpy(p, &v, sizeof(v)); }
 // The first n (< lanes) elements of p, the other lanes = fill.
 template <class T> inline Vec<T> ld_part(const T* p, int64_t n, T fill) {
   Vec<T> v = splat<T>(fill);
@@ -77,11 +73,11 @@ template <class T, class F> inline void for_vec(int64_t n, F&& f) {
   if (i < n) f(i, n - i);
 }
 template <class T> inline Vec<T> load(const T* p, int64_t cnt, T fill) {
-  return cnt == kLanes<T> ? ld(p) : ld_part(p, cnt, fill);
+  return cnt == kLanes<T> ? load(p) : ld_part(p, cnt, fill);
 }
 template <class T> inline void store(T* p, Vec<T> v, int64_t cnt) {
   if (cnt == kLanes<T>)
-    st(p, v);
+    store(p, v);
   else
     st_part(p, v, cnt);
 }
@@ -413,17 +409,17 @@ inline void micro_tile(int64_t K, const T* A, int64_t sam, int64_t sak, const T*
   constexpr int L = kLanes<T>;
   Vec<T> c[MR][NV];
   for (int r = 0; r < MR; ++r)
-    for (int v = 0; v < NV; ++v) c[r][v] = acc ? ld(C + r * ldc + v * L) : Vec<T>{};
+    for (int v = 0; v < NV; ++v) c[r][v] = acc ? load(C + r * ldc + v * L) : Vec<T>{};
   for (int64_t k = 0; k < K; ++k) {
     Vec<T> b[NV];
-    for (int v = 0; v < NV; ++v) b[v] = ld(B + k * ldb + v * L);
+    for (int v = 0; v < NV; ++v) b[v] = load(B + k * ldb + v * L);
     for (int r = 0; r < MR; ++r) {
       const Vec<T> a = splat(A[r * sam + k * sak]);
       for (int v = 0; v < NV; ++v) c[r][v] += a * b[v];
     }
   }
   for (int r = 0; r < MR; ++r)
-    for (int v = 0; v < NV; ++v) st(C + r * ldc + v * L, c[r][v]);
+    for (int v = 0; v < NV; ++v) store(C + r * ldc + v * L, c[r][v]);
 }
 
 template <class T, int MR>
@@ -529,10 +525,10 @@ void block_probs(const AttentionArgs<T>& a, const T* q, const T* kt, const T* ls
     const int64_t vis = visible(a.causal, i0 + r, j0, bk);
     const Vec<T> lv = splat(lse[i0 + r]);
     for (int64_t c = 0; c < kBK; c += kLanes<T>) {
-      Vec<T> sv = ld(pr + c) * scv - lv;
+      Vec<T> sv = load(pr + c) * scv - lv;
       for (int lane = 0; lane < kLanes<T>; ++lane)
         if (c + lane >= vis) sv[lane] = static_cast<T>(-kInf);
-      st(pr + c, vexp(sv));
+      store(pr + c, vexp(sv));
     }
   }
 }
@@ -547,7 +543,7 @@ void block_dscores(const AttentionArgs<T>& a, const T* dout, const T* vt, const 
     const Vec<T> dl = splat(delta[i0 + r]);
     T* dr = dp + r * kBK;
     const T* pr = p + r * kBK;
-    for (int64_t c = 0; c < kBK; c += kLanes<T>) st(dr + c, ld(pr + c) * (ld(dr + c) - dl) * scv);
+    for (int64_t c = 0; c < kBK; c += kLanes<T>) store(dr + c, load(pr + c) * (load(dr + c) - dl) * scv);
   }
 }
 
@@ -589,10 +585,10 @@ template <class T> void attention_forward(const AttentionArgs<T>& a) {
         const Vec<T> scv = splat(static_cast<T>(a.scale));
         Vec<T> mx = splat(static_cast<T>(-kInf));
         for (int64_t c = 0; c < kBK; c += kLanes<T>) {
-          Vec<T> sv = ld(s + c) * scv;
+          Vec<T> sv = load(s + c) * scv;
           for (int lane = 0; lane < kLanes<T>; ++lane)
             if (c + lane >= vis) sv[lane] = static_cast<T>(-kInf);
-          st(s + c, sv);
+          store(s + c, sv);
           mx = vmax(sv, mx);
         }
         const double mnew = std::max(w.m[r], static_cast<double>(hmax(mx)));
@@ -603,9 +599,9 @@ template <class T> void attention_forward(const AttentionArgs<T>& a) {
         const Vec<T> mv = splat(static_cast<T>(mnew));
         Vec<T> sum{};
         for (int64_t c = 0; c < kBK; c += kLanes<T>) {
-          const Vec<T> pv = vexp(ld(s + c) - mv);
+          const Vec<T> pv = vexp(load(s + c) - mv);
           sum += pv;
-          st(s + c, pv);
+          store(s + c, pv);
         }
         // Online softmax: rescale what this row accumulated under the old maximum.
         const double corr = std::exp(w.m[r] - mnew);

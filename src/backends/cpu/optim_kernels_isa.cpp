@@ -16,22 +16,17 @@
 #endif
 
 #include "backends/cpu/optim_kernels.hpp"
+#include "backends/cpu/simd.hpp"
 
 namespace neural_arch::cpu {
 namespace NA_ISA {
 namespace {
 
-#if defined(__AVX512F__)
-constexpr int kBytes = 64;
-#elif defined(__AVX2__)
-constexpr int kBytes = 32;
-#else
-constexpr int kBytes = 16;
-#endif
-
-template <class T> struct VecOf { typedef T type __attribute__((vector_size(kBytes))); };
-template <class T> using Vec = typename VecOf<T>::type;
-template <class T> constexpr int kLanes = kBytes / static_cast<int>(sizeof(T));
+using simd::kBytes;
+using simd::kLanes;
+using simd::load;
+using simd::store;
+using simd::Vec;
 
 template <class T> inline Vec<T> splat(double x) { return Vec<T>{} + static_cast<T>(x); }
 
