@@ -11,6 +11,7 @@
 #include "neural_arch/backends/memory_pool.hpp"
 #include "neural_arch/functional/attention.hpp"
 #include "neural_arch/functional/conv.hpp"
+#include "neural_arch/functional/fused.hpp"
 #include "neural_arch/functional/loss.hpp"
 #include "neural_arch/functional/normalization.hpp"
 #include "neural_arch/nn/containers.hpp"
@@ -244,6 +245,16 @@ TEST(Autocast, F32LayersTakeNarrowInputsOnlyInsideAScope) {
   EXPECT_TRUE(na::optimization::autocast_compatible(DType::bf16, DType::f32));
   EXPECT_FALSE(na::optimization::autocast_compatible(DType::f64, DType::f32));
   EXPECT_THROW(lin.forward(na::randn({1, 4}).to(DType::f64)), na::Error);
+}
+
+TEST(Autocast, BiasDropoutAddComputesInTheWidestInput) {
+  // A GPT block adds its bf16 branch to the f32 residual stream: widest type, like x + r.
+  Tensor x = na::randn({3, 8}).to(DType::bf16), r = na::randn({3, 8});
+  EXPECT_THROW(F::bias_dropout_add(x, Tensor(), r, 0.0, false), na::Error);
+  autocast ac;
+  Tensor y = F::bias_dropout_add(x, Tensor(), r, 0.0, false);
+  EXPECT_EQ(y.dtype(), DType::f32);
+  EXPECT_TRUE(na_test::close(y, na::add(x.to(DType::f32), r), 0, 0, "bias_dropout_add"));
 }
 
 }  // namespace
