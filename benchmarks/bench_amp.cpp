@@ -13,6 +13,13 @@
 //                                    the pool's peak live bytes during the forward minus the
 //                                    live bytes before it (parameters); peak_step_bytes the
 //                                    same over forward and backward (adds the f32 grads).
+//   train/gpt_char/{f32,autocast_bf16}
+//                                    One step of examples/train_char_gpt with its defaults
+//                                    (4 layers, 4 heads, embd 128, block 64, batch 32): forward
+//                                    and loss (under autocast in the bf16 row), backward,
+//                                    clip_grad_norm_ 1.0, AdamW step. Vocabulary of Debian's
+//                                    fortunes when installed, else 96. No libtorch baseline
+//                                    (there is no libtorch GPT here); the f32 row is the reference.
 
 #include <cstdlib>
 #include <functional>
@@ -24,6 +31,10 @@
 #include "bench_util.hpp"
 #include "neural_arch/backends/memory_pool.hpp"
 #include "neural_arch/ops.hpp"
+#include "neural_arch/data/text.hpp"
+#include "neural_arch/nn/gpt.hpp"
+#include "neural_arch/optim/adam.hpp"
+#include "neural_arch/optim/clip_grad.hpp"
 #include "neural_arch/optim/sgd.hpp"
 #include "neural_arch/optimization/autocast.hpp"
 #include "neural_arch/tensor.hpp"
@@ -220,6 +231,62 @@ void bench_mlp(bool autocast, const na_bench::CommonArgs& args, Report& rep, dou
   rep.add(std::move(row));
 }
 
+// ------------------------------------------------------------------ char-GPT training step
+
+// The step cost depends on the vocabulary only through the embedding and the head; use the
+// example's real one where the text is installed so the row is its step.
+int64_t char_gpt_vocab(std::string* source) {
+  try {
+    const int64_t v = na::data::CharVocab(na::data::read_fortunes()).size();
+    *source = "fortunes";
+    return v;
+  } catch (const na::Error&) {
+    *source = "fallback (fortunes not installed)";
+    return 96;
+  }
+}
+
+void bench_gpt(bool autocast, const na_bench::CommonArgs& args, Report& rep, double* f32_ms) {
+  const std::string name = std::string("train/gpt_char/") + (autocast ? "autocast_bf16" : "f32");
+  if (!args.wants(name)) return;
+  std::string vocab_source;
+  na::nn::GPTConfig cfg;  // train_char_gpt's defaults
+  cfg.vocab_size = char_gpt_vocab(&vocab_source);
+  cfg.block_size = 64;
+  cfg.n_layer = 4;
+  cfg.n_head = 4;
+  cfg.n_embd = 128;
+  cfg.dropout = 0.0;
+  constexpr int64_t kGptBatch = 32;
+  na::manual_seed(3);
+  auto gpt = std::make_shared<na::nn::GPT>(cfg);
+  na::optim::AdamW opt(gpt->parameters(), na::optim::AdamWOptions().lr(2e-3).betas({0.9, 0.99}).weight_decay(0.1));
+  const na::Tensor idx = na::randint(0, cfg.vocab_size, {kGptBatch, cfg.block_size});
+  const na::Tensor tgt = na::randint(0, cfg.vocab_size, {kGptBatch, cfg.block_size});
+  std::vector<std::function<void()>> fns{[&] {
+    na::Tensor loss;
+    {
+      na::optimization::autocast ac(DType::bf16, autocast);
+      loss = gpt->forward(idx, tgt);
+    }
+    opt.zero_grad();
+    loss.backward();
+    na::optim::clip_grad_norm_(gpt->parameters(), 1.0);
+    opt.step();
+  }};
+  const auto st = na_bench::time_interleaved(fns, timing_options(args));
+  Row row;
+  row.name = name;
+  row.ours_ms = st[0].median_ms;
+  row.set("ours_min_ms", st[0].min_ms).set("ours_p90_ms", st[0].p90_ms).set("repeats", st[0].repeats);
+  row.set("tokens_per_s", static_cast<double>(kGptBatch * cfg.block_size) / (st[0].median_ms * 1e-3));
+  row.set("vocab_size", cfg.vocab_size).set("vocab_source", vocab_source);
+  row.set("baseline_note", "none: no libtorch GPT in this program; compare with the f32 row");
+  if (!autocast) *f32_ms = st[0].median_ms;
+  if (autocast && *f32_ms > 0) row.set("speedup_vs_f32", *f32_ms / st[0].median_ms);
+  rep.add(std::move(row));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -256,6 +323,9 @@ int main(int argc, char** argv) {
     bench_gemm(DType::bf16, args, mi, rep, &gemm_f32);
     bench_mlp(false, args, rep, &mlp_f32, &mlp_peak);
     bench_mlp(true, args, rep, &mlp_f32, &mlp_peak);
+    double gpt_f32 = 0;
+    bench_gpt(false, args, rep, &gpt_f32);
+    bench_gpt(true, args, rep, &gpt_f32);
     rep.print_table(std::cout);
     for (const auto& r : rep.rows())
       for (const char* k : {"speedup_vs_f32", "peak_activation_ratio_vs_f32"})

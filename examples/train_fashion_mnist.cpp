@@ -4,7 +4,12 @@
 //
 //   train_fashion_mnist [--model cnn|mlp] [--epochs N] [--batch-size B] [--lr LR]
 //                       [--threads T] [--out DIR] [--resume CHECKPOINT] [--limit-train N] [--seed S]
-//                       [--stop-after STEPS]
+//                       [--stop-after STEPS] [--amp none|bf16|f16]
+//
+// --amp runs the forward pass and the loss under optimization::autocast: bf16 (the linears and
+// convolutions in bf16, the loss in f32); f16 adds a GradScaler, because f16 gradients below
+// 2^-24 flush to zero without loss scaling. Parameters stay f32 as in PyTorch AMP, so the
+// optimizer updates f32 weights (its master-weight option is on for any narrow parameter).
 //
 // --stop-after ends the run after that many optimizer steps in all (also in the middle of an
 // epoch) and writes the checkpoint there; --resume continues it exactly as if it had never
@@ -29,6 +34,9 @@
 #include <neural_arch/ops.hpp>
 #include <neural_arch/optim/adam.hpp>
 #include <neural_arch/optim/lr_scheduler.hpp>
+#include <neural_arch/optimization/autocast.hpp>
+#include <neural_arch/optimization/grad_scaler.hpp>
+#include <memory>
 #include <numeric>
 #include <string>
 
@@ -48,12 +56,14 @@ struct Args {
   int64_t limit_train = 0;
   uint64_t seed = 0;
   int64_t stop_after = 0;  // 0: run every epoch
+  std::string amp = "none";
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "train_fashion_mnist: " << why
             << "\nusage: train_fashion_mnist [--model cnn|mlp] [--epochs N] [--batch-size B] [--lr LR]"
-               " [--threads T] [--out DIR] [--resume CHECKPOINT] [--limit-train N] [--seed S] [--stop-after STEPS]\n";
+               " [--threads T] [--out DIR] [--resume CHECKPOINT] [--limit-train N] [--seed S] [--stop-after STEPS]"
+               " [--amp none|bf16|f16]\n";
   std::exit(2);
 }
 
@@ -76,12 +86,14 @@ Args parse(int argc, char** argv) {
       else if (k == "--limit-train") a.limit_train = std::stoll(val());
       else if (k == "--seed") a.seed = std::stoull(val());
       else if (k == "--stop-after") a.stop_after = std::stoll(val());
+      else if (k == "--amp") a.amp = val();
       else usage("unknown argument " + k);
     } catch (const std::logic_error&) {
       usage("bad number for " + k);
     }
   }
   if (a.model != "cnn" && a.model != "mlp") usage("--model must be cnn or mlp");
+  if (a.amp != "none" && a.amp != "bf16" && a.amp != "f16") usage("--amp must be none, bf16 or f16");
   if (a.epochs < 0) a.epochs = a.model == "cnn" ? 12 : 10;
   if (a.lr < 0) a.lr = a.model == "cnn" ? 2e-3 : 1e-3;
   if (a.batch_size <= 0 || a.threads <= 0 || a.epochs <= 0 || a.stop_after < 0) usage("sizes must be positive");
@@ -126,8 +138,10 @@ class Progress {
   Clock::time_point last_{};
 };
 
-double evaluate(na::nn::Module& model, const na::data::FashionMnist& test) {
+// Under the training run's autocast mode too, so the accuracy is that of the mixed-precision model.
+double evaluate(na::nn::Module& model, const na::data::FashionMnist& test, bool amp, na::DType amp_dtype) {
   na::NoGradGuard no_grad;
+  na::optimization::autocast ac(amp_dtype, amp);
   model.eval();
   const int64_t n = test.images.size(0);
   int64_t correct = 0;
@@ -147,8 +161,11 @@ int main(int argc, char** argv) {
   try {
     na::set_num_threads(args.threads);
     na::manual_seed(args.seed);
-    std::printf("neural_arch Fashion-MNIST: model %s, %d epochs, batch %lld, AdamW lr %g, %d threads\n", args.model.c_str(),
-                args.epochs, static_cast<long long>(args.batch_size), args.lr, args.threads);
+    const bool amp = args.amp != "none";
+    const na::DType amp_dtype = args.amp == "f16" ? na::kFloat16 : na::kBFloat16;
+    std::printf("neural_arch Fashion-MNIST: model %s, %d epochs, batch %lld, AdamW lr %g, %d threads, %s\n",
+                args.model.c_str(), args.epochs, static_cast<long long>(args.batch_size), args.lr, args.threads,
+                amp ? ("autocast " + args.amp + (args.amp == "f16" ? " + GradScaler" : "")).c_str() : "f32");
     auto train = na::data::load_fashion_mnist("train");
     auto test = na::data::load_fashion_mnist("test");
     if (args.limit_train > 0 && args.limit_train < train.images.size(0)) {
@@ -166,7 +183,10 @@ int main(int argc, char** argv) {
     std::printf("%s\n", model->str().c_str());
 
     na::optim::AdamW opt(model->parameters(), na::optim::AdamWOptions().lr(args.lr).weight_decay(1e-4));
+    opt.set_master_weights(amp);  // only acts on f16/bf16 parameters (none unless a model is converted)
     na::optim::CosineAnnealingLR sched(opt, args.epochs * steps_per_epoch);
+    // Loss scaling only for f16: bf16 has f32's exponent range, so its gradients do not underflow.
+    na::optimization::GradScaler scaler(na::optimization::GradScalerOptions{.enabled = args.amp == "f16"});
 
     // drop_last: equal batches. The loader's shuffle order is its own seeded generator.
     na::data::DataLoader loader(std::make_shared<na::data::TensorDataset>(train.images, train.labels),
@@ -181,7 +201,11 @@ int main(int argc, char** argv) {
       auto ck = na::io::Checkpoint::load(args.resume);
       NA_CHECK(ck.get("model_type") == args.model, "train_fashion_mnist", "checkpoint holds a ", ck.get("model_type"),
                " model, not ", args.model);
+      const std::string ck_amp = ck.has("amp") ? ck.get("amp") : "none";
+      NA_CHECK(ck_amp == args.amp, "train_fashion_mnist", "checkpoint was trained with --amp ", ck_amp, ", not ",
+               args.amp);
       pos = na::io::restore_training(ck, state);
+      if (scaler.is_enabled()) scaler.load_state_dict(ck.tensors("scaler"));
       std::printf("resumed from %s at step %lld (epoch %lld, batch %lld)\n", args.resume.c_str(),
                   static_cast<long long>(pos.step), static_cast<long long>(pos.epoch + 1), static_cast<long long>(pos.batch));
     } else {
@@ -190,6 +214,8 @@ int main(int argc, char** argv) {
     auto save_checkpoint = [&] {
       na::io::Checkpoint ck = na::io::training_checkpoint(state, pos);
       ck.put("model_type", args.model);
+      ck.put("amp", args.amp);
+      if (scaler.is_enabled()) ck.put_tensors("scaler", scaler.state_dict());
       ck.save(ckpt_path);
     };
 
@@ -202,10 +228,16 @@ int main(int argc, char** argv) {
       const int64_t first = pos.batch;
       double loss_sum = 0;
       for (auto it = first > 0 ? loader.begin_at(first) : loader.begin(); it != loader.end(); ++it) {
-        auto loss = na::functional::cross_entropy(model->forward(it->data), it->target);
+        na::Tensor loss;
+        {
+          // Forward and loss only: backward() runs each op in its forward's dtypes by itself.
+          na::optimization::autocast ac(amp_dtype, amp);
+          loss = na::functional::cross_entropy(model->forward(it->data), it->target);
+        }
         opt.zero_grad();
-        loss.backward();
-        opt.step();
+        scaler.scale(loss).backward();  // a disabled scaler returns loss unchanged
+        scaler.step(opt);               // opt.step(), skipped when an f16 gradient overflowed
+        scaler.update();
         sched.step();
         ++pos.step;
         ++pos.batch;
@@ -227,7 +259,7 @@ int main(int argc, char** argv) {
         break;
       }
       const double train_secs = std::chrono::duration<double>(Clock::now() - t0).count();
-      accuracy = evaluate(*model, test);
+      accuracy = evaluate(*model, test, amp, amp_dtype);
       const double train_loss = loss_sum / static_cast<double>(pos.batch - first);
       std::printf("epoch %d/%d: train loss %.4f, test accuracy %.2f%%, %.1f s\n", epoch + 1, args.epochs, train_loss,
                   accuracy, train_secs);
@@ -240,7 +272,7 @@ int main(int argc, char** argv) {
       save_checkpoint();
       stopped = args.stop_after > 0 && pos.step >= args.stop_after;
     }
-    if (accuracy == 0) accuracy = evaluate(*model, test);
+    if (accuracy == 0) accuracy = evaluate(*model, test, amp, amp_dtype);
     std::printf("metrics: %s, checkpoint: %s\n", metrics_path.c_str(), ckpt_path.c_str());
     std::printf("test accuracy: %.2f%%\n", accuracy);
     return 0;

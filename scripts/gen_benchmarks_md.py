@@ -41,6 +41,7 @@ EXTRAS = [
     ("baseline_peak_bytes", "baseline peak", _mib),
     ("baseline_out_ms", "baseline (out=)", _ms),
     ("ours_us_per_call", "µs/call", lambda v: f"{v:.3f}"),
+    ("speedup_vs_f32", "f32/ours", lambda v: f"{v:.2f}"),
 ]
 
 MACHINE_KEYS = ["cpu", "isa", "host_isa", "threads", "stream_gbs", "stream_median_gbs", "fma_gflops"]

@@ -11,8 +11,14 @@
 #include "neural_arch/backends/memory_pool.hpp"
 #include "neural_arch/functional/attention.hpp"
 #include "neural_arch/functional/conv.hpp"
+#include "neural_arch/functional/fused.hpp"
 #include "neural_arch/functional/loss.hpp"
 #include "neural_arch/functional/normalization.hpp"
+#include "neural_arch/nn/containers.hpp"
+#include "neural_arch/nn/module.hpp"
+#include "neural_arch/nn/conv.hpp"
+#include "neural_arch/nn/linear.hpp"
+#include "neural_arch/nn/normalization.hpp"
 #include "neural_arch/ops.hpp"
 #include "neural_arch/optimization/autocast.hpp"
 #include "neural_arch/random.hpp"
@@ -205,6 +211,50 @@ TEST(Autocast, LinearKeepsNoNarrowWeightCopyForBackward) {
   Tensor y = na::linear(x, w);
   const auto after = na::backends::get_memory_pool().stats().allocated_bytes;
   EXPECT_LT(after - before, size_t{512 * 512 * 2}) << "a bf16 copy of W outlived the forward";
+}
+
+TEST(Autocast, F32LayersTakeNarrowInputsOnlyInsideAScope) {
+  // An f32 model under autocast gets the bf16 output of the previous layer (PyTorch AMP's
+  // usage); outside a scope the layers still insist on their parameters' dtype.
+  na::manual_seed(5);
+  na::nn::Sequential net;
+  net.push_back(std::make_shared<na::nn::Conv2d>(1, 4, 3, 1, 1));
+  net.push_back(std::make_shared<na::nn::Linear>(6, 8));  // on the last dim of (2, 4, 6, 6)
+  net.push_back(std::make_shared<na::nn::LayerNorm>(std::vector<int64_t>{8}));
+  net.push_back(std::make_shared<na::nn::Linear>(8, 3));
+  Tensor x = na::randn({2, 1, 6, 6});
+  for (DType t : {DType::bf16, DType::f16}) {
+    Tensor y;
+    {
+      autocast ac(t);
+      y = net.forward(x);
+    }
+    EXPECT_EQ(y.dtype(), t);  // the last op is a Linear
+    na::sum(y.to(DType::f32)).backward();
+    for (const auto& p : net.parameters()) {
+      ASSERT_TRUE(p.grad().defined());
+      EXPECT_EQ(p.grad().dtype(), DType::f32);
+    }
+    net.zero_grad();
+  }
+  EXPECT_TRUE(na::optimization::autocast_compatible(DType::f32, DType::f32));
+  EXPECT_FALSE(na::optimization::autocast_compatible(DType::bf16, DType::f32));
+  na::nn::Linear lin(4, 2);
+  EXPECT_THROW(lin.forward(na::randn({1, 4}).to(DType::bf16)), na::Error);
+  autocast ac;
+  EXPECT_TRUE(na::optimization::autocast_compatible(DType::bf16, DType::f32));
+  EXPECT_FALSE(na::optimization::autocast_compatible(DType::f64, DType::f32));
+  EXPECT_THROW(lin.forward(na::randn({1, 4}).to(DType::f64)), na::Error);
+}
+
+TEST(Autocast, BiasDropoutAddComputesInTheWidestInput) {
+  // A GPT block adds its bf16 branch to the f32 residual stream: widest type, like x + r.
+  Tensor x = na::randn({3, 8}).to(DType::bf16), r = na::randn({3, 8});
+  EXPECT_THROW(F::bias_dropout_add(x, Tensor(), r, 0.0, false), na::Error);
+  autocast ac;
+  Tensor y = F::bias_dropout_add(x, Tensor(), r, 0.0, false);
+  EXPECT_EQ(y.dtype(), DType::f32);
+  EXPECT_TRUE(na_test::close(y, na::add(x.to(DType::f32), r), 0, 0, "bias_dropout_add"));
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "core/factory.hpp"
 #include "neural_arch/autograd.hpp"
 #include "neural_arch/ops.hpp"
+#include "neural_arch/optimization/autocast.hpp"
 
 namespace neural_arch::functional {
 
@@ -54,6 +55,20 @@ Tensor bias_dropout_add(const Tensor& x, const Tensor& bias, const Tensor& resid
                         Generator* gen) {
   const char* op = "bias_dropout_add";
   detail::check_defined(x, op, "x");
+  // Autocast's policy for ops with several inputs: compute in the widest input type (a GPT
+  // block adds its bf16 attention output to the f32 residual stream).
+  if (optimization::is_autocast_enabled()) {
+    DType t = x.dtype();
+    bool mixed = false;
+    for (const Tensor* o : {&bias, &residual})
+      if (o->defined() && o->dtype() != x.dtype() && optimization::autocast_compatible(o->dtype(), x.dtype()) &&
+          optimization::autocast_compatible(x.dtype(), o->dtype()))
+        t = promote_types(t, o->dtype()), mixed = true;
+    if (mixed) {
+      auto cast = [t](const Tensor& u) { return u.defined() && u.dtype() != t ? u.to(t) : u; };
+      return bias_dropout_add(cast(x), cast(bias), cast(residual), p, training, gen);
+    }
+  }
   NA_CHECK(is_floating(x.dtype()), op, "expected a floating x, got ", dtype_name(x.dtype()));
   NA_CHECK(p >= 0.0 && p <= 1.0, op, "dropout probability has to be between 0 and 1, but got ", p);
   NA_CHECK(x.dim() >= 1 || !bias.defined(), op, "a bias needs x with at least one dim, got a 0-d x");

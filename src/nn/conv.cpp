@@ -1,4 +1,5 @@
 // Conv1d and Conv2d layers.
+#include "neural_arch/optimization/autocast.hpp"
 #include "neural_arch/nn/conv.hpp"
 
 #include <cmath>
@@ -55,7 +56,7 @@ void check_input(const char* layer, const Tensor& x, const Tensor& weight, int64
   NA_CHECK(x.defined(), layer, "input is an undefined tensor");
   NA_CHECK(x.dim() == rank && x.size(1) == channels, layer, "expected input with ", rank, " dims ", dims, " and ",
            channels, " channels, got shape ", shape_str(x.shape()));
-  NA_CHECK(x.dtype() == weight.dtype(), layer, "input dtype ", dtype_name(x.dtype()),
+  NA_CHECK(optimization::autocast_compatible(x.dtype(), weight.dtype()), layer, "input dtype ", dtype_name(x.dtype()),
            " does not match the layer's parameter dtype ", dtype_name(weight.dtype()),
            " (convert the input, or the module with to(dtype)), input shape ", shape_str(x.shape()));
 }

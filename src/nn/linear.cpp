@@ -1,4 +1,5 @@
 // Linear, Bilinear, Identity, Flatten.
+#include "neural_arch/optimization/autocast.hpp"
 #include "neural_arch/nn/linear.hpp"
 
 #include <cmath>
@@ -13,7 +14,7 @@ namespace {
 
 void check_input_dtype(const Tensor& x, const Tensor& weight, const char* layer) {
   NA_CHECK(x.defined(), layer, "input is an undefined tensor");
-  NA_CHECK(x.dtype() == weight.dtype(), layer, "input dtype ", dtype_name(x.dtype()),
+  NA_CHECK(optimization::autocast_compatible(x.dtype(), weight.dtype()), layer, "input dtype ", dtype_name(x.dtype()),
            " does not match the layer's parameter dtype ", dtype_name(weight.dtype()),
            " (convert the input, or the module with to(dtype)), input shape ", shape_str(x.shape()));
 }

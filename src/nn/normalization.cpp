@@ -1,5 +1,6 @@
 // LayerNorm, RMSNorm, GroupNorm, BatchNorm1d/2d: shape checks that name the layer, then the
 // functional forms.
+#include "neural_arch/optimization/autocast.hpp"
 #include "neural_arch/nn/normalization.hpp"
 
 #include <sstream>
@@ -21,7 +22,7 @@ void check_defined_float(const Tensor& x, const std::string& layer) {
 
 void check_param_dtype(const Tensor& x, const Tensor& p, const std::string& layer) {
   if (!p.defined()) return;
-  NA_CHECK(x.dtype() == p.dtype(), layer.c_str(), "input dtype ", dtype_name(x.dtype()),
+  NA_CHECK(optimization::autocast_compatible(x.dtype(), p.dtype()), layer.c_str(), "input dtype ", dtype_name(x.dtype()),
            " does not match the layer's parameter dtype ", dtype_name(p.dtype()),
            " (convert the input, or the module with to(dtype)), input shape ", shape_str(x.shape()));
 }

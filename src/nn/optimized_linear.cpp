@@ -1,4 +1,5 @@
 // OptimizedLinear: Linear + activation through optimization::fuse_linear_activation.
+#include "neural_arch/optimization/autocast.hpp"
 #include "neural_arch/nn/optimized_linear.hpp"
 
 #include <cmath>
@@ -34,7 +35,7 @@ void OptimizedLinear::reset_parameters() {
 
 Tensor OptimizedLinear::forward(const Tensor& x) {
   NA_CHECK(x.defined(), "OptimizedLinear", "input is an undefined tensor");
-  NA_CHECK(x.dtype() == weight.dtype(), "OptimizedLinear", "input dtype ", dtype_name(x.dtype()),
+  NA_CHECK(optimization::autocast_compatible(x.dtype(), weight.dtype()), "OptimizedLinear", "input dtype ", dtype_name(x.dtype()),
            " does not match the layer's parameter dtype ", dtype_name(weight.dtype()), ", input shape ",
            shape_str(x.shape()));
   NA_CHECK(x.dim() >= 1 && x.size(-1) == in_features, "OptimizedLinear", "expected input with last dim ",

@@ -94,4 +94,10 @@ autocast::~autocast() {
 bool is_autocast_enabled() { return detail::autocast_state.enabled; }
 DType get_autocast_dtype() { return detail::autocast_state.dtype; }
 
+bool autocast_compatible(DType input, DType param) {
+  if (input == param) return true;
+  auto castable = [](DType t) { return t == DType::f32 || t == DType::f16 || t == DType::bf16; };
+  return is_autocast_enabled() && castable(input) && castable(param);
+}
+
 }  // namespace neural_arch::optimization

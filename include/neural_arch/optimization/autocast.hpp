@@ -38,4 +38,9 @@ class autocast {
 bool is_autocast_enabled();
 DType get_autocast_dtype();
 
+/// Whether a layer may take an input of dtype `input` with parameters of dtype `param`: equal
+/// dtypes, or, inside an autocast scope, both among f32/f16/bf16 (the ops cast them by the
+/// policy, so an f32 model takes the bf16 output of the previous layer). nn layers check this.
+bool autocast_compatible(DType input, DType param);
+
 }  // namespace neural_arch::optimization
