@@ -59,12 +59,15 @@ struct Args {
   std::string amp = "none";
 };
 
+// Prints the usage line and exits: to stdout with status 0 for --help (empty why), else to
+// stderr with status 2.
 [[noreturn]] void usage(const std::string& why) {
-  std::cerr << "train_fashion_mnist: " << why
-            << "\nusage: train_fashion_mnist [--model cnn|mlp] [--epochs N] [--batch-size B] [--lr LR]"
+  std::ostream& os = why.empty() ? std::cout : std::cerr;
+  if (!why.empty()) os << "train_fashion_mnist: " << why << "\n";
+  os << "usage: train_fashion_mnist [--model cnn|mlp] [--epochs N] [--batch-size B] [--lr LR]"
                " [--threads T] [--out DIR] [--resume CHECKPOINT] [--limit-train N] [--seed S] [--stop-after STEPS]"
                " [--amp none|bf16|f16]\n";
-  std::exit(2);
+  std::exit(why.empty() ? 0 : 2);
 }
 
 Args parse(int argc, char** argv) {
@@ -76,7 +79,8 @@ Args parse(int argc, char** argv) {
       return argv[++i];
     };
     try {
-      if (k == "--model") a.model = val();
+      if (k == "-h" || k == "--help") usage("");
+      else if (k == "--model") a.model = val();
       else if (k == "--epochs") a.epochs = std::stoi(val());
       else if (k == "--batch-size") a.batch_size = std::stoll(val());
       else if (k == "--lr") a.lr = std::stod(val());
