@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <vector>
 #include <string>
@@ -175,6 +176,93 @@ TEST(MasterWeights, AdamStateIsF32ForNarrowParameters) {
   // Same update as Adam on an f32 copy, rounded to f16.
   Tensor q = opt.master_weight(p);
   EXPECT_TRUE(na_test::close(p.to(DType::f32), q.to(DType::f16).to(DType::f32), 0, 0, "p"));
+}
+
+TEST(MasterWeights, StateDictCarriesThemSoResumeIsBitIdentical) {
+  na::manual_seed(3);
+  const Tensor init = na::randn({64}).to(DType::bf16);
+  auto make = [&] {
+    Tensor p = init.clone();
+    p.requires_grad_(true);
+    return p;
+  };
+  auto grad = [](int step) {
+    na::manual_seed(100 + step);
+    return na::randn({64}).to(DType::bf16);
+  };
+  // lr small enough that one update is below half a bf16 ulp for most elements: the master copy
+  // holds information the rounded parameter does not.
+  auto opts = na::optim::AdamWOptions().lr(1e-4);
+  Tensor p = make();
+  na::optim::AdamW opt({p}, opts);
+  opt.set_master_weights(true);
+  for (int i = 0; i < 5; ++i) {
+    p.set_grad(grad(i));
+    opt.step();
+  }
+  const na::nn::StateDict saved = opt.state_dict();
+  bool has_master = false;
+  for (const auto& [k, t] : saved) {
+    if (k == "state.0.master") {
+      has_master = true;
+      EXPECT_EQ(t.dtype(), DType::f32);
+    }
+    if (k == "state.0.exp_avg") EXPECT_EQ(t.dtype(), DType::f32);
+  }
+  EXPECT_TRUE(has_master);
+  // Deep copies: the optimizer's own tensors change with the next steps.
+  na::nn::StateDict copy;
+  for (const auto& [k, t] : saved) copy.emplace_back(k, t.clone());
+  Tensor resumed = p.detach().clone();
+  for (int i = 5; i < 10; ++i) {
+    p.set_grad(grad(i));
+    opt.step();
+  }
+
+  auto resume = [&](const na::nn::StateDict& dict) {
+    Tensor q = resumed.clone();
+    q.requires_grad_(true);
+    na::optim::AdamW o2({q}, opts);
+    o2.set_master_weights(true);
+    o2.load_state_dict(dict);
+    for (int i = 5; i < 10; ++i) {
+      q.set_grad(grad(i));
+      o2.step();
+    }
+    return std::make_pair(q, o2.master_weight(q));
+  };
+  auto [q, qm] = resume(copy);
+  EXPECT_EQ(std::memcmp(q.raw_data(), p.raw_data(), 64 * sizeof(na::BFloat16)), 0);
+  EXPECT_EQ(std::memcmp(qm.raw_data(), opt.master_weight(p).raw_data(), 64 * sizeof(float)), 0);
+
+  // Without the master entry the copy restarts from the rounded parameter: a different run.
+  na::nn::StateDict no_master;
+  for (const auto& [k, t] : copy)
+    if (k != "state.0.master") no_master.emplace_back(k, t);
+  auto [r, rm] = resume(no_master);
+  EXPECT_NE(std::memcmp(rm.raw_data(), opt.master_weight(p).raw_data(), 64 * sizeof(float)), 0);
+}
+
+TEST(MasterWeights, LoadStateDictChecksTheMasterEntry) {
+  Tensor p = na::ones({4}).to(DType::bf16);
+  p.requires_grad_(true);
+  na::optim::SGD opt({p}, na::optim::SGDOptions().lr(0.1).momentum(0.9));
+  opt.set_master_weights(true);
+  p.set_grad(na::ones({4}).to(DType::bf16));
+  opt.step();
+  auto with = [&](const std::string& key, const Tensor& t) {
+    na::nn::StateDict d;
+    for (const auto& [k, v] : opt.state_dict()) d.emplace_back(k, k == key ? t : v);
+    return d;
+  };
+  na_test::expect_error([&] { opt.load_state_dict(with("state.0.master", na::ones({5}))); },
+                        {"[SGD]", "state.0.master", "(5,)"});
+  na_test::expect_error([&] { opt.load_state_dict(with("state.0.master", na::ones({4}).to(DType::f64))); },
+                        {"[SGD]", "state.0.master", "float32"});
+  Tensor f = na::ones({4}, na::TensorOptions().requires_grad(true));
+  na::optim::SGD fopt({f}, na::optim::SGDOptions().lr(0.1).momentum(0.9));
+  na_test::expect_error([&] { fopt.load_state_dict(opt.state_dict()); },
+                        {"[SGD]", "state.0.master", "float32", "master copies belong"});
 }
 
 }  // namespace

@@ -260,6 +260,9 @@ void Optimizer::step() {
 
 namespace {
 
+// "state.<i>.master": the f32 master copy of a narrow parameter (set_master_weights).
+constexpr const char* kMasterKey = "master";
+
 struct DictWriter : OptionsVisitor {
   nn::StateDict* out;
   std::string prefix;
@@ -329,6 +332,8 @@ nn::StateDict Optimizer::state_dict() const {
         out.emplace_back(prefix + "step", scalar_tensor(static_cast<double>(st.step), DType::f64));
       for (size_t k = 0; k < st.buffers.size(); ++k)
         if (st.buffers[k].defined()) out.emplace_back(prefix + names[k], st.buffers[k]);
+      if (auto mit = masters_.find(p.impl()); mit != masters_.end())
+        out.emplace_back(prefix + kMasterKey, mit->second);
     }
   }
   index = 0;
@@ -410,14 +415,27 @@ void Optimizer::load_state_dict(const nn::StateDict& dict) {
   // State: every entry names a known parameter, a known buffer, the parameter's shape.
   const auto& names = buffer_names();
   std::vector<std::pair<const Tensor*, ParamState>> new_state;
+  std::vector<std::pair<const Tensor*, Tensor>> new_masters;
   for (const auto& [idx, fields] : saved_state) {
     auto pit = param_of.find(idx);
     NA_CHECK(pit != param_of.end(), op, "state_dict has state for parameter ", idx,
              ", which no 'param_groups.*.params' lists");
     const Tensor& p = *pit->second;
+    // State of a narrow parameter lives in f32 (it is stepped through its master copy).
+    const bool narrow = p.dtype() == DType::f16 || p.dtype() == DType::bf16;
+    const DType state_dtype = narrow ? DType::f32 : p.dtype();
     ParamState st;
     for (const auto& [name, t] : fields) {
       const std::string key = "state." + std::to_string(idx) + "." + name;
+      if (name == kMasterKey) {
+        NA_CHECK(narrow, op, "'", key, "' is a master copy, but parameter ", idx, " is ", dtype_name(p.dtype()),
+                 " (master copies belong to float16/bfloat16 parameters)");
+        NA_CHECK(t.dtype() == DType::f32 && t.shape() == p.shape(), op, "'", key,
+                 "' must be float32 of the parameter's shape ", shape_str(p.shape()), ", got ",
+                 dtype_name(t.dtype()), " ", shape_str(t.shape()));
+        new_masters.emplace_back(&p, t.clone());
+        continue;
+      }
       if (name == "step" && counts_steps()) {
         NA_CHECK(t.numel() == 1 && t.dim() == 0, op, "'", key, "' must be a 0-d tensor, got ",
                  shape_str(t.shape()));
@@ -434,7 +452,7 @@ void Optimizer::load_state_dict(const nn::StateDict& dict) {
                ", expected a floating dtype");
       NA_CHECK(t.shape() == p.shape(), op, "'", key, "' has shape ", shape_str(t.shape()), " but parameter ",
                idx, " has shape ", shape_str(p.shape()));
-      Tensor b = empty(p.shape(), p.dtype());
+      Tensor b = empty(p.shape(), state_dtype);
       b.copy_(t);
       st.buffers[static_cast<size_t>(nit - names.begin())] = b;
     }
@@ -448,6 +466,8 @@ void Optimizer::load_state_dict(const nn::StateDict& dict) {
   }
   state_.clear();
   for (auto& [p, st] : new_state) state_[p->impl()] = std::move(st);
+  masters_.clear();
+  for (auto& [p, m] : new_masters) masters_[p->impl()] = std::move(m);
 }
 
 }  // namespace optim

@@ -121,6 +121,9 @@ struct ParamState {
 /// state_dict() layout (flat, so the checkpoint code can save it as named tensors):
 ///   "state.<i>.step"               0-d float64: steps taken (optimizers that count steps)
 ///   "state.<i>.<buffer>"           the buffer (e.g. "state.0.exp_avg"), the parameter's shape/dtype
+///                                  (float32 for a float16/bfloat16 parameter)
+///   "state.<i>.master"             float32 master copy of a float16/bfloat16 parameter, once it has
+///                                  one (set_master_weights)
 ///   "param_groups.<g>.params"      1-d int64: the indices i of the group's parameters
 ///   "param_groups.<g>.<option>"    0-d float64 per hyper-parameter ("lr", "weight_decay", ...;
 ///                                  booleans as 0/1), "betas" as a 1-d float64 of 2
@@ -170,7 +173,9 @@ class Optimizer {
   /// the copy (with f32 state) from the widened gradient and writes it back rounded, so updates
   /// smaller than the narrow type's resolution accumulate instead of vanishing. Off by
   /// default, and then a narrow parameter is an error. The copies are made from the parameters
-  /// at their first step; state_dict() does not hold them.
+  /// at their first step; state_dict() holds them ("state.<i>.master"), so a resumed run
+  /// continues from the exact f32 values (a state_dict without them re-makes the copies from
+  /// the rounded parameters). The switch itself is not saved: set it again after loading.
   void set_master_weights(bool on) { master_weights_ = on; }
   bool master_weights() const { return master_weights_; }
   /// The f32 master copy of a narrow parameter; undefined before its first step.
