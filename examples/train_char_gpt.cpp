@@ -5,6 +5,11 @@
 //   train_char_gpt [--steps N] [--batch-size B] [--block-size T] [--layers L] [--heads H]
 //                  [--embd E] [--lr LR] [--warmup W] [--threads T] [--seed S]
 //                  [--samples K] [--sample-length N] [--temperature X] [--top-k K]
+//                  [--amp none|bf16|f16]
+//
+// --amp runs the forward passes (training, evaluation, sampling) under optimization::autocast:
+// the linears and attention in bf16 or f16, softmax, norms and the loss in f32; f16 adds a
+// GradScaler (gradients are unscaled before clipping). Parameters stay f32.
 //
 // The defaults (a 0.8M-parameter model, 1000 steps of 32 x 64 characters) take a few
 // minutes on 2 cores and give text with recognisable words and fortune-file structure.
@@ -20,6 +25,8 @@
 #include <neural_arch/optim/adam.hpp>
 #include <neural_arch/optim/clip_grad.hpp>
 #include <neural_arch/optim/lr_scheduler.hpp>
+#include <neural_arch/optimization/autocast.hpp>
+#include <neural_arch/optimization/grad_scaler.hpp>
 #include <string>
 
 namespace na = neural_arch;
@@ -37,13 +44,14 @@ struct Args {
   int64_t sample_length = 240;
   double temperature = 0.8;
   int64_t top_k = 20;
+  std::string amp = "none";
 };
 
 [[noreturn]] void usage(const std::string& why) {
   (why.empty() ? std::cout : std::cerr) << (why.empty() ? "" : "train_char_gpt: " + why + "\n")
             << "usage: train_char_gpt [--steps N] [--batch-size B] [--block-size T] [--layers L] [--heads H]"
                " [--embd E] [--lr LR] [--warmup W] [--threads T] [--seed S] [--samples K]"
-               " [--sample-length N] [--temperature X] [--top-k K]\n";
+               " [--sample-length N] [--temperature X] [--top-k K] [--amp none|bf16|f16]\n";
   std::exit(why.empty() ? 0 : 2);
 }
 
@@ -71,6 +79,7 @@ Args parse(int argc, char** argv) {
       else if (k == "--sample-length") a.sample_length = std::stoll(val());
       else if (k == "--temperature") a.temperature = std::stod(val());
       else if (k == "--top-k") a.top_k = std::stoll(val());
+      else if (k == "--amp") a.amp = val();
       else usage("unknown argument " + k);
     } catch (const std::logic_error&) {
       usage("bad number for " + k);
@@ -79,10 +88,12 @@ Args parse(int argc, char** argv) {
   if (a.steps <= 0 || a.batch_size <= 0 || a.block_size <= 0 || a.layers <= 0 || a.heads <= 0 || a.embd <= 0 ||
       a.threads <= 0 || a.warmup < 0 || a.samples < 0 || a.sample_length < 0)
     usage("sizes must be positive");
+  if (a.amp != "none" && a.amp != "bf16" && a.amp != "f16") usage("--amp must be none, bf16 or f16");
   return a;
 }
 
 // Mean loss over a few random batches, without grad and without dropout.
+// Under the training run's autocast mode (the caller's scope), so it is the mixed-precision model's loss.
 double estimate_loss(na::nn::GPT& gpt, const na::data::CharTextDataset& ds, int64_t batch, na::Generator& gen) {
   na::NoGradGuard no_grad;
   gpt.eval();
@@ -122,15 +133,20 @@ int main(int argc, char** argv) {
     for (const auto& p : gpt->parameters()) n_params += p.numel();
     std::printf("neural_arch char-GPT on fortunes: %zu characters (%s), vocabulary %lld, %.2fM parameters\n",
                 text.size(), na::data::kFortunesDebianDir, static_cast<long long>(vocab.size()), n_params / 1e6);
-    std::printf("%lld layers, %lld heads, embd %lld, block %lld, batch %lld, %lld steps, AdamW lr %g, %d threads\n",
+    const bool amp = args.amp != "none";
+    const na::DType amp_dtype = args.amp == "f16" ? na::kFloat16 : na::kBFloat16;
+    std::printf("%lld layers, %lld heads, embd %lld, block %lld, batch %lld, %lld steps, AdamW lr %g, %d threads, %s\n",
                 static_cast<long long>(args.layers), static_cast<long long>(args.heads), static_cast<long long>(args.embd),
                 static_cast<long long>(args.block_size), static_cast<long long>(args.batch_size),
-                static_cast<long long>(args.steps), args.lr, args.threads);
+                static_cast<long long>(args.steps), args.lr, args.threads,
+                amp ? ("autocast " + args.amp + (args.amp == "f16" ? " + GradScaler" : "")).c_str() : "f32");
 
     na::optim::AdamW opt(gpt->parameters(),
                          na::optim::AdamWOptions().lr(args.lr).betas({0.9, 0.99}).weight_decay(0.1));
     na::optim::WarmupCosineLR sched(opt, std::min(args.warmup, args.steps), args.steps, args.lr / 10);
     na::Generator data_gen(args.seed + 1), eval_gen(args.seed + 2), sample_gen(args.seed + 3);
+    // f16's 5-bit exponent needs loss scaling; bf16 has f32's range and does not.
+    na::optimization::GradScaler scaler(na::optimization::GradScalerOptions{.enabled = args.amp == "f16"});
 
     const bool tty = isatty(1);
     const auto t0 = Clock::now();
@@ -138,11 +154,17 @@ int main(int argc, char** argv) {
     double ema = 0;
     for (int64_t step = 1; step <= args.steps; ++step) {
       const auto batch = train.random_batch(args.batch_size, data_gen);
-      na::Tensor loss = gpt->forward(batch.data, batch.target);
+      na::Tensor loss;
+      {
+        na::optimization::autocast ac(amp_dtype, amp);
+        loss = gpt->forward(batch.data, batch.target);
+      }
       opt.zero_grad();
-      loss.backward();
+      scaler.scale(loss).backward();  // a disabled scaler returns loss unchanged
+      scaler.unscale_(opt);           // clip the true gradients
       na::optim::clip_grad_norm_(gpt->parameters(), 1.0);
-      opt.step();
+      scaler.step(opt);  // opt.step(), skipped when an f16 gradient overflowed
+      scaler.update();
       sched.step();
       const double l = loss.item();
       ema = step == 1 ? l : 0.95 * ema + 0.05 * l;
@@ -161,6 +183,7 @@ int main(int argc, char** argv) {
     }
     if (tty) std::printf("\n");
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    na::optimization::autocast ac(amp_dtype, amp);
     std::printf("trained in %.1f s: train loss %.3f, validation loss %.3f (uniform guess: %.3f)\n", secs,
                 estimate_loss(*gpt, train, args.batch_size, eval_gen), estimate_loss(*gpt, val, args.batch_size, eval_gen),
                 std::log(static_cast<double>(vocab.size())));
