@@ -8,8 +8,10 @@
 //   gemm/4096x1024x1024/{f32,bf16}   C = A·B, M=4096 K=1024 N=1024. limit: the measured f32 FMA
 //                                    peak (bf16: twice it, vdpbf16ps does two products per lane).
 //   train/mlp32x1024_b256/{f32,autocast_bf16}
-//                                    32 x (Linear 1024->1024 + ReLU), batch 256, MSE loss, SGD:
-//                                    zero_grad, forward, backward, step. peak_activation_bytes:
+//                                    bench_train's step: 32 x (Linear 1024->1024 + GELU), batch
+//                                    256, MSE loss, AdamW (mlp_model.hpp): zero_grad, forward
+//                                    and loss (under autocast in the bf16 row), backward, step;
+//                                    parameters, gradients and optimizer in f32. peak_activation_bytes:
 //                                    the pool's peak live bytes during the forward minus the
 //                                    live bytes before it (parameters); peak_step_bytes the
 //                                    same over forward and backward (adds the f32 grads).
@@ -29,13 +31,14 @@
 #include <vector>
 
 #include "bench_util.hpp"
+#include "mlp_model.hpp"
+#include "neural_arch/functional/loss.hpp"
 #include "neural_arch/backends/memory_pool.hpp"
 #include "neural_arch/ops.hpp"
 #include "neural_arch/data/text.hpp"
 #include "neural_arch/nn/gpt.hpp"
 #include "neural_arch/optim/adam.hpp"
 #include "neural_arch/optim/clip_grad.hpp"
-#include "neural_arch/optim/sgd.hpp"
 #include "neural_arch/optimization/autocast.hpp"
 #include "neural_arch/tensor.hpp"
 
@@ -43,6 +46,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
+#include <torch/nn.h>
 #endif
 
 namespace na = neural_arch;
@@ -108,83 +112,50 @@ void bench_gemm(DType t, const na_bench::CommonArgs& args, const na_bench::Machi
 
 // ------------------------------------------------------------------ MLP training step
 
-constexpr int kLayers = 32;
-constexpr int64_t kWidth = 1024, kBatch = 256;
-
+// The train/mlp32x1024_b256 model of bench_train (mlp_model.hpp) and its step as a user writes
+// it, with the forward and the loss under autocast in the autocast_bf16 row.
 struct Mlp {
-  std::vector<na::Tensor> w, b;
-  na::Tensor x, y;
-  std::unique_ptr<na::optim::SGD> opt;
-  explicit Mlp(uint64_t seed) {
-    na::manual_seed(seed);
-    const double s = 1.0 / std::sqrt(static_cast<double>(kWidth));
-    std::vector<na::Tensor> params;
-    for (int i = 0; i < kLayers; ++i) {
-      w.push_back(na::mul(na::randn({kWidth, kWidth}), na::scalar_tensor(s * 1.4)));
-      b.push_back(na::zeros({kWidth}));
-      w.back().requires_grad_(true);
-      b.back().requires_grad_(true);
-      params.push_back(w.back());
-      params.push_back(b.back());
-    }
-    x = na::randn({kBatch, kWidth});
-    y = na::randn({kBatch, kWidth});
-    opt = std::make_unique<na::optim::SGD>(params, na::optim::SGDOptions().lr(1e-3));
-  }
-  // One step. activation: the pool's peak over the forward (what the graph keeps for backward
-  // plus the forward's temporaries); step: its peak over forward and backward (which adds the
+  na_bench::MlpModel m{na_bench::MlpShape{}, 1};
+  // activation: the pool's peak over the forward (what the graph keeps for backward plus the
+  // forward's temporaries); step: its peak over forward and backward (which adds the
   // parameter gradients, the same f32 bytes in both modes), both above the bytes live before.
   struct Peaks {
     size_t activation = 0, step = 0;
   };
   Peaks step(bool autocast) {
     auto& pool = na::backends::get_memory_pool();
-    opt->zero_grad();
+    m.opt->zero_grad();
     const size_t before = pool.stats().allocated_bytes;
     pool.reset_peak();
     Peaks p;
     {
-      std::unique_ptr<na::optimization::autocast> ac;
-      if (autocast) ac = std::make_unique<na::optimization::autocast>(DType::bf16);
-      na::Tensor h = x;
-      for (int i = 0; i < kLayers; ++i) h = na::relu(na::linear(h, w[i], b[i]));
-      na::Tensor d = na::sub(h, y);
-      na::Tensor loss = na::mean(na::mul(d, d));
+      na::Tensor loss;
+      {
+        na::optimization::autocast ac(DType::bf16, autocast);
+        loss = na::functional::mse_loss(m.net->forward(m.x), m.y);
+      }
       p.activation = pool.stats().peak_allocated_bytes - before;
-      h = d = na::Tensor();
       loss.backward();
     }
     p.step = pool.stats().peak_allocated_bytes - before;
-    opt->step();
+    m.opt->step();
     return p;
   }
 };
 
 #ifdef NA_HAVE_LIBTORCH
 struct TorchMlp {
-  std::vector<at::Tensor> w, b;
-  at::Tensor x, y;
-  explicit TorchMlp(const Mlp& m) {
-    for (int i = 0; i < kLayers; ++i) {
-      w.push_back(to_torch(m.w[i]).requires_grad_(true));
-      b.push_back(to_torch(m.b[i]).requires_grad_(true));
-    }
-    x = to_torch(m.x);
-    y = to_torch(m.y);
-  }
+  na_bench::TorchMlpModel m;
+  explicit TorchMlp(const Mlp& ours) : m(ours.m) {}
   void step(bool autocast) {
-    for (int i = 0; i < kLayers; ++i) w[i].mutable_grad().reset(), b[i].mutable_grad().reset();
+    m.opt->zero_grad();
     at::autocast::set_cpu_enabled(autocast);
     at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    at::Tensor h = x;
-    for (int i = 0; i < kLayers; ++i) h = at::relu(at::linear(h, w[i], b[i]));
-    at::Tensor d = h.to(at::kFloat) - y;
-    at::Tensor loss = (d * d).mean();
+    at::Tensor loss = torch::mse_loss(m.net->forward(m.x), m.y);
     at::autocast::set_cpu_enabled(false);
     at::autocast::clear_cache();
     loss.backward();
-    at::NoGradGuard ng;
-    for (int i = 0; i < kLayers; ++i) w[i].sub_(w[i].grad(), 1e-3), b[i].sub_(b[i].grad(), 1e-3);
+    m.opt->step();
   }
 };
 #endif
@@ -197,7 +168,7 @@ bool g_torch_f32_mlp = false;
 void bench_mlp(bool autocast, const na_bench::CommonArgs& args, Report& rep, double* f32_ms, size_t* f32_peak) {
   const std::string name = std::string("train/mlp32x1024_b256/") + (autocast ? "autocast_bf16" : "f32");
   if (!args.wants(name)) return;
-  Mlp m(7);
+  Mlp m;
   Mlp::Peaks peaks;
   std::vector<std::function<void()>> fns{[&] { peaks = m.step(autocast); }};
 #ifdef NA_HAVE_LIBTORCH
@@ -209,7 +180,7 @@ void bench_mlp(bool autocast, const na_bench::CommonArgs& args, Report& rep, dou
   Row row;
   row.name = name;
   row.ours_ms = st[0].median_ms;
-  const double flops = 3.0 * 2.0 * kLayers * kBatch * kWidth * kWidth;  // forward + 2 backward GEMMs
+  const double flops = m.m.shape.step_gemm_flops();  // forward + 2 backward GEMMs
   row.set("ours_min_ms", st[0].min_ms).set("ours_p90_ms", st[0].p90_ms).set("repeats", st[0].repeats);
   row.set("gemm_gflops_effective", flops / (st[0].median_ms * 1e6));
   row.set("peak_activation_bytes", peaks.activation);

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "bench_util.hpp"
+#include "mlp_model.hpp"
 #include "neural_arch/autograd.hpp"
 #include "neural_arch/functional/loss.hpp"
 #include "neural_arch/nn/activation.hpp"
@@ -112,33 +113,19 @@ Settings parse(int argc, char** argv) {
 // ------------------------------------------------------------------ neural_arch
 
 struct Ours {
-  std::shared_ptr<nn::Sequential> net = std::make_shared<nn::Sequential>();
-  std::unique_ptr<na::optim::AdamW> opt;
-  na::Tensor x, y;
+  na_bench::MlpModel m{na_bench::MlpShape{kLayers, kWidth, kBatch}, 1};
   std::vector<double> losses;  // loss of every step taken, in order
-
-  Ours() {
-    na::manual_seed(1);
-    for (int64_t i = 0; i < kLayers; ++i) {
-      net->push_back(std::make_shared<nn::Linear>(kWidth, kWidth));
-      net->push_back(std::make_shared<nn::GELU>());
-    }
-    opt = std::make_unique<na::optim::AdamW>(net->parameters(), na::optim::AdamWOptions());
-    na::Generator gen(2);
-    x = na::randn({kBatch, kWidth}, na::kFloat32, &gen);
-    y = na::randn({kBatch, kWidth}, na::kFloat32, &gen);
-  }
 
   void step(Phases* ph) {
     const auto t0 = Clock::now();
-    opt->zero_grad();
-    na::Tensor loss = na::functional::mse_loss(net->forward(x), y);
+    m.opt->zero_grad();
+    na::Tensor loss = na::functional::mse_loss(m.net->forward(m.x), m.y);
     const double f = ms_since(t0);
     const auto t1 = Clock::now();
     loss.backward();
     const double b = ms_since(t1);
     const auto t2 = Clock::now();
-    opt->step();
+    m.opt->step();
     const double o = ms_since(t2);
     losses.push_back(loss.item<double>());
     if (ph) ph->add(f, b, o);
@@ -151,7 +138,7 @@ struct GemmsOnly {
   std::vector<na::Tensor> w;
   na::Tensor x, gy;
   explicit GemmsOnly(const Ours& o) {
-    for (const auto& p : o.net->parameters())
+    for (const auto& p : o.m.net->parameters())
       if (p.dim() == 2) w.push_back(p.detach());
     na::Generator gen(3);
     x = na::randn({kBatch, kWidth}, na::kFloat32, &gen);
@@ -177,39 +164,21 @@ std::string torch_config() {
 }
 
 struct Theirs {
-  torch::nn::Sequential net;
-  std::unique_ptr<torch::optim::AdamW> opt;
-  at::Tensor x, y;
+  na_bench::TorchMlpModel m;
   std::vector<double> losses;
 
-  explicit Theirs(const Ours& o) {
-    for (int64_t i = 0; i < kLayers; ++i) {
-      net->push_back(torch::nn::Linear(kWidth, kWidth));
-      net->push_back(torch::nn::GELU());
-    }
-    // Same starting point as ours.
-    auto ours = o.net->parameters();
-    auto theirs = net->parameters();
-    if (ours.size() != theirs.size()) throw std::runtime_error("parameter lists differ between the two models");
-    {
-      torch::NoGradGuard no_grad;
-      for (size_t i = 0; i < ours.size(); ++i) theirs[i].copy_(to_torch(ours[i].detach()));
-    }
-    opt = std::make_unique<torch::optim::AdamW>(theirs, torch::optim::AdamWOptions(1e-3));
-    x = to_torch(o.x);
-    y = to_torch(o.y);
-  }
+  explicit Theirs(const Ours& o) : m(o.m) {}
 
   void step(Phases* ph) {
     const auto t0 = Clock::now();
-    opt->zero_grad();
-    at::Tensor loss = torch::mse_loss(net->forward(x), y);
+    m.opt->zero_grad();
+    at::Tensor loss = torch::mse_loss(m.net->forward(m.x), m.y);
     const double f = ms_since(t0);
     const auto t1 = Clock::now();
     loss.backward();
     const double b = ms_since(t1);
     const auto t2 = Clock::now();
-    opt->step();
+    m.opt->step();
     const double o = ms_since(t2);
     losses.push_back(loss.item<double>());
     if (ph) ph->add(f, b, o);
@@ -219,9 +188,9 @@ struct Theirs {
   double gemm_gflops() {
     torch::NoGradGuard no_grad;
     const at::Tensor w = at::randn({kWidth, kWidth});
-    at::Tensor out = at::linear(x, w);  // warm
+    at::Tensor out = at::linear(m.x, w);  // warm
     const auto t0 = Clock::now();
-    out = at::linear(x, w);
+    out = at::linear(m.x, w);
     return 2.0 * kBatch * kWidth * kWidth / (ms_since(t0) * 1e6);
   }
 };

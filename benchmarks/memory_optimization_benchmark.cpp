@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "bench_util.hpp"
+#include "mlp_model.hpp"
 #include "neural_arch/autograd.hpp"
 #include "neural_arch/backends/memory_pool.hpp"
 #include "neural_arch/nn.hpp"
@@ -83,39 +84,26 @@ struct Settings {
   std::optional<double> torch_max_gflop;
 };
 
-// The model, its optimizer and a fixed input batch.
+// The benchmarks' MLP (mlp_model.hpp) with this program's loss, mean(out^2): no target, so
+// the target tensor is dropped and the input batch is the only data tensor.
 struct Mlp {
-  std::shared_ptr<nn::Sequential> seq = std::make_shared<nn::Sequential>();
-  std::unique_ptr<na::optim::AdamW> adamw;
-  na::Tensor x;
-  explicit Mlp(const Config& c) {
-    na::manual_seed(0);
-    for (int64_t i = 0; i < c.layers; ++i) {
-      seq->push_back(std::make_shared<nn::Linear>(c.width, c.width));
-      seq->push_back(std::make_shared<nn::GELU>());
-    }
-    adamw = std::make_unique<na::optim::AdamW>(seq->parameters());
-    x = na::randn({c.batch, c.width});
-  }
+  na_bench::MlpModel m;
+  explicit Mlp(const Config& c) : m(na_bench::MlpShape{c.layers, c.width, c.batch}, 0) { m.y = na::Tensor(); }
   void step() {
-    seq->zero_grad(/*set_to_none=*/false);
-    auto y = seq->forward(x);
+    m.net->zero_grad(/*set_to_none=*/false);
+    auto y = m.net->forward(m.x);
     na::mean(y * y).backward();
-    adamw->step();
+    m.opt->step();
   }
-  size_t param_bytes() const {
-    size_t n = 0;
-    for (const auto& p : seq->parameters()) n += static_cast<size_t>(p.numel()) * 4;
-    return n;
-  }
+  size_t param_bytes() const { return m.param_bytes(); }
 };
 
 // One step with the allocator peak recorded: (peak activation bytes, persistent bytes).
 std::pair<size_t, size_t> measure_peak(Mlp& m) {
   // Gradients are zeroed in place, so what is live at the start of the step (minus the input
   // batch) is parameters + gradients + optimizer state for the whole step.
-  m.seq->zero_grad(false);
-  const size_t persistent = opt::get_memory_stats().allocated_bytes - static_cast<size_t>(m.x.numel()) * 4;
+  m.m.net->zero_grad(false);
+  const size_t persistent = opt::get_memory_stats().allocated_bytes - static_cast<size_t>(m.m.x.numel()) * 4;
   opt::reset_peak();
   m.step();
   const size_t peak = opt::get_memory_stats().peak_allocated_bytes;
@@ -130,23 +118,13 @@ std::string torch_config() {
 }
 
 struct TorchMlp {
-  torch::nn::Sequential seq;
-  std::unique_ptr<torch::optim::AdamW> adamw;
-  at::Tensor x;
-  explicit TorchMlp(const Config& c) {
-    torch::manual_seed(0);
-    for (int64_t i = 0; i < c.layers; ++i) {
-      seq->push_back(torch::nn::Linear(c.width, c.width));
-      seq->push_back(torch::nn::GELU());
-    }
-    adamw = std::make_unique<torch::optim::AdamW>(seq->parameters(), torch::optim::AdamWOptions(1e-3));
-    x = at::randn({c.batch, c.width});
-  }
+  na_bench::TorchMlpModel m;
+  explicit TorchMlp(const Config& c) : m(Mlp(c).m) {}
   void step() {
-    adamw->zero_grad();
-    auto y = seq->forward(x);
+    m.opt->zero_grad();
+    auto y = m.net->forward(m.x);
     (y * y).mean().backward();
-    adamw->step();
+    m.opt->step();
   }
 };
 #endif
@@ -200,8 +178,8 @@ void bench_checkpoint(const Config& c, const Settings& s, Report& rep) {
   const std::string base = "ckpt/" + c.tag();
   if (!args.wants(base + "/plain") && !args.wants(base + "/checkpointed")) return;
   Mlp plain(c), ckpt(c);
-  opt::enable_gradient_checkpointing(*ckpt.seq);
-  const int64_t segments = ckpt.seq->gradient_checkpointing_segments;
+  opt::enable_gradient_checkpointing(*ckpt.m.net);
+  const int64_t segments = ckpt.m.net->gradient_checkpointing_segments;
   // Two steps first: AdamW's state and the gradients exist from then on, and the pool is warm.
   for (int i = 0; i < 2; ++i) plain.step(), ckpt.step();
   const auto [plain_act, persistent] = measure_peak(plain);
