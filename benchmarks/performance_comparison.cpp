@@ -11,7 +11,9 @@
 // the fused row); optimized_linear_bwd/4096x1024x1024 (limit: our two backward GEMMs timed
 // alone); optimized_linear_fwd_bwd/...; softmax, layer_norm, cross_entropy forward and
 // forward+backward; attention/b8h8t512d64_causal (forward+backward, with peak memory of both
-// sides). Softmax, layer_norm, cross-entropy and attention go through the public functional
+// sides). gelu_tanh rows and linear_gelu/512x768x1024 also carry the seed's "Standard" NumPy
+// formula timed here (benchmarks/seed_numpy.py, a child process; optional: python3-numpy) and
+// the GELU figures the seed's guide quoted. Softmax, layer_norm, cross-entropy and attention go through the public functional
 // API, so whatever kernels stand behind it are what is measured.
 //
 // libtorch is set up as in bench_core (bench_util's prepare_libtorch). Debian's libtorch 1.13
@@ -24,11 +26,14 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <iostream>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -66,6 +71,7 @@ struct Ctx {
   na_bench::AdaptiveOptions opt;
   na_bench::Report rep;
   std::string torch_cfg;
+  std::map<std::string, double> seed_numpy;  // benchmarks/seed_numpy.py's medians (ms) by task
 };
 
 std::string dims(std::initializer_list<int64_t> d) {
@@ -170,6 +176,48 @@ int64_t our_peak_bytes(const std::function<void()>& fn) {
   return static_cast<int64_t>(pool.stats().peak_allocated_bytes) - base;
 }
 
+// ------------------------------------------------------------------ the seed's NumPy baseline
+
+// The seed's GELU table ("Standard" NumPy, "JIT GELU"), in ms, by shape.
+const std::map<std::string, std::pair<double, double>> kSeedQuotedGelu{
+    {"1000x512", {6.3, 1.1}}, {"2048x768", {19.0, 2.8}}, {"4096x1024", {51.7, 7.6}}};
+
+// Runs benchmarks/seed_numpy.py once for `tasks` (row names it understands) in a child
+// process with the benchmark's thread count; returns median ms by task. Empty, with the
+// reason printed, when /usr/bin/python3 or NumPy is missing (the rows are optional).
+std::map<std::string, double> run_seed_numpy(const std::vector<std::string>& tasks, const Ctx& c) {
+  std::map<std::string, double> out;
+  if (tasks.empty()) return out;
+  const std::string t = std::to_string(c.args.threads);
+  std::string cmd = "OMP_NUM_THREADS=" + t + " OPENBLAS_NUM_THREADS=" + t + " /usr/bin/python3 '" +
+                    std::string(NA_BENCH_SOURCE_DIR) + "/seed_numpy.py'" + (c.args.quick ? " --quick" : "");
+  for (const auto& task : tasks) cmd += " " + task;
+  cmd += " 2>&1";
+  std::string text;
+  if (FILE* f = popen(cmd.c_str(), "r")) {
+    char buf[512];
+    while (fgets(buf, sizeof buf, f)) text += buf;
+    if (pclose(f) != 0) {
+      std::cout << "seed NumPy rows not measured (install python3-numpy for them): "
+                << text.substr(0, text.find('\n')) << "\n";
+      return {};
+    }
+  }
+  std::istringstream in(text);
+  std::string name;
+  double ms = 0;
+  int64_t repeats = 0;
+  while (in >> name >> ms >> repeats) out[name] = ms;
+  return out;
+}
+
+void add_seed_numpy(Ctx& c, Row& r, const std::string& task) {
+  const auto it = c.seed_numpy.find(task);
+  if (it == c.seed_numpy.end()) return;
+  r.set("seed_numpy_ms", it->second).set("speedup_vs_seed_numpy", it->second / r.ours_ms);
+  r.set("seed_numpy_config", "benchmarks/seed_numpy.py, /usr/bin/python3, NumPy, float32");
+}
+
 // ------------------------------------------------------------------ GELU
 
 void bench_gelu(Ctx& c, int64_t rows, int64_t cols, bool tanh_form) {
@@ -192,6 +240,11 @@ void bench_gelu(Ctx& c, int64_t rows, int64_t cols, bool tanh_form) {
   r.limit_ms = bandwidth_ms(c, bytes);
   r.set("limit_kind", "stream_triad").set("bytes", static_cast<int64_t>(bytes));
   r.set("ours_gbs", bytes / (st[0].median_ms * 1e6));
+  if (tanh_form) {
+    add_seed_numpy(c, r, name);
+    if (const auto q = kSeedQuotedGelu.find(dims({rows, cols})); q != kSeedQuotedGelu.end())
+      r.set("seed_quoted_standard_ms", q->second.first).set("seed_quoted_jit_ms", q->second.second);
+  }
 #ifdef NA_HAVE_LIBTORCH
   r.baseline = "libtorch";
   r.set("baseline_config", c.torch_cfg);
@@ -274,6 +327,7 @@ void bench_linear_gelu(Ctx& c, int64_t m, int64_t k, int64_t n, bool with_matmul
     r.set("matmul_ms", st[2].median_ms).set("ours_over_matmul", st[fused ? 0 : 1].median_ms / st[2].median_ms);
     r.set("onednn_direct_ms", st[3].median_ms);
     r.set("onednn_direct_plain_ms", st[4].median_ms);
+    add_seed_numpy(c, r, base);
 #ifdef NA_HAVE_LIBTORCH
     r.baseline = "libtorch";
     r.set("baseline_config", c.torch_cfg + " (linear: BLAS sgemm)");
@@ -551,9 +605,15 @@ int main(int argc, char** argv) {
     c.rep.set_machine(c.mi);
     c.rep.set_run_info(argc, argv);
 
+    const std::vector<std::pair<int64_t, int64_t>> gelu_shapes{{1000, 512}, {2048, 768}, {4096, 1024}};
+    std::vector<std::string> seed_tasks;
+    for (auto [r, cc] : gelu_shapes)
+      if (c.args.wants("gelu_tanh/" + dims({r, cc}))) seed_tasks.push_back("gelu_tanh/" + dims({r, cc}));
+    if (c.args.wants("linear_gelu/512x768x1024/fused") || c.args.wants("linear_gelu/512x768x1024/unfused"))
+      seed_tasks.push_back("linear_gelu/512x768x1024");
+    c.seed_numpy = run_seed_numpy(seed_tasks, c);
     for (bool tanh_form : {true, false})
-      for (auto [r, cc] : {std::pair<int64_t, int64_t>{1000, 512}, {2048, 768}, {4096, 1024}})
-        bench_gelu(c, r, cc, tanh_form);
+      for (auto [r, cc] : gelu_shapes) bench_gelu(c, r, cc, tanh_form);
     bench_linear_gelu(c, 512, 768, 1024, false);
     bench_linear_gelu(c, 4096, 1024, 1024, true);
     bench_optimized_linear(c, 4096, 1024, 1024);

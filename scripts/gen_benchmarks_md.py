@@ -42,6 +42,9 @@ EXTRAS = [
     ("baseline_out_ms", "baseline (out=)", _ms),
     ("ours_us_per_call", "µs/call", lambda v: f"{v:.3f}"),
     ("speedup_vs_f32", "f32/ours", lambda v: f"{v:.2f}"),
+    ("seed_numpy_ms", "seed NumPy (here)", _ms),
+    ("seed_quoted_standard_ms", "seed's quoted NumPy", _ms),
+    ("seed_quoted_jit_ms", "seed's quoted JIT", _ms),
 ]
 
 MACHINE_KEYS = ["cpu", "isa", "host_isa", "threads", "stream_gbs", "stream_median_gbs", "fma_gflops"]

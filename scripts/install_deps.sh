@@ -5,7 +5,8 @@
 #   scripts/install_deps.sh --bench       + libtorch (C++ PyTorch, the benchmarks' baseline) and
 #                                         OpenBLAS (OpenMP build), which Debian's alternatives then
 #                                         give libtorch as its BLAS instead of the netlib reference
-#                                         BLAS, so its fp32 GEMM is not a straw man
+#                                         BLAS, so its fp32 GEMM is not a straw man; NumPy (the
+#                                         seed's "Standard" formulas in performance_comparison)
 #   scripts/install_deps.sh --reference   + PyTorch and NumPy for Python (tests/reference generator)
 #   scripts/install_deps.sh --data        + Fashion-MNIST and fortunes (~2 MB of text, the examples' data)
 #   scripts/install_deps.sh --check       only report what is missing (exit 1 if anything is)
@@ -15,7 +16,7 @@
 # never goes on with a half-installed toolchain.
 set -euo pipefail
 
-usage() { sed -n '2,8s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,12s/^# \{0,1\}//p' "$0"; }
 
 # OpenMP comes from GCC's own libgomp (pulled in by g++), so no libomp-dev.
 # The sanitizer runtimes (libasan, libubsan) are dependencies of gcc-12 itself.
@@ -23,7 +24,7 @@ packages=(cmake g++ make libdnnl-dev zlib1g-dev googletest libgtest-dev libgmock
 check_only=0
 for arg in "$@"; do
   case "$arg" in
-    --bench) packages+=(libtorch-dev libopenblas0-openmp) ;;
+    --bench) packages+=(libtorch-dev libopenblas0-openmp python3-numpy) ;;
     --reference) packages+=(python3-torch python3-numpy) ;;
     --data) packages+=(dataset-fashion-mnist fortunes) ;;
     --check) check_only=1 ;;
