@@ -16,8 +16,10 @@
 #include "neural_arch/optim/lr_scheduler.hpp"
 #include "neural_arch/optim/sgd.hpp"
 #include "reference_data.hpp"
+#include "test_util.hpp"
 
 namespace lr_scheduler_test {
+using na_test::PrintTo;
 
 namespace na = neural_arch;
 namespace optim = neural_arch::optim;

@@ -18,6 +18,7 @@
 #include "reference_data.hpp"
 
 namespace {
+using na_test::PrintTo;
 
 namespace na = neural_arch;
 namespace nn = neural_arch::nn;

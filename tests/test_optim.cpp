@@ -24,8 +24,10 @@
 #include "neural_arch/optim/sgd.hpp"
 #include "neural_arch/optimization/memory.hpp"
 #include "reference_data.hpp"
+#include "test_util.hpp"
 
 namespace optim_test {
+using na_test::PrintTo;
 
 namespace na = neural_arch;
 namespace optim = neural_arch::optim;

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -22,6 +23,16 @@
 namespace na_test {
 
 namespace na = neural_arch;
+
+/// GoogleTest prints a test parameter through PrintTo found by argument-dependent lookup; for
+/// the case structs with a `name` this prints the name (instead of their bytes, which hold
+/// pointers and so change from run to run). A test file opts in with `using na_test::PrintTo;`
+/// in the namespace of its case structs.
+template <class T>
+  requires requires(const T& t) { std::string_view(t.name); }
+void PrintTo(const T& t, std::ostream* os) {
+  *os << t.name;
+}
 
 /// The message of the neural_arch::Error that f throws; any other exception is named as such,
 /// and a call that throws nothing gives "no exception", so a test that expects a particular

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <iosfwd>
 #include <string>
 
 namespace neural_arch {
@@ -22,6 +23,8 @@ inline constexpr DType kBool = DType::boolean;
 size_t element_size(DType t);
 /// "float32", "int64", ... (PyTorch's names).
 const char* dtype_name(DType t);
+/// Writes dtype_name(t) (so a DType prints as "float32", also in test names and messages).
+std::ostream& operator<<(std::ostream& os, DType t);
 bool is_floating(DType t);
 bool is_integral(DType t, bool include_bool = false);
 /// The result type of a binary op on tensors of types a and b (PyTorch's promotion lattice).

@@ -1,6 +1,7 @@
 #include "neural_arch/dtype.hpp"
 
 #include <cmath>
+#include <ostream>
 
 #include "neural_arch/error.hpp"
 #include "neural_arch/tensor.hpp"
@@ -30,6 +31,8 @@ const char* dtype_name(DType t) {
   }
   return "?";
 }
+
+std::ostream& operator<<(std::ostream& os, DType t) { return os << dtype_name(t); }
 
 bool is_floating(DType t) {
   return t == DType::f32 || t == DType::f64 || t == DType::f16 || t == DType::bf16;
