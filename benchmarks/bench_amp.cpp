@@ -22,8 +22,16 @@
 //                                    clip_grad_norm_ 1.0, AdamW step. Vocabulary of Debian's
 //                                    fortunes when installed, else 96. No libtorch baseline
 //                                    (there is no libtorch GPT here); the f32 row is the reference.
+//   conv/b128_{1x28x28_o32,32x14x14_o64}_k3/{f32,bf16}
+//                                    The Fashion-MNIST CNN's two 3x3 convolutions (padding 1,
+//                                    bias) at batch 128: forward, then the weight and bias
+//                                    gradients and, for the second layer, the input gradient
+//                                    (the first layer's input, the images, needs none). limit:
+//                                    their FLOPs at the measured f32 FMA peak (bf16: twice it).
+//                                    libtorch: at::conv2d and backward in the same dtype.
 
 #include <cstdlib>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -35,7 +43,9 @@
 #include "neural_arch/functional/loss.hpp"
 #include "neural_arch/backends/memory_pool.hpp"
 #include "neural_arch/ops.hpp"
+#include "neural_arch/autograd.hpp"
 #include "neural_arch/data/text.hpp"
+#include "neural_arch/functional/conv.hpp"
 #include "neural_arch/nn/gpt.hpp"
 #include "neural_arch/optim/adam.hpp"
 #include "neural_arch/optim/clip_grad.hpp"
@@ -258,6 +268,71 @@ void bench_gpt(bool autocast, const na_bench::CommonArgs& args, Report& rep, dou
   rep.add(std::move(row));
 }
 
+// ------------------------------------------------------------------ CNN convolutions
+
+struct ConvCase {
+  const char* name;
+  int64_t C, HW, O;
+  bool input_grad;
+};
+// src/nn/cnn.cpp's conv1 and conv2 (3x3, padding 1) on 28x28 Fashion-MNIST images.
+constexpr ConvCase kCnnConvs[] = {{"b128_1x28x28_o32_k3", 1, 28, 32, false}, {"b128_32x14x14_o64_k3", 32, 14, 64, true}};
+constexpr int64_t kConvBatch = 128;
+
+void bench_conv(const ConvCase& c, DType t, const na_bench::CommonArgs& args, const na_bench::MachineInfo& mi,
+                Report& rep, double* f32_ms) {
+  const std::string name = std::string("conv/") + c.name + (t == DType::f32 ? "/f32" : "/bf16");
+  if (!args.wants(name)) return;
+  na::manual_seed(5);
+  const na::Tensor x = na::randn({kConvBatch, c.C, c.HW, c.HW}), w = na::mul(na::randn({c.O, c.C, 3, 3}), na::scalar_tensor(0.2)),
+                   b = na::randn({c.O}), gy = na::randn({kConvBatch, c.O, c.HW, c.HW});
+  na::Tensor xl = x.to(t).requires_grad_(c.input_grad), wl = w.to(t).requires_grad_(), bl = b.to(t).requires_grad_();
+  const na::Tensor gyt = gy.to(t);
+  std::vector<na::Tensor> inputs{wl, bl}, grads;
+  if (c.input_grad) inputs.push_back(xl);
+  std::vector<std::function<void()>> fns{[&] {
+    const na::Tensor y = na::functional::conv2d(xl, wl, bl, 1, 1);
+    grads = na::autograd::grad({y}, inputs, {gyt});
+  }};
+#ifdef NA_HAVE_LIBTORCH
+  const at::ScalarType tt = t == DType::f32 ? at::kFloat : at::kBFloat16;
+  at::Tensor tx = to_torch(x).to(tt).requires_grad_(c.input_grad), tw = to_torch(w).to(tt).requires_grad_(),
+             tb = to_torch(b).to(tt).requires_grad_(), tgy = to_torch(gy).to(tt);
+  fns.emplace_back([&] {
+    for (at::Tensor* p : {&tx, &tw, &tb}) p->mutable_grad().reset();
+    at::conv2d(tx, tw, tb, 1, 1).backward(tgy);
+  });
+#endif
+  const auto st = na_bench::time_interleaved(fns, timing_options(args));
+  const double pass = 2.0 * kConvBatch * c.O * c.HW * c.HW * c.C * 9;  // one pass's FLOPs
+  const double flops = pass * (c.input_grad ? 3 : 2);
+  Row row;
+  row.name = name;
+  row.ours_ms = st[0].median_ms;
+  row.limit_ms = flops / (mi.fma_gflops * (t == DType::bf16 ? 2.0 : 1.0) * 1e9) * 1e3;
+  row.set("limit_kind", t == DType::bf16 ? "2 x measured f32 FMA peak (bf16 dot products)" : "measured f32 FMA peak");
+  row.set("ours_min_ms", st[0].min_ms).set("ours_p90_ms", st[0].p90_ms).set("repeats", st[0].repeats);
+  row.set("ours_gflops", flops / (st[0].median_ms * 1e6));
+  if (t == DType::f32) *f32_ms = st[0].median_ms;
+  if (t == DType::bf16) {
+    // The criterion conv_onednn.cpp uses: without it bf16 is widened to f32.
+    const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa()),
+               want = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_bf16);
+    row.set("bf16_native_cpu", (isa & want) == want);
+    if (*f32_ms > 0) row.set("speedup_vs_f32", *f32_ms / st[0].median_ms);
+  }
+#ifdef NA_HAVE_LIBTORCH
+  row.baseline = "libtorch";
+  row.baseline_ms = st[1].median_ms;
+  row.set("baseline_config", torch_config());
+  // Agreement of the weight gradient: max |ours - libtorch| relative to max |libtorch|.
+  const at::Tensor tg = tw.grad().to(at::kFloat);
+  row.set("max_rel_diff_vs_baseline",
+          (to_torch(grads[0]) - tg).abs().max().item<double>() / tg.abs().max().item<double>());
+#endif
+  rep.add(std::move(row));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -297,6 +372,11 @@ int main(int argc, char** argv) {
     double gpt_f32 = 0;
     bench_gpt(false, args, rep, &gpt_f32);
     bench_gpt(true, args, rep, &gpt_f32);
+    for (const ConvCase& c : kCnnConvs) {
+      double conv_f32 = 0;
+      bench_conv(c, DType::f32, args, mi, rep, &conv_f32);
+      bench_conv(c, DType::bf16, args, mi, rep, &conv_f32);
+    }
     rep.print_table(std::cout);
     for (const auto& r : rep.rows())
       for (const char* k : {"speedup_vs_f32", "peak_activation_ratio_vs_f32"})

@@ -140,14 +140,25 @@ Shape weight_shape(const ConvShape& s) { return {s.O, s.C / s.groups, s.KH, s.KW
 Shape output_shape(const ConvShape& s) { return {s.N, s.O, s.OH, s.OW}; }
 
 // ------------------------------------------------------------------ kernels (no autograd)
+//
+// bf16 runs natively (oneDNN, f32 accumulation, bf16 in and out) where cpu::conv2d_* says it
+// can; otherwise, and always for f16 (oneDNN 2.6 has no f16 convolution for CPUs), the operands
+// are widened to f32, convolved in f32 and the results rounded back: the documented converted path.
 
 // t converted to its compute type (f16/bf16 compute in f32) and made contiguous.
 Tensor prepare(const Tensor& t, DType ct) { return t.defined() ? ops::cast(t, ct).contiguous() : t; }
 
 template <class T> T* ptr(const Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; }
 
+using BF = BFloat16;
+
 Tensor run_forward(const ConvShape& s, const Tensor& x, const Tensor& w, const Tensor& b) {
   NoGradGuard no_grad;
+  if (x.dtype() == DType::bf16) {
+    Tensor xc = prepare(x, DType::bf16), wc = prepare(w, DType::bf16), bc = prepare(b, DType::bf16);
+    Tensor y = detail::make_tensor(output_shape(s), DType::bf16);
+    if (cpu::conv2d_forward(s, ptr<BF>(xc), ptr<BF>(wc), ptr<BF>(bc), ptr<BF>(y))) return y;
+  }
   const DType ct = ops::opmath_type(x.dtype());
   Tensor xc = prepare(x, ct), wc = prepare(w, ct), bc = prepare(b, ct);
   Tensor y = detail::make_tensor(output_shape(s), ct);
@@ -160,6 +171,11 @@ Tensor run_forward(const ConvShape& s, const Tensor& x, const Tensor& w, const T
 
 Tensor run_backward_data(const ConvShape& s, const Tensor& gy, const Tensor& w) {
   NoGradGuard no_grad;
+  if (w.dtype() == DType::bf16) {
+    Tensor gyc = prepare(gy, DType::bf16), wc = prepare(w, DType::bf16);
+    Tensor gx = detail::make_tensor(input_shape(s), DType::bf16);
+    if (cpu::conv2d_backward_data(s, ptr<BF>(gyc), ptr<BF>(wc), ptr<BF>(gx))) return gx;
+  }
   const DType ct = ops::opmath_type(w.dtype());
   Tensor gyc = prepare(gy, ct), wc = prepare(w, ct);
   Tensor gx = detail::make_tensor(input_shape(s), ct);
@@ -173,6 +189,12 @@ Tensor run_backward_data(const ConvShape& s, const Tensor& gy, const Tensor& w) 
 std::pair<Tensor, Tensor> run_backward_weights(const ConvShape& s, const Tensor& x, const Tensor& gy,
                                                bool with_bias) {
   NoGradGuard no_grad;
+  if (x.dtype() == DType::bf16) {
+    Tensor xc = prepare(x, DType::bf16), gyc = prepare(gy, DType::bf16);
+    Tensor gw = detail::make_tensor(weight_shape(s), DType::bf16);
+    Tensor gb = with_bias ? detail::make_tensor({s.O}, DType::bf16) : Tensor();
+    if (cpu::conv2d_backward_weights(s, ptr<BF>(xc), ptr<BF>(gyc), ptr<BF>(gw), ptr<BF>(gb))) return {gw, gb};
+  }
   const DType ct = ops::opmath_type(x.dtype());
   Tensor xc = prepare(x, ct), gyc = prepare(gy, ct);
   Tensor gw = detail::make_tensor(weight_shape(s), ct);
@@ -189,6 +211,14 @@ std::pair<Tensor, Tensor> run_backward_weights(const ConvShape& s, const Tensor&
 std::vector<Tensor> run_backward_all(const ConvShape& s, const Tensor& x, const Tensor& gy, const Tensor& w,
                                      bool with_bias) {
   NoGradGuard no_grad;
+  if (x.dtype() == DType::bf16) {
+    Tensor xc = prepare(x, DType::bf16), gyc = prepare(gy, DType::bf16), wc = prepare(w, DType::bf16);
+    Tensor gx = detail::make_tensor(input_shape(s), DType::bf16);
+    Tensor gw = detail::make_tensor(weight_shape(s), DType::bf16);
+    Tensor gb = with_bias ? detail::make_tensor({s.O}, DType::bf16) : Tensor();
+    if (cpu::conv2d_backward(s, ptr<BF>(xc), ptr<BF>(gyc), ptr<BF>(wc), ptr<BF>(gx), ptr<BF>(gw), ptr<BF>(gb)))
+      return {gx, gw, gb};
+  }
   const DType ct = ops::opmath_type(x.dtype());
   Tensor xc = prepare(x, ct), gyc = prepare(gy, ct), wc = prepare(w, ct);
   Tensor gx = detail::make_tensor(input_shape(s), ct);

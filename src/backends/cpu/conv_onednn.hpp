@@ -1,12 +1,14 @@
 // 2-D convolution kernels for the CPU backend: forward, backward-data and backward-weights.
-// f32 runs on oneDNN's convolution primitives (cached per geometry and thread count, the way
-// gemm.cpp caches matmul); f64 runs on direct loops (oneDNN has no f64 convolution, and f64
-// exists for gradient checks). 1-D convolutions are 2-D ones with H = 1.
+// f32 and bf16 run on oneDNN's convolution primitives (cached per geometry, data type and thread
+// count, the way gemm.cpp caches matmul); f64 runs on direct loops (oneDNN has no f64
+// convolution, and f64 exists for gradient checks). 1-D convolutions are 2-D ones with H = 1.
 //
 // Every buffer is contiguous: activations NCHW, weights OIHW with I = C / groups. oneDNN's
 // types stay inside conv_onednn.cpp.
 #pragma once
 #include <cstdint>
+
+#include "neural_arch/dtype.hpp"
 
 namespace neural_arch::cpu {
 
@@ -43,7 +45,26 @@ void conv2d_backward(const ConvShape& s, const float* x, const float* gy, const 
 void conv2d_backward(const ConvShape& s, const double* x, const double* gy, const double* w, double* gx,
                      double* gw, double* gbias);
 
-/// Statistics of the f32 primitive cache (for tests and benchmarks).
+/// bf16: activations, weights, bias and all gradients bf16. oneDNN accumulates in f32 and rounds
+/// each output once; the weight and bias gradients are accumulated into f32 buffers and rounded
+/// to bf16 once (as PyTorch does). These return false, having written nothing, when there is no
+/// fast native bf16 kernel (a CPU without AVX512-BF16/AMX, or oneDNN only has its reference code
+/// for the geometry) or some extent is zero: the caller then widens to f32 and uses the f32 ones.
+[[nodiscard]] bool conv2d_forward(const ConvShape& s, const BFloat16* x, const BFloat16* w, const BFloat16* bias,
+                                  BFloat16* y);
+[[nodiscard]] bool conv2d_backward_data(const ConvShape& s, const BFloat16* gy, const BFloat16* w, BFloat16* gx);
+[[nodiscard]] bool conv2d_backward_weights(const ConvShape& s, const BFloat16* x, const BFloat16* gy, BFloat16* gw,
+                                           BFloat16* gbias);
+[[nodiscard]] bool conv2d_backward(const ConvShape& s, const BFloat16* x, const BFloat16* gy, const BFloat16* w,
+                                   BFloat16* gx, BFloat16* gw, BFloat16* gbias);
+
+/// Whether this CPU runs oneDNN's bf16 convolutions natively (AVX512-BF16 or AMX, as oneDNN sees
+/// it: ONEDNN_MAX_CPU_ISA lowers it), and whether all three bf16 entry points run natively for
+/// s (with a bias when has_bias). For tests and benchmarks: the entry points decide for themselves.
+bool conv_bf16_native_cpu();
+bool conv2d_bf16_native(const ConvShape& s, bool has_bias);
+
+/// Statistics of the primitive cache (for tests and benchmarks).
 struct ConvCacheStats {
   int64_t entries = 0;
   int64_t hits = 0;
