@@ -20,10 +20,22 @@
 //                                    clip_grad_norm_ 1.0, AdamW step. Vocabulary of Debian's
 //                                    fortunes when installed, else 96. No libtorch baseline
 //                                    (there is no libtorch GPT here); the f32 row is the reference.
+//   attention/b8h8t512d64_causal/{f32,bf16}
+//                                    scaled_dot_product_attention, causal, q/k/v (8, 8, 512, 64)
+//                                    in the row's dtype: forward + backward (autograd::grad).
+//                                    Both run the blocked kernel (bf16: stored bf16, computed in
+//                                    f32). peak_bytes: the pool's peak above the live bytes, one
+//                                    call; ttmatrix_bytes: what B*H*T*T scores would take. limit:
+//                                    the measured f32 FMA peak over the causal half's 6*B*H*T*T*D
+//                                    flops. libtorch (1.13, no fused CPU attention): the
+//                                    composition matmul, masked_fill, softmax, matmul in that dtype.
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,7 +43,9 @@
 #include "bench_util.hpp"
 #include "neural_arch/backends/memory_pool.hpp"
 #include "neural_arch/ops.hpp"
+#include "neural_arch/autograd.hpp"
 #include "neural_arch/data/text.hpp"
+#include "neural_arch/functional/attention.hpp"
 #include "neural_arch/nn/gpt.hpp"
 #include "neural_arch/optim/adam.hpp"
 #include "neural_arch/optim/clip_grad.hpp"
@@ -43,6 +57,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
+#include <torch/csrc/autograd/autograd.h>
 #endif
 
 namespace na = neural_arch;
@@ -287,6 +302,72 @@ void bench_gpt(bool autocast, const na_bench::CommonArgs& args, Report& rep, dou
   rep.add(std::move(row));
 }
 
+// ------------------------------------------------------------------ attention
+
+void bench_attention(DType t, const na_bench::CommonArgs& args, const na_bench::MachineInfo& mi, Report& rep,
+                     double* f32_ms, int64_t* f32_peak) {
+  const int64_t B = 8, H = 8, T = 512, D = 64;
+  const std::string name = std::string("attention/b8h8t512d64_causal/") + (t == DType::f32 ? "f32" : "bf16");
+  if (!args.wants(name)) return;
+  na::manual_seed(4);
+  const na::Tensor q = na::randn({B, H, T, D}).to(t).requires_grad_(), k = na::randn({B, H, T, D}).to(t).requires_grad_(),
+                   v = na::randn({B, H, T, D}).to(t).requires_grad_(), g = na::randn({B, H, T, D}).to(t);
+  std::vector<na::Tensor> grads;
+  auto ours = [&] {
+    na::Tensor out = na::functional::scaled_dot_product_attention(q, k, v, {}, 0.0, true);
+    grads = na::autograd::grad({out}, {q, k, v}, {g});
+  };
+  std::vector<std::function<void()>> fns{ours};
+#ifdef NA_HAVE_LIBTORCH
+  const at::ScalarType tt = t == DType::f32 ? at::kFloat : at::kBFloat16;
+  const at::Tensor tq = to_torch(q).to(tt).requires_grad_(), tk = to_torch(k).to(tt).requires_grad_(),
+                   tv = to_torch(v).to(tt).requires_grad_(), tg = to_torch(g).to(tt);
+  const at::Tensor mask = at::ones({T, T}, at::kBool).triu(1);  // true above the diagonal: masked out
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  std::vector<at::Tensor> tgrads;
+  fns.emplace_back([&] {
+    at::Tensor s = at::matmul(tq, tk.transpose(-2, -1)) * scale;
+    s = s.masked_fill(mask, -std::numeric_limits<float>::infinity());
+    tgrads = torch::autograd::grad({at::matmul(at::softmax(s, -1), tv)}, {tq, tk, tv}, {tg});
+  });
+#endif
+  const auto st = na_bench::time_interleaved(fns, timing_options(args));
+  // Peak: one more call, pool peak above the bytes live before it.
+  auto& pool = na::backends::get_memory_pool();
+  const int64_t base = static_cast<int64_t>(pool.stats().allocated_bytes);
+  pool.reset_peak();
+  ours();
+  const int64_t peak = static_cast<int64_t>(pool.stats().peak_allocated_bytes) - base;
+  const double flops = 6.0 * B * H * T * T * D;  // causal half of forward (2 GEMMs) + backward (4)
+  Row row;
+  row.name = name;
+  row.ours_ms = st[0].median_ms;
+  row.limit_ms = flops / (mi.fma_gflops * 1e9) * 1e3;
+  row.set("limit_kind", "measured f32 FMA peak (6*B*H*T*T*D flops; bf16 also computes in f32)");
+  row.set("ours_min_ms", st[0].min_ms).set("ours_p90_ms", st[0].p90_ms).set("repeats", st[0].repeats);
+  row.set("peak_bytes", peak);
+  row.set("ttmatrix_bytes", static_cast<int64_t>(B * H * T * T * (t == DType::f32 ? 4 : 2)));
+  if (t == DType::f32) *f32_ms = st[0].median_ms, *f32_peak = peak;
+  if (t == DType::bf16 && *f32_ms > 0) {
+    row.set("speedup_vs_f32", *f32_ms / st[0].median_ms);
+    row.set("peak_ratio_vs_f32", static_cast<double>(peak) / static_cast<double>(*f32_peak));
+  }
+#ifdef NA_HAVE_LIBTORCH
+  row.baseline = "libtorch";
+  row.baseline_ms = st[1].median_ms;
+  row.set("baseline_config", torch_config() + " (composition: matmul, masked_fill, softmax, matmul)");
+  // Agreement of the gradients: max |ours - libtorch| over max |libtorch|, worst of dq, dk, dv.
+  double diff = 0;
+  for (int i = 0; i < 3; ++i) {
+    const at::Tensor theirs = tgrads[static_cast<size_t>(i)].to(at::kFloat);
+    diff = std::max(diff, (to_torch(grads[static_cast<size_t>(i)]).to(at::kFloat) - theirs).abs().max().item<double>() /
+                              theirs.abs().max().item<double>());
+  }
+  row.set("max_rel_diff_vs_baseline", diff);
+#endif
+  rep.add(std::move(row));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -326,6 +407,10 @@ int main(int argc, char** argv) {
     double gpt_f32 = 0;
     bench_gpt(false, args, rep, &gpt_f32);
     bench_gpt(true, args, rep, &gpt_f32);
+    double attn_f32 = 0;
+    int64_t attn_peak = 0;
+    bench_attention(DType::f32, args, mi, rep, &attn_f32, &attn_peak);
+    bench_attention(DType::bf16, args, mi, rep, &attn_f32, &attn_peak);
     rep.print_table(std::cout);
     for (const auto& r : rep.rows())
       for (const char* k : {"speedup_vs_f32", "peak_activation_ratio_vs_f32"})
