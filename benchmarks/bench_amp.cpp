@@ -24,11 +24,13 @@
 //                                    scaled_dot_product_attention, causal, q/k/v (8, 8, 512, 64)
 //                                    in the row's dtype: forward + backward (autograd::grad).
 //                                    Both run the blocked kernel (bf16: stored bf16, computed in
-//                                    f32). peak_bytes: the pool's peak above the live bytes, one
-//                                    call; ttmatrix_bytes: what B*H*T*T scores would take. limit:
-//                                    the measured f32 FMA peak over the causal half's 6*B*H*T*T*D
-//                                    flops. libtorch (1.13, no fused CPU attention): the
-//                                    composition matmul, masked_fill, softmax, matmul in that dtype.
+//                                    f32, Q·Kᵀ and dO·Vᵀ on vdpbf16ps). peak_bytes: the pool's
+//                                    peak above the live bytes, one call; ttmatrix_bytes: what
+//                                    B*H*T*T scores would take. limit: the causal half's six
+//                                    T*T*D products (6*B*H*T*T*D flops) at the measured f32 FMA
+//                                    peak; bf16: two of them (Q·Kᵀ, dO·Vᵀ) at twice it.
+//                                    libtorch (1.13, no fused CPU attention): the composition
+//                                    matmul, masked_fill, softmax, matmul in that dtype.
 
 #include <algorithm>
 #include <cmath>
@@ -338,12 +340,16 @@ void bench_attention(DType t, const na_bench::CommonArgs& args, const na_bench::
   pool.reset_peak();
   ours();
   const int64_t peak = static_cast<int64_t>(pool.stats().peak_allocated_bytes) - base;
-  const double flops = 6.0 * B * H * T * T * D;  // causal half of forward (2 GEMMs) + backward (4)
+  // Causal half of forward (2 products) + backward (4), each B*H*T*T*D flops; bf16 does Q·Kᵀ and
+  // dO·Vᵀ on bf16 dot products (twice the f32 FMA rate), so counts them half.
+  const double flops = (t == DType::f32 ? 6.0 : 5.0) * B * H * T * T * D;
   Row row;
   row.name = name;
   row.ours_ms = st[0].median_ms;
   row.limit_ms = flops / (mi.fma_gflops * 1e9) * 1e3;
-  row.set("limit_kind", "measured f32 FMA peak (6*B*H*T*T*D flops; bf16 also computes in f32)");
+  row.set("limit_kind", t == DType::f32 ? "measured f32 FMA peak over 6*B*H*T*T*D flops"
+                                        : "measured f32 FMA peak over 4*B*H*T*T*D flops + twice it over 2*B*H*T*T*D "
+                                          "(Q.K^T, dO.V^T on vdpbf16ps)");
   row.set("ours_min_ms", st[0].min_ms).set("ours_p90_ms", st[0].p90_ms).set("repeats", st[0].repeats);
   row.set("peak_bytes", peak);
   row.set("ttmatrix_bytes", static_cast<int64_t>(B * H * T * T * (t == DType::f32 ? 4 : 2)));

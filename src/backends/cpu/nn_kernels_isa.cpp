@@ -485,6 +485,92 @@ template <class T> void pack_transposed(T* dst, const T* src, int64_t S, int64_t
   }
 }
 
+// ------------------------------------------------------------ bf16 dot products
+// For bf16 storage on AVX512-BF16 CPUs (checked at run time), the two score-shaped products
+// with the head dim inside, S = Q·Kᵀ and dP = dO·Vᵀ, use vdpbf16ps on the bf16 data itself:
+// two exact bf16 products per f32 lane per instruction, accumulated in f32 (like the f32 path
+// up to summation order; bf16 subnormal inputs count as 0). The other products take P or dS,
+// which stay f32, so they run on the widened f32 copies.
+#if defined(__AVX512F__)
+inline bool cpu_has_dpbf16() {
+  static const bool has = __builtin_cpu_supports("avx512bf16");
+  return has;
+}
+
+// Packs (S × D) bf16 rows (row stride ld, D even) as S/kBK panels of D/2 × kBK feature pairs:
+// pair (d, d+1) of key j of panel p at dst[p * D/2 * kBK + d/2 * kBK + j] (d even, the lower
+// half holding d, vdpbf16ps's order). Unused columns are 0.
+inline void pack_pairs(uint32_t* dst, const BFloat16* src, int64_t S, int64_t D, int64_t ld) {
+  const int64_t D2 = D / 2;
+  for (int64_t j0 = 0; j0 < S; j0 += kBK) {
+    uint32_t* panel = dst + (j0 / kBK) * D2 * kBK;
+    const int64_t bk = std::min(kBK, S - j0);
+    for (int64_t j = 0; j < bk; ++j) {
+      const BFloat16* row = src + (j0 + j) * ld;
+      for (int64_t d2 = 0; d2 < D2; ++d2) std::memcpy(panel + d2 * kBK + j, row + 2 * d2, 4);
+    }
+    if (bk < kBK)
+      for (int64_t d2 = 0; d2 < D2; ++d2) std::fill(panel + d2 * kBK + bk, panel + (d2 + 1) * kBK, 0u);
+  }
+}
+
+// C (MR × kBK, row stride kBK) = A·panel for MR bf16 rows of A (row stride lda, D2 pairs).
+template <int MR>
+__attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) inline void dp_tile(int64_t D2, const BFloat16* A,
+                                                                                 int64_t lda, const uint32_t* B,
+                                                                                 float* C) {
+  static_assert(kBK == 64, "four 16-lane vectors per score row");
+  __m512 c[MR][4];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < 4; ++v) c[r][v] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < D2; ++k) {
+    __m512bh b[4];
+    for (int v = 0; v < 4; ++v) b[v] = (__m512bh)_mm512_loadu_si512(B + k * kBK + v * 16);
+    for (int r = 0; r < MR; ++r) {
+      uint32_t pair;
+      std::memcpy(&pair, A + r * lda + 2 * k, 4);
+      const __m512bh a = (__m512bh)_mm512_set1_epi32(static_cast<int>(pair));
+      for (int v = 0; v < 4; ++v) c[r][v] = _mm512_dpbf16_ps(c[r][v], a, b[v]);
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(C + r * kBK + v * 16, c[r][v]);
+}
+
+// The M × kBK score block of M bf16 rows against one pair panel (what gemm_small computes from
+// the widened rows and the f32 panel).
+inline void dp_scores(int64_t M, int64_t D, const BFloat16* A, int64_t lda, const uint32_t* panel, float* C) {
+  const int64_t D2 = D / 2;
+  for (int64_t m0 = 0; m0 < M; m0 += 4) {
+    const BFloat16* a = A + m0 * lda;
+    float* c = C + m0 * kBK;
+    switch (std::min<int64_t>(4, M - m0)) {
+      case 1: dp_tile<1>(D2, a, lda, panel, c); break;
+      case 2: dp_tile<2>(D2, a, lda, panel, c); break;
+      case 3: dp_tile<3>(D2, a, lda, panel, c); break;
+      default: dp_tile<4>(D2, a, lda, panel, c); break;
+    }
+  }
+}
+#endif
+
+// pack_pairs for bf16 storage (the only one use_dpbf16 admits; a no-op for the others).
+template <class S> inline void pack_pairs_of(uint32_t* dst, const S* src, int64_t S_, int64_t D, int64_t ld) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<S, BFloat16>) pack_pairs(dst, src, S_, D, ld);
+#endif
+  (void)dst, (void)src, (void)S_, (void)D, (void)ld;
+}
+
+// Whether a product with head dim n runs on bf16 dot products (see above).
+template <class S> inline bool use_dpbf16(int64_t n) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<S, BFloat16>) return n % 2 == 0 && cpu_has_dpbf16();
+#endif
+  (void)n;
+  return false;
+}
+
 // Number of keys of block [j0, j0 + bk) visible from query i.
 inline int64_t visible(bool causal, int64_t i, int64_t j0, int64_t bk) {
   return causal ? std::clamp<int64_t>(i - j0 + 1, 0, bk) : bk;
@@ -511,9 +597,10 @@ template <class Init, class Task> void run_tasks(int64_t n, int64_t chunk, Init&
 // ------------------------------------------------------------ bf16/f16 storage
 // Attention on f16/bf16 tensors stores narrow and computes in f32 (C = attention_compute_t<S>):
 // each head's Q, K, V (and dO) are widened once into the thread's f32 scratch with the
-// vectorized conversions of narrow_convert.hpp, every product and the online softmax run in the
-// f32 code below, and outputs (o, dq, dk, dv) are rounded once from their f32 accumulators; lse
-// stays f32. For f32/f64 the views are the tensors themselves (no copy).
+// vectorized conversions of narrow_convert.hpp, the products and the online softmax run in the
+// f32 code below (except bf16's Q·Kᵀ and dO·Vᵀ on AVX512-BF16: use_dpbf16), and outputs (o, dq,
+// dk, dv) are rounded once from their f32 accumulators; lse stays f32. For f32/f64 the views are
+// the tensors themselves (no copy).
 
 // A (rows × cols, row stride ld) matrix in the compute type.
 template <class C> struct MatView {
@@ -551,11 +638,26 @@ MatView<C> as_compute(const S* src, int64_t rows, int64_t cols, int64_t ld, std:
   }
 }
 
+// out (bq × kBK) = rows [i0, i0+bq) of a head's (· × n) matrix times panel j0: of the storage
+// rows (rows_n, stride ldn) on bf16 dot products when dp, else of the compute-type rows (rows_c,
+// stride ldc) with the f32/f64 micro-kernel (kt: pack_transposed panels, ktp: pack_pairs ones).
+template <class S, class C>
+void score_block(bool dp, int64_t i0, int64_t bq, int64_t n, const S* rows_n, int64_t ldn, const C* rows_c,
+                 int64_t ldc, const C* kt, const uint32_t* ktp, int64_t j0, C* out) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<S, BFloat16>)
+    if (dp) return dp_scores(bq, n, rows_n + i0 * ldn, ldn, ktp + (j0 / kBK) * (n / 2) * kBK, out);
+#endif
+  (void)dp, (void)rows_n, (void)ldn, (void)ktp;
+  gemm_small<C>(bq, kBK, n, rows_c + i0 * ldc, ldc, 1, kt + (j0 / kBK) * n * kBK, kBK, out, kBK, false);
+}
+
 // A thread's scratch for one head: K (and V) packed transposed, the head's matrices in the
 // compute type (q, k, v, dout: in place, or widened into qf, kf, vf, dof), and which head they hold.
 template <class C> struct HeadScratch {
   std::vector<C> kt, vt, s, dp, dk, dv, oacc;
   std::vector<C> qf, kf, vf, dof, dqf;  // narrow storage only
+  std::vector<uint32_t> ktp, vtp;        // bf16 pair panels (use_dpbf16)
   std::vector<double> m, l;
   MatView<C> q, k, v, dout;
   int64_t packed = -1;
@@ -564,9 +666,9 @@ template <class C> struct HeadScratch {
 // Scaled scores of query rows [i0, i0+bq) against key block j0 (bk keys) turned into
 // probabilities P = exp(s - lse) (masked keys 0), written to p (bq × kBK).
 template <class S, class C>
-void block_probs(const AttentionArgs<S>& a, MatView<C> q, const C* kt, const C* lse, int64_t i0, int64_t bq,
-                 int64_t j0, int64_t bk, C* p) {
-  gemm_small<C>(bq, kBK, a.D, q.p + i0 * q.ld, q.ld, 1, kt + (j0 / kBK) * a.D * kBK, kBK, p, kBK, false);
+void block_probs(const AttentionArgs<S>& a, bool dp, const S* qn, MatView<C> q, const HeadScratch<C>& w,
+                 const C* lse, int64_t i0, int64_t bq, int64_t j0, int64_t bk, C* p) {
+  score_block(dp, i0, bq, a.D, qn, a.q_row, q.p, q.ld, w.kt.data(), w.ktp.data(), j0, p);
   const Vec<C> scv = splat(static_cast<C>(a.scale));
   for (int64_t r = 0; r < bq; ++r) {
     C* pr = p + r * kBK;
@@ -583,9 +685,9 @@ void block_probs(const AttentionArgs<S>& a, MatView<C> q, const C* kt, const C* 
 
 // dS = P ∘ (dO·Vᵀ − delta) · scale for the block, written to dp (bq × kBK).
 template <class S, class C>
-void block_dscores(const AttentionArgs<S>& a, const C* dout, const C* vt, const C* delta, int64_t i0,
-                   int64_t bq, int64_t j0, const C* p, C* dp) {
-  gemm_small<C>(bq, kBK, a.Dv, dout + i0 * a.Dv, a.Dv, 1, vt + (j0 / kBK) * a.Dv * kBK, kBK, dp, kBK, false);
+void block_dscores(const AttentionArgs<S>& a, bool dpv, const S* dout_n, const C* dout, const HeadScratch<C>& w,
+                   const C* delta, int64_t i0, int64_t bq, int64_t j0, const C* p, C* dp) {
+  score_block(dpv, i0, bq, a.Dv, dout_n, a.Dv, dout, a.Dv, w.vt.data(), w.vtp.data(), j0, dp);
   const Vec<C> scv = splat(static_cast<C>(a.scale));
   for (int64_t r = 0; r < bq; ++r) {
     const Vec<C> dl = splat(delta[i0 + r]);
@@ -602,9 +704,13 @@ template <class S> void attention_forward(const AttentionArgs<S>& a) {
   // Tasks are (head, query block); whole heads per chunk when there are heads enough to share,
   // so each thread packs K (and widens a narrow head) once per head.
   const int64_t chunk = a.batch >= 2 * omp_get_max_threads() ? nqb : 1;
+  const bool dp = use_dpbf16<S>(D);  // Q·Kᵀ on bf16 dot products: no widened Q or K
   auto init = [&] {
     HeadScratch<C> w;
-    w.kt.resize(static_cast<size_t>(panels * D * kBK));
+    if (dp)
+      w.ktp.resize(static_cast<size_t>(panels * (D / 2) * kBK));
+    else
+      w.kt.resize(static_cast<size_t>(panels * D * kBK));
     w.s.resize(static_cast<size_t>(kBQ * kBK));
     w.oacc.resize(static_cast<size_t>(kBQ * Dv));
     w.m.resize(kBQ), w.l.resize(kBQ);
@@ -613,13 +719,16 @@ template <class S> void attention_forward(const AttentionArgs<S>& a) {
   run_tasks(a.batch * nqb, chunk, init, [&](HeadScratch<C>& w, int64_t task) {
     const int64_t h = task / nqb, i0 = (task % nqb) * kBQ;
     if (w.packed != h) {
-      w.q = as_compute(a.q + a.q_off[h], L, D, a.q_row, w.qf);
-      w.k = as_compute(a.k + a.k_off[h], Sk, D, a.k_row, w.kf);
+      if (dp) {
+        pack_pairs_of(w.ktp.data(), a.k + a.k_off[h], Sk, D, a.k_row);
+      } else {
+        w.q = as_compute(a.q + a.q_off[h], L, D, a.q_row, w.qf);
+        w.k = as_compute(a.k + a.k_off[h], Sk, D, a.k_row, w.kf);
+        pack_transposed(w.kt.data(), w.k.p, Sk, D, w.k.ld);
+      }
       w.v = as_compute(a.v + a.v_off[h], Sk, Dv, a.v_row, w.vf);
-      pack_transposed(w.kt.data(), w.k.p, Sk, D, w.k.ld);
       w.packed = h;
     }
-    const C* q = w.q.p;
     const C* v = w.v.p;
     C* lse = a.lse + h * L;
     C* sblk = w.s.data();
@@ -631,8 +740,7 @@ template <class S> void attention_forward(const AttentionArgs<S>& a) {
     const int64_t kend = a.causal ? std::min(Sk, i0 + bq) : Sk;
     for (int64_t j0 = 0; j0 < kend; j0 += kBK) {
       const int64_t bk = std::min(kBK, kend - j0);
-      gemm_small<C>(bq, kBK, D, q + i0 * w.q.ld, w.q.ld, 1, w.kt.data() + (j0 / kBK) * D * kBK, kBK, sblk,
-                    kBK, false);
+      score_block(dp, i0, bq, D, a.q + a.q_off[h], a.q_row, w.q.p, w.q.ld, w.kt.data(), w.ktp.data(), j0, sblk);
       for (int64_t r = 0; r < bq; ++r) {
         C* s = sblk + r * kBK;
         const int64_t vis = visible(a.causal, i0 + r, j0, bk);
@@ -697,10 +805,19 @@ template <class S> void attention_backward(const AttentionArgs<S>& a) {
       delta[static_cast<size_t>(i)] = static_cast<C>(hsum_d(s));
     }
   });
+  // Q·Kᵀ and dO·Vᵀ on bf16 dot products (their f32 panels unused); Q, K, dO are still widened
+  // for the products with P and dS, V is not.
+  const bool dp = use_dpbf16<S>(D), dpv = use_dpbf16<S>(Dv);
   auto init = [&] {
     HeadScratch<C> w;
-    w.kt.resize(static_cast<size_t>(panels * D * kBK));
-    w.vt.resize(static_cast<size_t>(panels * Dv * kBK));
+    if (dp)
+      w.ktp.resize(static_cast<size_t>(panels * (D / 2) * kBK));
+    else
+      w.kt.resize(static_cast<size_t>(panels * D * kBK));
+    if (dpv)
+      w.vtp.resize(static_cast<size_t>(panels * (Dv / 2) * kBK));
+    else
+      w.vt.resize(static_cast<size_t>(panels * Dv * kBK));
     w.s.resize(static_cast<size_t>(kBQ * kBK));
     w.dp.resize(static_cast<size_t>(kBQ * kBK));
     w.dk.resize(static_cast<size_t>(kBK * D));
@@ -712,10 +829,17 @@ template <class S> void attention_backward(const AttentionArgs<S>& a) {
     if (w.packed == h) return;
     w.q = as_compute(a.q + a.q_off[h], L, D, a.q_row, w.qf);
     w.k = as_compute(a.k + a.k_off[h], Sk, D, a.k_row, w.kf);
-    w.v = as_compute(a.v + a.v_off[h], Sk, Dv, a.v_row, w.vf);
     w.dout = as_compute(a.dout + h * L * Dv, L, Dv, Dv, w.dof);
-    pack_transposed(w.kt.data(), w.k.p, Sk, D, w.k.ld);
-    pack_transposed(w.vt.data(), w.v.p, Sk, Dv, w.v.ld);
+    if (dp)
+      pack_pairs_of(w.ktp.data(), a.k + a.k_off[h], Sk, D, a.k_row);
+    else
+      pack_transposed(w.kt.data(), w.k.p, Sk, D, w.k.ld);
+    if (dpv) {
+      pack_pairs_of(w.vtp.data(), a.v + a.v_off[h], Sk, Dv, a.v_row);
+    } else {
+      w.v = as_compute(a.v + a.v_off[h], Sk, Dv, a.v_row, w.vf);
+      pack_transposed(w.vt.data(), w.v.p, Sk, Dv, w.v.ld);
+    }
     w.packed = h;
   };
   // Where dQ rows [i0, ...) of head h accumulate: in place, or in the f32 scratch (rounded by
@@ -739,10 +863,10 @@ template <class S> void attention_backward(const AttentionArgs<S>& a) {
     std::fill(w.dv.begin(), w.dv.end(), C(0));
     for (int64_t i0 = first_qblock(j0); i0 < L; i0 += kBQ) {
       const int64_t bq = std::min(kBQ, L - i0);
-      block_probs(a, w.q, w.kt.data(), lse, i0, bq, j0, bk, w.s.data());
+      block_probs(a, dp, a.q + a.q_off[h], w.q, w, lse, i0, bq, j0, bk, w.s.data());
       // dV_j += Pᵀ · dO_i
       gemm_small<C>(bk, Dv, bq, w.s.data(), 1, kBK, dout + i0 * Dv, Dv, w.dv.data(), Dv, true);
-      block_dscores(a, dout, w.vt.data(), dl, i0, bq, j0, w.s.data(), w.dp.data());
+      block_dscores(a, dpv, a.dout + h * L * Dv, dout, w, dl, i0, bq, j0, w.s.data(), w.dp.data());
       // dQ_i += dS · K_j ; dK_j += dSᵀ · Q_i
       if (with_dq)
         gemm_small<C>(bq, D, bk, w.dp.data(), kBK, 1, w.k.p + j0 * w.k.ld, w.k.ld, dq + i0 * D, D, true);
@@ -776,8 +900,9 @@ template <class S> void attention_backward(const AttentionArgs<S>& a) {
     const int64_t kend = a.causal ? std::min(Sk, i0 + bq) : Sk;
     for (int64_t j0 = 0; j0 < kend; j0 += kBK) {
       const int64_t bk = std::min(kBK, Sk - j0);
-      block_probs(a, w.q, w.kt.data(), a.lse + h * L, i0, bq, j0, bk, w.s.data());
-      block_dscores(a, w.dout.p, w.vt.data(), delta.data() + h * L, i0, bq, j0, w.s.data(), w.dp.data());
+      block_probs(a, dp, a.q + a.q_off[h], w.q, w, a.lse + h * L, i0, bq, j0, bk, w.s.data());
+      block_dscores(a, dpv, a.dout + h * L * Dv, w.dout.p, w, delta.data() + h * L, i0, bq, j0, w.s.data(),
+                    w.dp.data());
       gemm_small<C>(bq, D, bk, w.dp.data(), kBK, 1, w.k.p + j0 * w.k.ld, w.k.ld, dq, D, true);
     }
     if constexpr (kNarrowS) store_run(a.dq + h * L * D + i0 * D, dq, bq * D);
