@@ -22,7 +22,8 @@
 //                                    (there is no libtorch GPT here); the f32 row is the reference.
 //   attention/b8h8t512d64_causal/{f32,bf16}
 //                                    scaled_dot_product_attention, causal, q/k/v (8, 8, 512, 64)
-//                                    in the row's dtype: forward + backward (autograd::grad).
+//                                    in the row's dtype: forward + backward (autograd::grad);
+//                                    both dtypes timed in one interleaved run.
 //                                    Both run the blocked kernel (bf16: stored bf16, computed in
 //                                    f32, Q·Kᵀ and dO·Vᵀ on vdpbf16ps). peak_bytes: the pool's
 //                                    peak above the live bytes, one call; ttmatrix_bytes: what
@@ -306,72 +307,102 @@ void bench_gpt(bool autocast, const na_bench::CommonArgs& args, Report& rep, dou
 
 // ------------------------------------------------------------------ attention
 
-void bench_attention(DType t, const na_bench::CommonArgs& args, const na_bench::MachineInfo& mi, Report& rep,
-                     double* f32_ms, int64_t* f32_peak) {
-  const int64_t B = 8, H = 8, T = 512, D = 64;
-  const std::string name = std::string("attention/b8h8t512d64_causal/") + (t == DType::f32 ? "f32" : "bf16");
-  if (!args.wants(name)) return;
-  na::manual_seed(4);
-  const na::Tensor q = na::randn({B, H, T, D}).to(t).requires_grad_(), k = na::randn({B, H, T, D}).to(t).requires_grad_(),
-                   v = na::randn({B, H, T, D}).to(t).requires_grad_(), g = na::randn({B, H, T, D}).to(t);
+// One dtype's inputs, our call and libtorch's composition on the same values.
+struct AttentionCase {
+  DType t;
+  std::string name;
+  na::Tensor q, k, v, g;
   std::vector<na::Tensor> grads;
-  auto ours = [&] {
-    na::Tensor out = na::functional::scaled_dot_product_attention(q, k, v, {}, 0.0, true);
-    grads = na::autograd::grad({out}, {q, k, v}, {g});
-  };
-  std::vector<std::function<void()>> fns{ours};
+  std::function<void()> ours;
 #ifdef NA_HAVE_LIBTORCH
-  const at::ScalarType tt = t == DType::f32 ? at::kFloat : at::kBFloat16;
-  const at::Tensor tq = to_torch(q).to(tt).requires_grad_(), tk = to_torch(k).to(tt).requires_grad_(),
-                   tv = to_torch(v).to(tt).requires_grad_(), tg = to_torch(g).to(tt);
-  const at::Tensor mask = at::ones({T, T}, at::kBool).triu(1);  // true above the diagonal: masked out
-  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  at::Tensor tq, tk, tv, tg, mask;
   std::vector<at::Tensor> tgrads;
-  fns.emplace_back([&] {
-    at::Tensor s = at::matmul(tq, tk.transpose(-2, -1)) * scale;
-    s = s.masked_fill(mask, -std::numeric_limits<float>::infinity());
-    tgrads = torch::autograd::grad({at::matmul(at::softmax(s, -1), tv)}, {tq, tk, tv}, {tg});
-  });
+  std::function<void()> theirs;
+#endif
+};
+
+// f32 and bf16 are timed in one interleaved run (ours and libtorch's for both), so the
+// speedup_vs_f32 of the bf16 row compares calls under the same machine load.
+void bench_attention(const na_bench::CommonArgs& args, const na_bench::MachineInfo& mi, Report& rep) {
+  const int64_t B = 8, H = 8, T = 512, D = 64;
+  std::vector<std::unique_ptr<AttentionCase>> cases;
+  for (DType t : {DType::f32, DType::bf16}) {
+    const std::string name = std::string("attention/b8h8t512d64_causal/") + (t == DType::f32 ? "f32" : "bf16");
+    if (!args.wants(name)) continue;
+    auto c = std::make_unique<AttentionCase>();
+    AttentionCase& a = *c;
+    a.t = t, a.name = name;
+    na::manual_seed(4);
+    a.q = na::randn({B, H, T, D}).to(t).requires_grad_(), a.k = na::randn({B, H, T, D}).to(t).requires_grad_();
+    a.v = na::randn({B, H, T, D}).to(t).requires_grad_(), a.g = na::randn({B, H, T, D}).to(t);
+    a.ours = [&a] {
+      na::Tensor out = na::functional::scaled_dot_product_attention(a.q, a.k, a.v, {}, 0.0, true);
+      a.grads = na::autograd::grad({out}, {a.q, a.k, a.v}, {a.g});
+    };
+#ifdef NA_HAVE_LIBTORCH
+    const at::ScalarType tt = t == DType::f32 ? at::kFloat : at::kBFloat16;
+    a.tq = to_torch(a.q).to(tt).requires_grad_(), a.tk = to_torch(a.k).to(tt).requires_grad_();
+    a.tv = to_torch(a.v).to(tt).requires_grad_(), a.tg = to_torch(a.g).to(tt);
+    a.mask = at::ones({T, T}, at::kBool).triu(1);  // true above the diagonal: masked out
+    a.theirs = [&a, scale = 1.0 / std::sqrt(static_cast<double>(D))] {
+      at::Tensor s = at::matmul(a.tq, a.tk.transpose(-2, -1)) * scale;
+      s = s.masked_fill(a.mask, -std::numeric_limits<float>::infinity());
+      a.tgrads = torch::autograd::grad({at::matmul(at::softmax(s, -1), a.tv)}, {a.tq, a.tk, a.tv}, {a.tg});
+    };
+#endif
+    cases.push_back(std::move(c));
+  }
+  if (cases.empty()) return;
+  std::vector<std::function<void()>> fns;
+  for (const auto& c : cases) fns.push_back(c->ours);
+#ifdef NA_HAVE_LIBTORCH
+  for (const auto& c : cases) fns.push_back(c->theirs);
 #endif
   const auto st = na_bench::time_interleaved(fns, timing_options(args));
-  // Peak: one more call, pool peak above the bytes live before it.
-  auto& pool = na::backends::get_memory_pool();
-  const int64_t base = static_cast<int64_t>(pool.stats().allocated_bytes);
-  pool.reset_peak();
-  ours();
-  const int64_t peak = static_cast<int64_t>(pool.stats().peak_allocated_bytes) - base;
-  // Causal half of forward (2 products) + backward (4), each B*H*T*T*D flops; bf16 does Q·Kᵀ and
-  // dO·Vᵀ on bf16 dot products (twice the f32 FMA rate), so counts them half.
-  const double flops = (t == DType::f32 ? 6.0 : 5.0) * B * H * T * T * D;
-  Row row;
-  row.name = name;
-  row.ours_ms = st[0].median_ms;
-  row.limit_ms = flops / (mi.fma_gflops * 1e9) * 1e3;
-  row.set("limit_kind", t == DType::f32 ? "measured f32 FMA peak over 6*B*H*T*T*D flops"
-                                        : "measured f32 FMA peak over 4*B*H*T*T*D flops + twice it over 2*B*H*T*T*D "
-                                          "(Q.K^T, dO.V^T on vdpbf16ps)");
-  row.set("ours_min_ms", st[0].min_ms).set("ours_p90_ms", st[0].p90_ms).set("repeats", st[0].repeats);
-  row.set("peak_bytes", peak);
-  row.set("ttmatrix_bytes", static_cast<int64_t>(B * H * T * T * (t == DType::f32 ? 4 : 2)));
-  if (t == DType::f32) *f32_ms = st[0].median_ms, *f32_peak = peak;
-  if (t == DType::bf16 && *f32_ms > 0) {
-    row.set("speedup_vs_f32", *f32_ms / st[0].median_ms);
-    row.set("peak_ratio_vs_f32", static_cast<double>(peak) / static_cast<double>(*f32_peak));
-  }
+  double f32_ms = 0;
+  int64_t f32_peak = 0;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    AttentionCase& a = *cases[i];
+    // Peak: one more call, the pool's peak above the bytes live before it.
+    auto& pool = na::backends::get_memory_pool();
+    const int64_t base = static_cast<int64_t>(pool.stats().allocated_bytes);
+    pool.reset_peak();
+    a.ours();
+    const int64_t peak = static_cast<int64_t>(pool.stats().peak_allocated_bytes) - base;
+    // Causal half of forward (2 products) + backward (4), each B*H*T*T*D flops; bf16 does Q·Kᵀ
+    // and dO·Vᵀ on bf16 dot products (twice the f32 FMA rate), so counts them half.
+    const bool f32 = a.t == DType::f32;
+    const double flops = (f32 ? 6.0 : 5.0) * B * H * T * T * D;
+    Row row;
+    row.name = a.name;
+    row.ours_ms = st[i].median_ms;
+    row.limit_ms = flops / (mi.fma_gflops * 1e9) * 1e3;
+    row.set("limit_kind", f32 ? "measured f32 FMA peak over 6*B*H*T*T*D flops"
+                              : "measured f32 FMA peak over 4*B*H*T*T*D flops + twice it over 2*B*H*T*T*D "
+                                "(Q.K^T, dO.V^T on vdpbf16ps)");
+    row.set("ours_min_ms", st[i].min_ms).set("ours_p90_ms", st[i].p90_ms).set("repeats", st[i].repeats);
+    row.set("peak_bytes", peak);
+    row.set("ttmatrix_bytes", static_cast<int64_t>(B * H * T * T * (f32 ? 4 : 2)));
+    if (f32) f32_ms = st[i].median_ms, f32_peak = peak;
+    if (!f32 && f32_ms > 0) {
+      row.set("speedup_vs_f32", f32_ms / st[i].median_ms);
+      row.set("peak_ratio_vs_f32", static_cast<double>(peak) / static_cast<double>(f32_peak));
+    }
 #ifdef NA_HAVE_LIBTORCH
-  row.baseline = "libtorch";
-  row.baseline_ms = st[1].median_ms;
-  row.set("baseline_config", torch_config() + " (composition: matmul, masked_fill, softmax, matmul)");
-  // Agreement of the gradients: max |ours - libtorch| over max |libtorch|, worst of dq, dk, dv.
-  double diff = 0;
-  for (int i = 0; i < 3; ++i) {
-    const at::Tensor theirs = tgrads[static_cast<size_t>(i)].to(at::kFloat);
-    diff = std::max(diff, (to_torch(grads[static_cast<size_t>(i)]).to(at::kFloat) - theirs).abs().max().item<double>() /
-                              theirs.abs().max().item<double>());
-  }
-  row.set("max_rel_diff_vs_baseline", diff);
+    row.baseline = "libtorch";
+    row.baseline_ms = st[cases.size() + i].median_ms;
+    row.set("baseline_config", torch_config() + " (composition: matmul, masked_fill, softmax, matmul)");
+    // Agreement of the gradients: max |ours - libtorch| over max |libtorch|, worst of dq, dk, dv.
+    double diff = 0;
+    for (size_t g = 0; g < 3; ++g) {
+      const at::Tensor theirs = a.tgrads[g].to(at::kFloat);
+      diff = std::max(diff, (to_torch(a.grads[g]).to(at::kFloat) - theirs).abs().max().item<double>() /
+                                theirs.abs().max().item<double>());
+    }
+    row.set("max_rel_diff_vs_baseline", diff);
 #endif
-  rep.add(std::move(row));
+    rep.add(std::move(row));
+  }
 }
 
 }  // namespace
@@ -413,10 +444,7 @@ int main(int argc, char** argv) {
     double gpt_f32 = 0;
     bench_gpt(false, args, rep, &gpt_f32);
     bench_gpt(true, args, rep, &gpt_f32);
-    double attn_f32 = 0;
-    int64_t attn_peak = 0;
-    bench_attention(DType::f32, args, mi, rep, &attn_f32, &attn_peak);
-    bench_attention(DType::bf16, args, mi, rep, &attn_f32, &attn_peak);
+    bench_attention(args, mi, rep);
     rep.print_table(std::cout);
     for (const auto& r : rep.rows())
       for (const char* k : {"speedup_vs_f32", "peak_activation_ratio_vs_f32"})
