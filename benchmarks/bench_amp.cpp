@@ -29,11 +29,26 @@
 //                                    (the first layer's input, the images, needs none). limit:
 //                                    their FLOPs at the measured f32 FMA peak (bf16: twice it).
 //                                    libtorch: at::conv2d and backward in the same dtype.
+//   attention/b8h8t512d64_causal/{f32,bf16}
+//                                    scaled_dot_product_attention, causal, q/k/v (8, 8, 512, 64)
+//                                    in the row's dtype: forward + backward (autograd::grad);
+//                                    both dtypes timed in one interleaved run.
+//                                    Both run the blocked kernel (bf16: stored bf16, computed in
+//                                    f32, Q·Kᵀ and dO·Vᵀ on vdpbf16ps). peak_bytes: the pool's
+//                                    peak above the live bytes, one call; ttmatrix_bytes: what
+//                                    B*H*T*T scores would take. limit: the causal half's six
+//                                    T*T*D products (6*B*H*T*T*D flops) at the measured f32 FMA
+//                                    peak; bf16: two of them (Q·Kᵀ, dO·Vᵀ) at twice it.
+//                                    libtorch (1.13, no fused CPU attention): the composition
+//                                    matmul, masked_fill, softmax, matmul in that dtype.
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +61,7 @@
 #include "neural_arch/autograd.hpp"
 #include "neural_arch/data/text.hpp"
 #include "neural_arch/functional/conv.hpp"
+#include "neural_arch/functional/attention.hpp"
 #include "neural_arch/nn/gpt.hpp"
 #include "neural_arch/optim/adam.hpp"
 #include "neural_arch/optim/clip_grad.hpp"
@@ -57,6 +73,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <torch/nn.h>
+#include <torch/csrc/autograd/autograd.h>
 #endif
 
 namespace na = neural_arch;
@@ -331,6 +348,104 @@ void bench_conv(const ConvCase& c, DType t, const na_bench::CommonArgs& args, co
           (to_torch(grads[0]) - tg).abs().max().item<double>() / tg.abs().max().item<double>());
 #endif
   rep.add(std::move(row));
+// ------------------------------------------------------------------ attention
+
+// One dtype's inputs, our call and libtorch's composition on the same values.
+struct AttentionCase {
+  DType t;
+  std::string name;
+  na::Tensor q, k, v, g;
+  std::vector<na::Tensor> grads;
+  std::function<void()> ours;
+#ifdef NA_HAVE_LIBTORCH
+  at::Tensor tq, tk, tv, tg, mask;
+  std::vector<at::Tensor> tgrads;
+  std::function<void()> theirs;
+#endif
+};
+
+// f32 and bf16 are timed in one interleaved run (ours and libtorch's for both), so the
+// speedup_vs_f32 of the bf16 row compares calls under the same machine load.
+void bench_attention(const na_bench::CommonArgs& args, const na_bench::MachineInfo& mi, Report& rep) {
+  const int64_t B = 8, H = 8, T = 512, D = 64;
+  std::vector<std::unique_ptr<AttentionCase>> cases;
+  for (DType t : {DType::f32, DType::bf16}) {
+    const std::string name = std::string("attention/b8h8t512d64_causal/") + (t == DType::f32 ? "f32" : "bf16");
+    if (!args.wants(name)) continue;
+    auto c = std::make_unique<AttentionCase>();
+    AttentionCase& a = *c;
+    a.t = t, a.name = name;
+    na::manual_seed(4);
+    a.q = na::randn({B, H, T, D}).to(t).requires_grad_(), a.k = na::randn({B, H, T, D}).to(t).requires_grad_();
+    a.v = na::randn({B, H, T, D}).to(t).requires_grad_(), a.g = na::randn({B, H, T, D}).to(t);
+    a.ours = [&a] {
+      na::Tensor out = na::functional::scaled_dot_product_attention(a.q, a.k, a.v, {}, 0.0, true);
+      a.grads = na::autograd::grad({out}, {a.q, a.k, a.v}, {a.g});
+    };
+#ifdef NA_HAVE_LIBTORCH
+    const at::ScalarType tt = t == DType::f32 ? at::kFloat : at::kBFloat16;
+    a.tq = to_torch(a.q).to(tt).requires_grad_(), a.tk = to_torch(a.k).to(tt).requires_grad_();
+    a.tv = to_torch(a.v).to(tt).requires_grad_(), a.tg = to_torch(a.g).to(tt);
+    a.mask = at::ones({T, T}, at::kBool).triu(1);  // true above the diagonal: masked out
+    a.theirs = [&a, scale = 1.0 / std::sqrt(static_cast<double>(D))] {
+      at::Tensor s = at::matmul(a.tq, a.tk.transpose(-2, -1)) * scale;
+      s = s.masked_fill(a.mask, -std::numeric_limits<float>::infinity());
+      a.tgrads = torch::autograd::grad({at::matmul(at::softmax(s, -1), a.tv)}, {a.tq, a.tk, a.tv}, {a.tg});
+    };
+#endif
+    cases.push_back(std::move(c));
+  }
+  if (cases.empty()) return;
+  std::vector<std::function<void()>> fns;
+  for (const auto& c : cases) fns.push_back(c->ours);
+#ifdef NA_HAVE_LIBTORCH
+  for (const auto& c : cases) fns.push_back(c->theirs);
+#endif
+  const auto st = na_bench::time_interleaved(fns, timing_options(args));
+  double f32_ms = 0;
+  int64_t f32_peak = 0;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    AttentionCase& a = *cases[i];
+    // Peak: one more call, the pool's peak above the bytes live before it.
+    auto& pool = na::backends::get_memory_pool();
+    const int64_t base = static_cast<int64_t>(pool.stats().allocated_bytes);
+    pool.reset_peak();
+    a.ours();
+    const int64_t peak = static_cast<int64_t>(pool.stats().peak_allocated_bytes) - base;
+    // Causal half of forward (2 products) + backward (4), each B*H*T*T*D flops; bf16 does Q·Kᵀ
+    // and dO·Vᵀ on bf16 dot products (twice the f32 FMA rate), so counts them half.
+    const bool f32 = a.t == DType::f32;
+    const double flops = (f32 ? 6.0 : 5.0) * B * H * T * T * D;
+    Row row;
+    row.name = a.name;
+    row.ours_ms = st[i].median_ms;
+    row.limit_ms = flops / (mi.fma_gflops * 1e9) * 1e3;
+    row.set("limit_kind", f32 ? "measured f32 FMA peak over 6*B*H*T*T*D flops"
+                              : "measured f32 FMA peak over 4*B*H*T*T*D flops + twice it over 2*B*H*T*T*D "
+                                "(Q.K^T, dO.V^T on vdpbf16ps)");
+    row.set("ours_min_ms", st[i].min_ms).set("ours_p90_ms", st[i].p90_ms).set("repeats", st[i].repeats);
+    row.set("peak_bytes", peak);
+    row.set("ttmatrix_bytes", static_cast<int64_t>(B * H * T * T * (f32 ? 4 : 2)));
+    if (f32) f32_ms = st[i].median_ms, f32_peak = peak;
+    if (!f32 && f32_ms > 0) {
+      row.set("speedup_vs_f32", f32_ms / st[i].median_ms);
+      row.set("peak_ratio_vs_f32", static_cast<double>(peak) / static_cast<double>(f32_peak));
+    }
+#ifdef NA_HAVE_LIBTORCH
+    row.baseline = "libtorch";
+    row.baseline_ms = st[cases.size() + i].median_ms;
+    row.set("baseline_config", torch_config() + " (composition: matmul, masked_fill, softmax, matmul)");
+    // Agreement of the gradients: max |ours - libtorch| over max |libtorch|, worst of dq, dk, dv.
+    double diff = 0;
+    for (size_t g = 0; g < 3; ++g) {
+      const at::Tensor theirs = a.tgrads[g].to(at::kFloat);
+      diff = std::max(diff, (to_torch(a.grads[g]).to(at::kFloat) - theirs).abs().max().item<double>() /
+                                theirs.abs().max().item<double>());
+    }
+    row.set("max_rel_diff_vs_baseline", diff);
+#endif
+    rep.add(std::move(row));
+  }
 }
 
 }  // namespace
@@ -377,6 +492,7 @@ int main(int argc, char** argv) {
       bench_conv(c, DType::f32, args, mi, rep, &conv_f32);
       bench_conv(c, DType::bf16, args, mi, rep, &conv_f32);
     }
+    bench_attention(args, mi, rep);
     rep.print_table(std::cout);
     for (const auto& r : rep.rows())
       for (const char* k : {"speedup_vs_f32", "peak_activation_ratio_vs_f32"})

@@ -1,6 +1,7 @@
 // Attention. scaled_dot_product_attention without a mask (or causal) and without dropout runs the
 // blocked kernel of nn_kernels_isa.cpp (FlashAttention's scheme: online softmax over key blocks,
-// only the output and per-row log-sum-exp saved, backward recomputing block scores). Everything
+// only the output and per-row log-sum-exp saved, backward recomputing block scores), for f32,
+// f64 and f16/bf16 (stored narrow, computed in f32, lse kept in f32; what autocast gives). Everything
 // else, and double backward, uses the composition of public ops (matmul, softmax, masked_fill,
 // dropout) below, which is also the reference the kernel is tested against.
 #include "neural_arch/functional/attention.hpp"
@@ -64,12 +65,24 @@ void run_attention(bool backward, const Tensor& q, const Tensor& k, const Tensor
   a.q = q.data_ptr<T>(), a.k = k.data_ptr<T>(), a.v = v.data_ptr<T>();
   a.q_off = qo.data(), a.k_off = ko.data(), a.v_off = vo.data();
   a.q_row = q.stride(-2), a.k_row = k.stride(-2), a.v_row = v.stride(-2);
-  a.o = o.data_ptr<T>(), a.lse = lse.data_ptr<T>();
+  a.o = o.data_ptr<T>(), a.lse = lse.data_ptr<cpu::attention_compute_t<T>>();
   a.scale = scale, a.causal = causal;
   if (!backward) return cpu::nn_kernels_for<T>().attention_forward(a);
   a.dout = dout.data_ptr<T>();
   a.dq = dq.data_ptr<T>(), a.dk = dk.data_ptr<T>(), a.dv = dv.data_ptr<T>();
   cpu::nn_kernels_for<T>().attention_backward(a);
+}
+
+// run_attention for the tensors' dtype (one of the four blocked_kernel_covers accepts).
+void run_attention_for(bool backward, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o,
+                       const Tensor& lse, const Tensor& dout, const Tensor& dq, const Tensor& dk,
+                       const Tensor& dv, bool causal, double scale) {
+  switch (q.dtype()) {
+    case DType::f32: return run_attention<float>(backward, q, k, v, o, lse, dout, dq, dk, dv, causal, scale);
+    case DType::f64: return run_attention<double>(backward, q, k, v, o, lse, dout, dq, dk, dv, causal, scale);
+    case DType::f16: return run_attention<Half>(backward, q, k, v, o, lse, dout, dq, dk, dv, causal, scale);
+    default: return run_attention<BFloat16>(backward, q, k, v, o, lse, dout, dq, dk, dv, causal, scale);
+  }
 }
 
 // The composed backward (differentiable, for double backward): P recomputed from q and k.
@@ -84,12 +97,12 @@ std::vector<Tensor> composed_attention_backward(const Tensor& q, const Tensor& k
   return {matmul(ds, k), matmul(ds.transpose(-2, -1), q), dv};
 }
 
-// Whether the blocked kernel covers the call: f32/f64, the same batch dims for q, k and v
+// Whether the blocked kernel covers the call: a floating dtype, the same batch dims for q, k and v
 // (broadcast K/V would race on their gradients), no mask beyond causal, no dropout, no weights.
 bool blocked_kernel_covers(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
                            double dropout_p, bool need_weights) {
   return fused_kernels_enabled() && !mask.defined() && dropout_p == 0.0 && !need_weights &&
-         (q.dtype() == DType::f32 || q.dtype() == DType::f64) && batch_dims(q) == batch_dims(k) &&
+         is_floating(q.dtype()) && batch_dims(q) == batch_dims(k) &&
          batch_dims(q) == batch_dims(v) && q.size(-1) > 0 && v.size(-1) > 0 && k.size(-2) > 0 &&
          q.numel() > 0;
 }
@@ -106,11 +119,9 @@ Tensor sdpa_blocked(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, 
   Shape lshape = batch_dims(q);
   lshape.push_back(L);
   Tensor o = detail::make_tensor(oshape, q.dtype());
-  Tensor lse = detail::make_tensor(lshape, q.dtype());
-  if (q.dtype() == DType::f32)
-    run_attention<float>(false, q, k, v, o, lse, {}, {}, {}, {}, causal, sc);
-  else
-    run_attention<double>(false, q, k, v, o, lse, {}, {}, {}, {}, causal, sc);
+  // lse in the compute type: f32 for f16/bf16, so backward recomputes P from an unrounded lse.
+  Tensor lse = detail::make_tensor(lshape, q.dtype() == DType::f64 ? DType::f64 : DType::f32);
+  run_attention_for(false, q, k, v, o, lse, {}, {}, {}, {}, causal, sc);
   if (autograd::needs_grad({q_in, k_in, v_in})) {
     using autograd::SavedTensor;
     autograd::record(
@@ -120,14 +131,12 @@ Tensor sdpa_blocked(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, 
           Tensor qq = q_.unpack(), kk = k_.unpack(), vv = v_.unpack();
           if (is_grad_enabled()) return composed_attention_backward(qq, kk, vv, g[0], causal, sc);
           qq = kernel_view(qq), kk = kernel_view(kk), vv = kernel_view(vv);
-          Tensor dout = g[0].contiguous();
+          // Backward runs in the forward's dtype (bf16 gradients for bf16 inputs), whatever g's.
+          Tensor dout = (g[0].dtype() == qq.dtype() ? g[0] : g[0].to(qq.dtype())).contiguous();
           Tensor dq = detail::make_tensor(qq.shape(), qq.dtype());
           Tensor dk = detail::make_tensor(kk.shape(), kk.dtype());
           Tensor dv = detail::make_tensor(vv.shape(), vv.dtype());
-          if (qq.dtype() == DType::f32)
-            run_attention<float>(true, qq, kk, vv, o_.unpack(), lse_.unpack(), dout, dq, dk, dv, causal, sc);
-          else
-            run_attention<double>(true, qq, kk, vv, o_.unpack(), lse_.unpack(), dout, dq, dk, dv, causal, sc);
+          run_attention_for(true, qq, kk, vv, o_.unpack(), lse_.unpack(), dout, dq, dk, dv, causal, sc);
           return std::vector<Tensor>{dq, dk, dv};
         });
   }

@@ -22,6 +22,8 @@ namespace neural_arch::functional {
 /// is_causal masks key j > query i (top-left aligned when L != S) and cannot be combined with
 /// attn_mask. scale defaults to 1/sqrt(E). A row whose keys are all masked gives NaN, as in torch.
 /// dropout_p is always applied when > 0 (pass 0 in evaluation), drawing from gen (default: global).
+/// Without attn_mask and dropout it never forms the (L, S) scores (a blocked kernel), also for
+/// f16/bf16 inputs, which compute in f32 and return (and backpropagate) their own dtype.
 ///
 ///   auto y = na::functional::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true);
 Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,

@@ -7,11 +7,19 @@
 // attention) with cpu::parallel_for; a row is always handled by one thread, so results do not
 // depend on the thread count. The functional layer (src/functional, src/ops/softmax.cpp) keeps
 // the plain compositions these replace, as references for the tests and as the fallback for the
-// cases a kernel does not cover (double backward, f16/bf16, attention masks and dropout).
+// cases a kernel does not cover (double backward, f16/bf16 outside attention, attention masks
+// and dropout). Attention also takes f16/bf16 storage, computing in f32 (attention_compute_t).
 #pragma once
 #include <cstdint>
+#include <type_traits>
+
+#include "neural_arch/dtype.hpp"
 
 namespace neural_arch::cpu {
+
+/// The type attention computes, accumulates and keeps lse in for storage type T: f32 for
+/// f16/bf16 (inputs widened on load, outputs rounded once), T itself for f32/f64.
+template <class T> using attention_compute_t = std::conditional_t<sizeof(T) == 2, float, T>;
 
 /// One attention problem set: `batch` independent heads. q/k/v/o/do/dq/dk/dv point at the first
 /// element of each head's (rows × features) matrix through per-head element offsets (so strided
@@ -28,7 +36,7 @@ template <class T> struct AttentionArgs {
   const int64_t* v_off = nullptr;
   int64_t q_row = 0, k_row = 0, v_row = 0;
   T* o = nullptr;           // (batch, L, Dv) contiguous
-  T* lse = nullptr;         // (batch, L): log-sum-exp of each row's scaled scores
+  attention_compute_t<T>* lse = nullptr;  // (batch, L): log-sum-exp of each row's scaled scores
   const T* dout = nullptr;  // (batch, L, Dv) contiguous
   T* dq = nullptr;          // (batch, L, D) contiguous
   T* dk = nullptr;          // (batch, S, D)
@@ -83,15 +91,21 @@ struct NNKernelTable {
   const char* isa = "";
   NNKernels<float> f32;
   NNKernels<double> f64;
+  NNKernels<Half> f16;       // attention_forward/backward only (the rest stay null)
+  NNKernels<BFloat16> bf16;  // likewise
 };
 
 /// The table for this CPU (the same instruction set as kernels()).
 const NNKernelTable& nn_kernels();
 template <class T> const NNKernels<T>& nn_kernels_for() {
-  if constexpr (sizeof(T) == 4)
+  if constexpr (std::is_same_v<T, float>)
     return nn_kernels().f32;
-  else
+  else if constexpr (std::is_same_v<T, double>)
     return nn_kernels().f64;
+  else if constexpr (std::is_same_v<T, Half>)
+    return nn_kernels().f16;
+  else
+    return nn_kernels().bf16;
 }
 
 namespace base {

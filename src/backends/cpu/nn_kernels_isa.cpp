@@ -12,12 +12,14 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #ifndef NA_ISA
 #define NA_ISA base
 #endif
 
+#include "backends/cpu/narrow_convert.hpp"
 #include "backends/cpu/nn_kernels.hpp"
 #include "backends/cpu/parallel.hpp"
 #include "backends/cpu/simd.hpp"
@@ -483,6 +485,92 @@ template <class T> void pack_transposed(T* dst, const T* src, int64_t S, int64_t
   }
 }
 
+// ------------------------------------------------------------ bf16 dot products
+// For bf16 storage on AVX512-BF16 CPUs (checked at run time), the two score-shaped products
+// with the head dim inside, S = Q·Kᵀ and dP = dO·Vᵀ, use vdpbf16ps on the bf16 data itself:
+// two exact bf16 products per f32 lane per instruction, accumulated in f32 (like the f32 path
+// up to summation order; bf16 subnormal inputs count as 0). The other products take P or dS,
+// which stay f32, so they run on the widened f32 copies.
+#if defined(__AVX512F__)
+inline bool cpu_has_dpbf16() {
+  static const bool has = __builtin_cpu_supports("avx512bf16");
+  return has;
+}
+
+// Packs (S × D) bf16 rows (row stride ld, D even) as S/kBK panels of D/2 × kBK feature pairs:
+// pair (d, d+1) of key j of panel p at dst[p * D/2 * kBK + d/2 * kBK + j] (d even, the lower
+// half holding d, vdpbf16ps's order). Unused columns are 0.
+inline void pack_pairs(uint32_t* dst, const BFloat16* src, int64_t S, int64_t D, int64_t ld) {
+  const int64_t D2 = D / 2;
+  for (int64_t j0 = 0; j0 < S; j0 += kBK) {
+    uint32_t* panel = dst + (j0 / kBK) * D2 * kBK;
+    const int64_t bk = std::min(kBK, S - j0);
+    for (int64_t j = 0; j < bk; ++j) {
+      const BFloat16* row = src + (j0 + j) * ld;
+      for (int64_t d2 = 0; d2 < D2; ++d2) std::memcpy(panel + d2 * kBK + j, row + 2 * d2, 4);
+    }
+    if (bk < kBK)
+      for (int64_t d2 = 0; d2 < D2; ++d2) std::fill(panel + d2 * kBK + bk, panel + (d2 + 1) * kBK, 0u);
+  }
+}
+
+// C (MR × kBK, row stride kBK) = A·panel for MR bf16 rows of A (row stride lda, D2 pairs).
+template <int MR>
+__attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) inline void dp_tile(int64_t D2, const BFloat16* A,
+                                                                                 int64_t lda, const uint32_t* B,
+                                                                                 float* C) {
+  static_assert(kBK == 64, "four 16-lane vectors per score row");
+  __m512 c[MR][4];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < 4; ++v) c[r][v] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < D2; ++k) {
+    __m512bh b[4];
+    for (int v = 0; v < 4; ++v) b[v] = (__m512bh)_mm512_loadu_si512(B + k * kBK + v * 16);
+    for (int r = 0; r < MR; ++r) {
+      uint32_t pair;
+      std::memcpy(&pair, A + r * lda + 2 * k, 4);
+      const __m512bh a = (__m512bh)_mm512_set1_epi32(static_cast<int>(pair));
+      for (int v = 0; v < 4; ++v) c[r][v] = _mm512_dpbf16_ps(c[r][v], a, b[v]);
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(C + r * kBK + v * 16, c[r][v]);
+}
+
+// The M × kBK score block of M bf16 rows against one pair panel (what gemm_small computes from
+// the widened rows and the f32 panel).
+inline void dp_scores(int64_t M, int64_t D, const BFloat16* A, int64_t lda, const uint32_t* panel, float* C) {
+  const int64_t D2 = D / 2;
+  for (int64_t m0 = 0; m0 < M; m0 += 4) {
+    const BFloat16* a = A + m0 * lda;
+    float* c = C + m0 * kBK;
+    switch (std::min<int64_t>(4, M - m0)) {
+      case 1: dp_tile<1>(D2, a, lda, panel, c); break;
+      case 2: dp_tile<2>(D2, a, lda, panel, c); break;
+      case 3: dp_tile<3>(D2, a, lda, panel, c); break;
+      default: dp_tile<4>(D2, a, lda, panel, c); break;
+    }
+  }
+}
+#endif
+
+// pack_pairs for bf16 storage (the only one use_dpbf16 admits; a no-op for the others).
+template <class S> inline void pack_pairs_of(uint32_t* dst, const S* src, int64_t S_, int64_t D, int64_t ld) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<S, BFloat16>) pack_pairs(dst, src, S_, D, ld);
+#endif
+  (void)dst, (void)src, (void)S_, (void)D, (void)ld;
+}
+
+// Whether a product with head dim n runs on bf16 dot products (see above).
+template <class S> inline bool use_dpbf16(int64_t n) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<S, BFloat16>) return n % 2 == 0 && cpu_has_dpbf16();
+#endif
+  (void)n;
+  return false;
+}
+
 // Number of keys of block [j0, j0 + bk) visible from query i.
 inline int64_t visible(bool causal, int64_t i, int64_t j0, int64_t bk) {
   return causal ? std::clamp<int64_t>(i - j0 + 1, 0, bk) : bk;
@@ -506,100 +594,174 @@ template <class Init, class Task> void run_tasks(int64_t n, int64_t chunk, Init&
   }
 }
 
-// A thread's scratch for one head: K (and V) packed transposed, and which head they hold.
-template <class T> struct HeadScratch {
-  std::vector<T> kt, vt, s, dp, dk, dv, oacc;
+// ------------------------------------------------------------ bf16/f16 storage
+// Attention on f16/bf16 tensors stores narrow and computes in f32 (C = attention_compute_t<S>):
+// each head's Q, K, V (and dO) are widened once into the thread's f32 scratch with the
+// vectorized conversions of narrow_convert.hpp, the products and the online softmax run in the
+// f32 code below (except bf16's Q·Kᵀ and dO·Vᵀ on AVX512-BF16: use_dpbf16), and outputs (o, dq,
+// dk, dv) are rounded once from their f32 accumulators; lse stays f32. For f32/f64 the views are
+// the tensors themselves (no copy).
+
+// A (rows × cols, row stride ld) matrix in the compute type.
+template <class C> struct MatView {
+  const C* p = nullptr;
+  int64_t ld = 0;
+};
+
+template <class S, class C> inline void widen_run(C* dst, const S* src, int64_t n) {
+  if constexpr (std::is_same_v<S, C>)
+    std::copy(src, src + n, dst);
+  else if constexpr (std::is_same_v<S, BFloat16>)
+    narrow::bf16_to_f32(dst, reinterpret_cast<const uint16_t*>(src), n);
+  else
+    narrow::f16_to_f32(dst, reinterpret_cast<const uint16_t*>(src), n);
+}
+// Rounds n compute-type elements into storage (once: the only rounding of a narrow output).
+template <class S, class C> inline void store_run(S* dst, const C* src, int64_t n) {
+  if constexpr (std::is_same_v<S, C>)
+    std::copy(src, src + n, dst);
+  else if constexpr (std::is_same_v<S, BFloat16>)
+    narrow::f32_to_bf16(reinterpret_cast<uint16_t*>(dst), src, n);
+  else
+    narrow::f32_to_f16(reinterpret_cast<uint16_t*>(dst), src, n);
+}
+
+// The matrix src in the compute type: itself when S is C, else widened into buf (contiguous).
+template <class S, class C>
+MatView<C> as_compute(const S* src, int64_t rows, int64_t cols, int64_t ld, std::vector<C>& buf) {
+  if constexpr (std::is_same_v<S, C>) {
+    return {src, ld};
+  } else {
+    buf.resize(static_cast<size_t>(rows * cols));
+    for (int64_t r = 0; r < rows; ++r) widen_run(buf.data() + r * cols, src + r * ld, cols);
+    return {buf.data(), cols};
+  }
+}
+
+// out (bq × kBK) = rows [i0, i0+bq) of a head's (· × n) matrix times panel j0: of the storage
+// rows (rows_n, stride ldn) on bf16 dot products when dp, else of the compute-type rows (rows_c,
+// stride ldc) with the f32/f64 micro-kernel (kt: pack_transposed panels, ktp: pack_pairs ones).
+template <class S, class C>
+void score_block(bool dp, int64_t i0, int64_t bq, int64_t n, const S* rows_n, int64_t ldn, const C* rows_c,
+                 int64_t ldc, const C* kt, const uint32_t* ktp, int64_t j0, C* out) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<S, BFloat16>)
+    if (dp) return dp_scores(bq, n, rows_n + i0 * ldn, ldn, ktp + (j0 / kBK) * (n / 2) * kBK, out);
+#endif
+  (void)dp, (void)rows_n, (void)ldn, (void)ktp;
+  gemm_small<C>(bq, kBK, n, rows_c + i0 * ldc, ldc, 1, kt + (j0 / kBK) * n * kBK, kBK, out, kBK, false);
+}
+
+// A thread's scratch for one head: K (and V) packed transposed, the head's matrices in the
+// compute type (q, k, v, dout: in place, or widened into qf, kf, vf, dof), and which head they hold.
+template <class C> struct HeadScratch {
+  std::vector<C> kt, vt, s, dp, dk, dv, oacc;
+  std::vector<C> qf, kf, vf, dof, dqf;  // narrow storage only
+  std::vector<uint32_t> ktp, vtp;        // bf16 pair panels (use_dpbf16)
   std::vector<double> m, l;
+  MatView<C> q, k, v, dout;
   int64_t packed = -1;
 };
 
 // Scaled scores of query rows [i0, i0+bq) against key block j0 (bk keys) turned into
 // probabilities P = exp(s - lse) (masked keys 0), written to p (bq × kBK).
-template <class T>
-void block_probs(const AttentionArgs<T>& a, const T* q, const T* kt, const T* lse, int64_t i0, int64_t bq,
-                 int64_t j0, int64_t bk, T* p) {
-  gemm_small<T>(bq, kBK, a.D, q + i0 * a.q_row, a.q_row, 1, kt + (j0 / kBK) * a.D * kBK, kBK, p, kBK, false);
-  const Vec<T> scv = splat(static_cast<T>(a.scale));
+template <class S, class C>
+void block_probs(const AttentionArgs<S>& a, bool dp, const S* qn, MatView<C> q, const HeadScratch<C>& w,
+                 const C* lse, int64_t i0, int64_t bq, int64_t j0, int64_t bk, C* p) {
+  score_block(dp, i0, bq, a.D, qn, a.q_row, q.p, q.ld, w.kt.data(), w.ktp.data(), j0, p);
+  const Vec<C> scv = splat(static_cast<C>(a.scale));
   for (int64_t r = 0; r < bq; ++r) {
-    T* pr = p + r * kBK;
+    C* pr = p + r * kBK;
     const int64_t vis = visible(a.causal, i0 + r, j0, bk);
-    const Vec<T> lv = splat(lse[i0 + r]);
-    for (int64_t c = 0; c < kBK; c += kLanes<T>) {
-      Vec<T> sv = load(pr + c) * scv - lv;
-      for (int lane = 0; lane < kLanes<T>; ++lane)
-        if (c + lane >= vis) sv[lane] = static_cast<T>(-kInf);
+    const Vec<C> lv = splat(lse[i0 + r]);
+    for (int64_t c = 0; c < kBK; c += kLanes<C>) {
+      Vec<C> sv = load(pr + c) * scv - lv;
+      for (int lane = 0; lane < kLanes<C>; ++lane)
+        if (c + lane >= vis) sv[lane] = static_cast<C>(-kInf);
       store(pr + c, vexp(sv));
     }
   }
 }
 
 // dS = P ∘ (dO·Vᵀ − delta) · scale for the block, written to dp (bq × kBK).
-template <class T>
-void block_dscores(const AttentionArgs<T>& a, const T* dout, const T* vt, const T* delta, int64_t i0,
-                   int64_t bq, int64_t j0, const T* p, T* dp) {
-  gemm_small<T>(bq, kBK, a.Dv, dout + i0 * a.Dv, a.Dv, 1, vt + (j0 / kBK) * a.Dv * kBK, kBK, dp, kBK, false);
-  const Vec<T> scv = splat(static_cast<T>(a.scale));
+template <class S, class C>
+void block_dscores(const AttentionArgs<S>& a, bool dpv, const S* dout_n, const C* dout, const HeadScratch<C>& w,
+                   const C* delta, int64_t i0, int64_t bq, int64_t j0, const C* p, C* dp) {
+  score_block(dpv, i0, bq, a.Dv, dout_n, a.Dv, dout, a.Dv, w.vt.data(), w.vtp.data(), j0, dp);
+  const Vec<C> scv = splat(static_cast<C>(a.scale));
   for (int64_t r = 0; r < bq; ++r) {
-    const Vec<T> dl = splat(delta[i0 + r]);
-    T* dr = dp + r * kBK;
-    const T* pr = p + r * kBK;
-    for (int64_t c = 0; c < kBK; c += kLanes<T>) store(dr + c, load(pr + c) * (load(dr + c) - dl) * scv);
+    const Vec<C> dl = splat(delta[i0 + r]);
+    C* dr = dp + r * kBK;
+    const C* pr = p + r * kBK;
+    for (int64_t c = 0; c < kBK; c += kLanes<C>) store(dr + c, load(pr + c) * (load(dr + c) - dl) * scv);
   }
 }
 
-template <class T> void attention_forward(const AttentionArgs<T>& a) {
-  const int64_t L = a.L, S = a.S, D = a.D, Dv = a.Dv;
-  const int64_t panels = (S + kBK - 1) / kBK, nqb = (L + kBQ - 1) / kBQ;
+template <class S> void attention_forward(const AttentionArgs<S>& a) {
+  using C = attention_compute_t<S>;
+  const int64_t L = a.L, Sk = a.S, D = a.D, Dv = a.Dv;
+  const int64_t panels = (Sk + kBK - 1) / kBK, nqb = (L + kBQ - 1) / kBQ;
   // Tasks are (head, query block); whole heads per chunk when there are heads enough to share,
-  // so each thread packs K once per head.
+  // so each thread packs K (and widens a narrow head) once per head.
   const int64_t chunk = a.batch >= 2 * omp_get_max_threads() ? nqb : 1;
+  const bool dp = use_dpbf16<S>(D);  // Q·Kᵀ on bf16 dot products: no widened Q or K
   auto init = [&] {
-    HeadScratch<T> w;
-    w.kt.resize(static_cast<size_t>(panels * D * kBK));
+    HeadScratch<C> w;
+    if (dp)
+      w.ktp.resize(static_cast<size_t>(panels * (D / 2) * kBK));
+    else
+      w.kt.resize(static_cast<size_t>(panels * D * kBK));
     w.s.resize(static_cast<size_t>(kBQ * kBK));
     w.oacc.resize(static_cast<size_t>(kBQ * Dv));
     w.m.resize(kBQ), w.l.resize(kBQ);
     return w;
   };
-  run_tasks(a.batch * nqb, chunk, init, [&](HeadScratch<T>& w, int64_t task) {
+  run_tasks(a.batch * nqb, chunk, init, [&](HeadScratch<C>& w, int64_t task) {
     const int64_t h = task / nqb, i0 = (task % nqb) * kBQ;
-    const T* q = a.q + a.q_off[h];
-    const T* v = a.v + a.v_off[h];
-    T* o = a.o + h * L * Dv;
-    T* lse = a.lse + h * L;
-    if (w.packed != h) pack_transposed(w.kt.data(), a.k + a.k_off[h], S, D, a.k_row), w.packed = h;
-    T* sblk = w.s.data();
+    if (w.packed != h) {
+      if (dp) {
+        pack_pairs_of(w.ktp.data(), a.k + a.k_off[h], Sk, D, a.k_row);
+      } else {
+        w.q = as_compute(a.q + a.q_off[h], L, D, a.q_row, w.qf);
+        w.k = as_compute(a.k + a.k_off[h], Sk, D, a.k_row, w.kf);
+        pack_transposed(w.kt.data(), w.k.p, Sk, D, w.k.ld);
+      }
+      w.v = as_compute(a.v + a.v_off[h], Sk, Dv, a.v_row, w.vf);
+      w.packed = h;
+    }
+    const C* v = w.v.p;
+    C* lse = a.lse + h * L;
+    C* sblk = w.s.data();
     const int64_t bq = std::min(kBQ, L - i0);
     std::fill(w.m.begin(), w.m.end(), -kInf);
     std::fill(w.l.begin(), w.l.end(), 0.0);
-    std::fill(w.oacc.begin(), w.oacc.end(), T(0));
+    std::fill(w.oacc.begin(), w.oacc.end(), C(0));
     // Causal: keys after the block's last query are masked for every row; skip those blocks.
-    const int64_t kend = a.causal ? std::min(S, i0 + bq) : S;
+    const int64_t kend = a.causal ? std::min(Sk, i0 + bq) : Sk;
     for (int64_t j0 = 0; j0 < kend; j0 += kBK) {
       const int64_t bk = std::min(kBK, kend - j0);
-      gemm_small<T>(bq, kBK, D, q + i0 * a.q_row, a.q_row, 1, w.kt.data() + (j0 / kBK) * D * kBK, kBK, sblk,
-                    kBK, false);
+      score_block(dp, i0, bq, D, a.q + a.q_off[h], a.q_row, w.q.p, w.q.ld, w.kt.data(), w.ktp.data(), j0, sblk);
       for (int64_t r = 0; r < bq; ++r) {
-        T* s = sblk + r * kBK;
+        C* s = sblk + r * kBK;
         const int64_t vis = visible(a.causal, i0 + r, j0, bk);
-        const Vec<T> scv = splat(static_cast<T>(a.scale));
-        Vec<T> mx = splat(static_cast<T>(-kInf));
-        for (int64_t c = 0; c < kBK; c += kLanes<T>) {
-          Vec<T> sv = load(s + c) * scv;
-          for (int lane = 0; lane < kLanes<T>; ++lane)
-            if (c + lane >= vis) sv[lane] = static_cast<T>(-kInf);
+        const Vec<C> scv = splat(static_cast<C>(a.scale));
+        Vec<C> mx = splat(static_cast<C>(-kInf));
+        for (int64_t c = 0; c < kBK; c += kLanes<C>) {
+          Vec<C> sv = load(s + c) * scv;
+          for (int lane = 0; lane < kLanes<C>; ++lane)
+            if (c + lane >= vis) sv[lane] = static_cast<C>(-kInf);
           store(s + c, sv);
           mx = vmax(sv, mx);
         }
         const double mnew = std::max(w.m[r], static_cast<double>(hmax(mx)));
         if (mnew == -kInf) {  // nothing visible yet in this row
-          std::fill(s, s + kBK, T(0));
+          std::fill(s, s + kBK, C(0));
           continue;
         }
-        const Vec<T> mv = splat(static_cast<T>(mnew));
-        Vec<T> sum{};
-        for (int64_t c = 0; c < kBK; c += kLanes<T>) {
-          const Vec<T> pv = vexp(load(s + c) - mv);
+        const Vec<C> mv = splat(static_cast<C>(mnew));
+        Vec<C> sum{};
+        for (int64_t c = 0; c < kBK; c += kLanes<C>) {
+          const Vec<C> pv = vexp(load(s + c) - mv);
           sum += pv;
           store(s + c, pv);
         }
@@ -608,125 +770,159 @@ template <class T> void attention_forward(const AttentionArgs<T>& a) {
         w.l[r] = w.l[r] * corr + hsum_d(sum);
         w.m[r] = mnew;
         if (corr != 1.0) {
-          const Vec<T> cv = splat(static_cast<T>(corr));
-          T* orow = w.oacc.data() + r * Dv;
-          for_vec<T>(Dv,
-                     [&](int64_t d, int64_t cnt) { store(orow + d, load(orow + d, cnt, T(0)) * cv, cnt); });
+          const Vec<C> cv = splat(static_cast<C>(corr));
+          C* orow = w.oacc.data() + r * Dv;
+          for_vec<C>(Dv,
+                     [&](int64_t d, int64_t cnt) { store(orow + d, load(orow + d, cnt, C(0)) * cv, cnt); });
         }
       }
-      gemm_small<T>(bq, Dv, bk, sblk, kBK, 1, v + j0 * a.v_row, a.v_row, w.oacc.data(), Dv, true);
+      gemm_small<C>(bq, Dv, bk, sblk, kBK, 1, v + j0 * w.v.ld, w.v.ld, w.oacc.data(), Dv, true);
     }
     for (int64_t r = 0; r < bq; ++r) {
-      const Vec<T> inv = splat(static_cast<T>(1.0 / w.l[r]));
-      const T* orow = w.oacc.data() + r * Dv;
-      T* dst = o + (i0 + r) * Dv;
-      for_vec<T>(Dv, [&](int64_t d, int64_t cnt) { store(dst + d, load(orow + d, cnt, T(0)) * inv, cnt); });
-      lse[i0 + r] = static_cast<T>(w.m[r] + std::log(w.l[r]));
+      const Vec<C> inv = splat(static_cast<C>(1.0 / w.l[r]));
+      C* orow = w.oacc.data() + r * Dv;
+      for_vec<C>(Dv, [&](int64_t d, int64_t cnt) { store(orow + d, load(orow + d, cnt, C(0)) * inv, cnt); });
+      lse[i0 + r] = static_cast<C>(w.m[r] + std::log(w.l[r]));
     }
+    store_run(a.o + h * L * Dv + i0 * Dv, w.oacc.data(), bq * Dv);  // o is contiguous per head
   });
 }
 
-template <class T> void attention_backward(const AttentionArgs<T>& a) {
-  const int64_t L = a.L, S = a.S, D = a.D, Dv = a.Dv;
-  const int64_t panels = (S + kBK - 1) / kBK, nqb = (L + kBQ - 1) / kBQ, nkb = panels;
+template <class S> void attention_backward(const AttentionArgs<S>& a) {
+  using C = attention_compute_t<S>;
+  constexpr bool kNarrowS = !std::is_same_v<S, C>;
+  const int64_t L = a.L, Sk = a.S, D = a.D, Dv = a.Dv;
+  const int64_t panels = (Sk + kBK - 1) / kBK, nqb = (L + kBQ - 1) / kBQ, nkb = panels;
   // delta_i = sum_c dO_ic O_ic = sum_j P_ij dP_ij: the softmax backward's row term.
-  std::vector<T> delta(static_cast<size_t>(a.batch * L));
+  std::vector<C> delta(static_cast<size_t>(a.batch * L));
   parallel_for(0, a.batch * L, row_grain(Dv), [&](int64_t b, int64_t e) {
+    std::vector<C> dob, ob;  // widened rows (narrow storage only)
     for (int64_t i = b; i < e; ++i) {
-      Vec<T> s{};
-      for_vec<T>(Dv, [&](int64_t d, int64_t c) {
-        s += load(a.dout + i * Dv + d, c, T(0)) * load(a.o + i * Dv + d, c, T(0));
-      });
-      delta[static_cast<size_t>(i)] = static_cast<T>(hsum_d(s));
+      const C* dr = as_compute(a.dout + i * Dv, 1, Dv, Dv, dob).p;
+      const C* orow = as_compute(a.o + i * Dv, 1, Dv, Dv, ob).p;
+      Vec<C> s{};
+      for_vec<C>(Dv, [&](int64_t d, int64_t c) { s += load(dr + d, c, C(0)) * load(orow + d, c, C(0)); });
+      delta[static_cast<size_t>(i)] = static_cast<C>(hsum_d(s));
     }
   });
+  // Q·Kᵀ and dO·Vᵀ on bf16 dot products (their f32 panels unused); Q, K, dO are still widened
+  // for the products with P and dS, V is not.
+  const bool dp = use_dpbf16<S>(D), dpv = use_dpbf16<S>(Dv);
   auto init = [&] {
-    HeadScratch<T> w;
-    w.kt.resize(static_cast<size_t>(panels * D * kBK));
-    w.vt.resize(static_cast<size_t>(panels * Dv * kBK));
+    HeadScratch<C> w;
+    if (dp)
+      w.ktp.resize(static_cast<size_t>(panels * (D / 2) * kBK));
+    else
+      w.kt.resize(static_cast<size_t>(panels * D * kBK));
+    if (dpv)
+      w.vtp.resize(static_cast<size_t>(panels * (Dv / 2) * kBK));
+    else
+      w.vt.resize(static_cast<size_t>(panels * Dv * kBK));
     w.s.resize(static_cast<size_t>(kBQ * kBK));
     w.dp.resize(static_cast<size_t>(kBQ * kBK));
     w.dk.resize(static_cast<size_t>(kBK * D));
     w.dv.resize(static_cast<size_t>(kBK * Dv));
+    if (kNarrowS) w.dqf.resize(static_cast<size_t>(L * D));
     return w;
   };
-  auto pack = [&](HeadScratch<T>& w, int64_t h) {
+  auto pack = [&](HeadScratch<C>& w, int64_t h) {
     if (w.packed == h) return;
-    pack_transposed(w.kt.data(), a.k + a.k_off[h], S, D, a.k_row);
-    pack_transposed(w.vt.data(), a.v + a.v_off[h], S, Dv, a.v_row);
+    w.q = as_compute(a.q + a.q_off[h], L, D, a.q_row, w.qf);
+    w.k = as_compute(a.k + a.k_off[h], Sk, D, a.k_row, w.kf);
+    w.dout = as_compute(a.dout + h * L * Dv, L, Dv, Dv, w.dof);
+    if (dp)
+      pack_pairs_of(w.ktp.data(), a.k + a.k_off[h], Sk, D, a.k_row);
+    else
+      pack_transposed(w.kt.data(), w.k.p, Sk, D, w.k.ld);
+    if (dpv) {
+      pack_pairs_of(w.vtp.data(), a.v + a.v_off[h], Sk, Dv, a.v_row);
+    } else {
+      w.v = as_compute(a.v + a.v_off[h], Sk, Dv, a.v_row, w.vf);
+      pack_transposed(w.vt.data(), w.v.p, Sk, Dv, w.v.ld);
+    }
     w.packed = h;
+  };
+  // Where dQ rows [i0, ...) of head h accumulate: in place, or in the f32 scratch (rounded by
+  // store_run once complete).
+  auto dq_acc = [&](HeadScratch<C>& w, int64_t h, int64_t i0) -> C* {
+    if constexpr (kNarrowS)
+      return w.dqf.data() + i0 * D;
+    else
+      return a.dq + h * L * D + i0 * D;
   };
   // Causal: queries before j0 see none of key block j0's keys; start at the query block holding j0.
   auto first_qblock = [&](int64_t j0) { return a.causal ? (j0 / kBQ) * kBQ : 0; };
   // dK_j and dV_j of key block j (and, when with_dq, dQ contributions) of head h.
-  auto key_block = [&](HeadScratch<T>& w, int64_t h, int64_t j0, bool with_dq) {
-    const T* q = a.q + a.q_off[h];
-    const T* k = a.k + a.k_off[h];
-    const T* dout = a.dout + h * L * Dv;
-    const T* lse = a.lse + h * L;
-    const T* dl = delta.data() + h * L;
-    T* dq = a.dq + h * L * D;
-    const int64_t bk = std::min(kBK, S - j0);
-    std::fill(w.dk.begin(), w.dk.end(), T(0));
-    std::fill(w.dv.begin(), w.dv.end(), T(0));
+  auto key_block = [&](HeadScratch<C>& w, int64_t h, int64_t j0, bool with_dq) {
+    const C* dout = w.dout.p;
+    const C* lse = a.lse + h * L;
+    const C* dl = delta.data() + h * L;
+    C* dq = dq_acc(w, h, 0);
+    const int64_t bk = std::min(kBK, Sk - j0);
+    std::fill(w.dk.begin(), w.dk.end(), C(0));
+    std::fill(w.dv.begin(), w.dv.end(), C(0));
     for (int64_t i0 = first_qblock(j0); i0 < L; i0 += kBQ) {
       const int64_t bq = std::min(kBQ, L - i0);
-      block_probs(a, q, w.kt.data(), lse, i0, bq, j0, bk, w.s.data());
+      block_probs(a, dp, a.q + a.q_off[h], w.q, w, lse, i0, bq, j0, bk, w.s.data());
       // dV_j += Pᵀ · dO_i
-      gemm_small<T>(bk, Dv, bq, w.s.data(), 1, kBK, dout + i0 * Dv, Dv, w.dv.data(), Dv, true);
-      block_dscores(a, dout, w.vt.data(), dl, i0, bq, j0, w.s.data(), w.dp.data());
+      gemm_small<C>(bk, Dv, bq, w.s.data(), 1, kBK, dout + i0 * Dv, Dv, w.dv.data(), Dv, true);
+      block_dscores(a, dpv, a.dout + h * L * Dv, dout, w, dl, i0, bq, j0, w.s.data(), w.dp.data());
       // dQ_i += dS · K_j ; dK_j += dSᵀ · Q_i
       if (with_dq)
-        gemm_small<T>(bq, D, bk, w.dp.data(), kBK, 1, k + j0 * a.k_row, a.k_row, dq + i0 * D, D, true);
-      gemm_small<T>(bk, D, bq, w.dp.data(), 1, kBK, q + i0 * a.q_row, a.q_row, w.dk.data(), D, true);
+        gemm_small<C>(bq, D, bk, w.dp.data(), kBK, 1, w.k.p + j0 * w.k.ld, w.k.ld, dq + i0 * D, D, true);
+      gemm_small<C>(bk, D, bq, w.dp.data(), 1, kBK, w.q.p + i0 * w.q.ld, w.q.ld, w.dk.data(), D, true);
     }
-    std::copy(w.dk.begin(), w.dk.begin() + bk * D, a.dk + h * S * D + j0 * D);
-    std::copy(w.dv.begin(), w.dv.begin() + bk * Dv, a.dv + h * S * Dv + j0 * Dv);
+    store_run(a.dk + h * Sk * D + j0 * D, w.dk.data(), bk * D);
+    store_run(a.dv + h * Sk * Dv + j0 * Dv, w.dv.data(), bk * Dv);
   };
   if (a.batch >= 2 * omp_get_max_threads()) {
     // Heads enough for every thread: one task per head, dQ accumulated in place across key blocks.
-    run_tasks(a.batch, 1, init, [&](HeadScratch<T>& w, int64_t h) {
+    run_tasks(a.batch, 1, init, [&](HeadScratch<C>& w, int64_t h) {
       pack(w, h);
-      std::fill(a.dq + h * L * D, a.dq + (h + 1) * L * D, T(0));
-      for (int64_t j0 = 0; j0 < S; j0 += kBK) key_block(w, h, j0, true);
+      C* dq = dq_acc(w, h, 0);
+      std::fill(dq, dq + L * D, C(0));
+      for (int64_t j0 = 0; j0 < Sk; j0 += kBK) key_block(w, h, j0, true);
+      if constexpr (kNarrowS) store_run(a.dq + h * L * D, dq, L * D);
     });
     return;
   }
   // Few heads: key-block tasks for dK/dV, then query-block tasks for dQ (which recompute P and
   // dS once more, so no two tasks write the same rows).
-  run_tasks(a.batch * nkb, 1, init, [&](HeadScratch<T>& w, int64_t t) {
+  run_tasks(a.batch * nkb, 1, init, [&](HeadScratch<C>& w, int64_t t) {
     pack(w, t / nkb);
     key_block(w, t / nkb, (t % nkb) * kBK, false);
   });
-  run_tasks(a.batch * nqb, 1, init, [&](HeadScratch<T>& w, int64_t t) {
+  run_tasks(a.batch * nqb, 1, init, [&](HeadScratch<C>& w, int64_t t) {
     const int64_t h = t / nqb, i0 = (t % nqb) * kBQ, bq = std::min(kBQ, L - i0);
     pack(w, h);
-    const T* k = a.k + a.k_off[h];
-    T* dq = a.dq + h * L * D;
-    std::fill(dq + i0 * D, dq + (i0 + bq) * D, T(0));
-    const int64_t kend = a.causal ? std::min(S, i0 + bq) : S;
+    C* dq = dq_acc(w, h, i0);
+    std::fill(dq, dq + bq * D, C(0));
+    const int64_t kend = a.causal ? std::min(Sk, i0 + bq) : Sk;
     for (int64_t j0 = 0; j0 < kend; j0 += kBK) {
-      const int64_t bk = std::min(kBK, S - j0);
-      block_probs(a, a.q + a.q_off[h], w.kt.data(), a.lse + h * L, i0, bq, j0, bk, w.s.data());
-      block_dscores(a, a.dout + h * L * Dv, w.vt.data(), delta.data() + h * L, i0, bq, j0, w.s.data(),
+      const int64_t bk = std::min(kBK, Sk - j0);
+      block_probs(a, dp, a.q + a.q_off[h], w.q, w, a.lse + h * L, i0, bq, j0, bk, w.s.data());
+      block_dscores(a, dpv, a.dout + h * L * Dv, w.dout.p, w, delta.data() + h * L, i0, bq, j0, w.s.data(),
                     w.dp.data());
-      gemm_small<T>(bq, D, bk, w.dp.data(), kBK, 1, k + j0 * a.k_row, a.k_row, dq + i0 * D, D, true);
+      gemm_small<C>(bq, D, bk, w.dp.data(), kBK, 1, w.k.p + j0 * w.k.ld, w.k.ld, dq, D, true);
     }
+    if constexpr (kNarrowS) store_run(a.dq + h * L * D + i0 * D, dq, bq * D);
   });
 }
 
 template <class T> NNKernels<T> make_kernels() {
   NNKernels<T> k;
-  k.softmax_forward = softmax_forward<T>;
-  k.softmax_backward = softmax_backward<T>;
-  k.ce_forward = ce_forward<T>;
-  k.ce_backward = ce_backward<T>;
-  k.norm_forward = norm_forward<T>;
-  k.norm_backward = norm_backward<T>;
-  k.bias_dropout_add = bias_dropout_add<T>;
-  k.dropout_backward = dropout_backward<T>;
   k.attention_forward = attention_forward<T>;
   k.attention_backward = attention_backward<T>;
+  if constexpr (sizeof(T) > 2) {  // f16/bf16: attention only
+    k.softmax_forward = softmax_forward<T>;
+    k.softmax_backward = softmax_backward<T>;
+    k.ce_forward = ce_forward<T>;
+    k.ce_backward = ce_backward<T>;
+    k.norm_forward = norm_forward<T>;
+    k.norm_backward = norm_backward<T>;
+    k.bias_dropout_add = bias_dropout_add<T>;
+    k.dropout_backward = dropout_backward<T>;
+  }
   return k;
 }
 
@@ -741,6 +937,8 @@ const NNKernelTable* nn_kernel_table() {
     t.isa = NA_STR(NA_ISA);
     t.f32 = make_kernels<float>();
     t.f64 = make_kernels<double>();
+    t.f16 = make_kernels<Half>();
+    t.bf16 = make_kernels<BFloat16>();
     return t;
   }();
   return &table;
