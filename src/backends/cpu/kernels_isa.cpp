@@ -186,29 +186,20 @@ NA_UNOP(LeakyReluOp, kVecFloat<T>, select(x > bcast<X>(T(0)), x, x * bcast<X>(st
 NA_UNOP(SqrtOp, false, std::sqrt(x))
 NA_UNOP(RsqrtOp, false, T(1) / std::sqrt(x))
 // f32 and f64 alike through the overloads of vec_math.hpp / vec_math_f64.hpp.
-#define NA_MATHOP(Name, expr)                                        \
-  struct Name {                                                      \
-    template <class T> static constexpr bool kVec = kVecFloat<T>;    \
-    template <class X, class T> static X f(X x, const double* p) {   \
-      (void)p;                                                       \
-      return expr;                                                   \
-    }                                                                \
-  };
-NA_MATHOP(ExpOp, vm::exp(x))
-NA_MATHOP(LogOp, vm::log(x))
-NA_MATHOP(Log1pOp, vm::log1p(x))
-NA_MATHOP(SinOp, vm::sin(x))
-NA_MATHOP(CosOp, vm::cos(x))
-NA_MATHOP(TanhOp, vm::tanh(x))
-NA_MATHOP(ErfOp, vm::erf(x))
-NA_MATHOP(SigmoidOp, vm::sigmoid(x))
-NA_MATHOP(SiluOp, vm::silu(x))
-NA_MATHOP(GeluOp, vm::gelu_erf(x))
-NA_MATHOP(GeluTanhOp, vm::gelu_tanh(x))
-NA_MATHOP(MishOp, vm::mish(x))
-NA_MATHOP(SoftplusOp, select(x * static_cast<T>(p[0]) > static_cast<T>(p[1]), x,
-                             vm::softplus(x * static_cast<T>(p[0])) / static_cast<T>(p[0])))
-#undef NA_MATHOP
+NA_UNOP(ExpOp, kVecFloat<T>, vm::exp(x))
+NA_UNOP(LogOp, kVecFloat<T>, vm::log(x))
+NA_UNOP(Log1pOp, kVecFloat<T>, vm::log1p(x))
+NA_UNOP(SinOp, kVecFloat<T>, vm::sin(x))
+NA_UNOP(CosOp, kVecFloat<T>, vm::cos(x))
+NA_UNOP(TanhOp, kVecFloat<T>, vm::tanh(x))
+NA_UNOP(ErfOp, kVecFloat<T>, vm::erf(x))
+NA_UNOP(SigmoidOp, kVecFloat<T>, vm::sigmoid(x))
+NA_UNOP(SiluOp, kVecFloat<T>, vm::silu(x))
+NA_UNOP(GeluOp, kVecFloat<T>, vm::gelu_erf(x))
+NA_UNOP(GeluTanhOp, kVecFloat<T>, vm::gelu_tanh(x))
+NA_UNOP(MishOp, kVecFloat<T>, vm::mish(x))
+NA_UNOP(SoftplusOp, kVecFloat<T>, select(x * static_cast<T>(p[0]) > static_cast<T>(p[1]), x,
+                                          vm::softplus(x * static_cast<T>(p[0])) / static_cast<T>(p[0])))
 NA_UNOP(PowScalarOp, false, static_cast<X>(std::pow(x, static_cast<T>(p[0]))))
 #undef NA_UNOP
 struct ClampOp {
