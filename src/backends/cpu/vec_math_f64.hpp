@@ -3,9 +3,10 @@
 // vector of the translation unit's ISA, and the f64 activations built from them.
 //
 // Why libmvec: it is the C library's own vectorized libm (exp, expm1, log, log1p, tanh, cosh,
-// erf, erfc, sin, cos, ... in SSE4/AVX2/AVX-512 forms, each within 4 ulp per glibc's manual),
-// always present with libc6-dev, so f64 needs no polynomials of its own (the f32 ones in
-// vec_math.hpp exist because float has tighter speed targets and no libmvec erf-based gelu).
+// erf, erfc, sin, cos, ... in SSE4/AVX2/AVX-512 forms; glibc tests each to 4 ulp, see
+// sourceware.org/glibc/wiki/libmvec), always present with libc6-dev, so f64 needs no
+// polynomials of its own.  Lanes with special inputs (overflow, underflow, NaN, huge sin/cos
+// arguments) are recomputed by libmvec with the scalar function, so they cost more but agree.
 // Width follows simd.hpp: 2 lanes (_ZGVbN2v_, base build: glibc's resolver picks its SSE4.1 code
 // or, without SSE4.1, a wrapper that calls the scalar function per lane, so any x86-64 runs it),
 // 4 lanes (_ZGVdN4v_, avx2 build), 8 lanes (_ZGVeN8v_, avx512 build).  The declarations are
