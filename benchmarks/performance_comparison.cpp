@@ -107,9 +107,11 @@ double max_rel_diff(const na::Tensor& a, const na::Tensor& b) {
 
 #ifdef NA_HAVE_LIBTORCH
 na::Tensor from_torch(const at::Tensor& t) {
-  const at::Tensor c = t.detach().contiguous().to(at::kFloat);
-  na::Tensor out = na::empty(na::Shape(c.sizes().begin(), c.sizes().end()));
-  std::memcpy(out.data_ptr<float>(), c.data_ptr<float>(), static_cast<size_t>(c.numel()) * sizeof(float));
+  const bool f64 = t.scalar_type() == at::kDouble;  // f64 stays f64; the rest comes back as f32
+  const at::Tensor c = t.detach().contiguous().to(f64 ? at::kDouble : at::kFloat);
+  na::Tensor out = na::empty(na::Shape(c.sizes().begin(), c.sizes().end()), f64 ? na::kFloat64 : na::kFloat32);
+  void* dst = f64 ? static_cast<void*>(out.data_ptr<double>()) : static_cast<void*>(out.data_ptr<float>());
+  std::memcpy(dst, c.data_ptr(), c.nbytes());
   return out;
 }
 
@@ -220,11 +222,14 @@ void add_seed_numpy(Ctx& c, Row& r, const std::string& task) {
 
 // ------------------------------------------------------------------ GELU
 
-void bench_gelu(Ctx& c, int64_t rows, int64_t cols, bool tanh_form) {
-  const std::string name = std::string(tanh_form ? "gelu_tanh/" : "gelu_erf/") + dims({rows, cols});
+// f64 rows (name suffix /f64) time the libmvec path of vec_math_f64.hpp.
+void bench_gelu(Ctx& c, int64_t rows, int64_t cols, bool tanh_form, na::DType dt = na::kFloat32) {
+  const bool f64 = dt == na::kFloat64;
+  const std::string name =
+      std::string(tanh_form ? "gelu_tanh/" : "gelu_erf/") + dims({rows, cols}) + (f64 ? "/f64" : "");
   if (!c.args.wants(name)) return;
   const char* approx = tanh_form ? "tanh" : "none";
-  const na::Tensor x = na::randn({rows, cols});
+  const na::Tensor x = na::randn({rows, cols}, dt);
   na::Tensor out;
   std::vector<std::function<void()>> fns{[&] { out = na::gelu(x, approx); }};
 #ifdef NA_HAVE_LIBTORCH
@@ -233,14 +238,14 @@ void bench_gelu(Ctx& c, int64_t rows, int64_t cols, bool tanh_form) {
   fns.emplace_back([&] { tout = at::gelu(tx, approx); });
 #endif
   const auto st = na_bench::time_interleaved(fns, c.opt);
-  const double bytes = 8.0 * static_cast<double>(rows * cols);  // read x, write y (f32)
+  const double bytes = (f64 ? 16.0 : 8.0) * static_cast<double>(rows * cols);  // read x, write y
   Row r;
   r.name = name;
   add_stats(r, st[0], st.size() > 1 ? &st[1] : nullptr);
   r.limit_ms = bandwidth_ms(c, bytes);
   r.set("limit_kind", "stream_triad").set("bytes", static_cast<int64_t>(bytes));
   r.set("ours_gbs", bytes / (st[0].median_ms * 1e6));
-  if (tanh_form) {
+  if (tanh_form && !f64) {
     add_seed_numpy(c, r, name);
     if (const auto q = kSeedQuotedGelu.find(dims({rows, cols})); q != kSeedQuotedGelu.end())
       r.set("seed_quoted_standard_ms", q->second.first).set("seed_quoted_jit_ms", q->second.second);
@@ -614,6 +619,7 @@ int main(int argc, char** argv) {
     c.seed_numpy = run_seed_numpy(seed_tasks, c);
     for (bool tanh_form : {true, false})
       for (auto [r, cc] : gelu_shapes) bench_gelu(c, r, cc, tanh_form);
+    for (bool tanh_form : {true, false}) bench_gelu(c, 4096, 1024, tanh_form, na::kFloat64);
     bench_linear_gelu(c, 512, 768, 1024, false);
     bench_linear_gelu(c, 4096, 1024, 1024, true);
     bench_optimized_linear(c, 4096, 1024, 1024);

@@ -18,6 +18,7 @@
 #include "backends/cpu/parallel.hpp"
 #include "backends/cpu/simd.hpp"
 #include "backends/cpu/vec_math.hpp"
+#include "backends/cpu/vec_math_f64.hpp"
 
 namespace neural_arch::cpu {
 namespace NA_ISA {
@@ -80,71 +81,26 @@ struct PowOp {
   }
 };
 
-// f64 derivatives are exactly 0 below -1000 and 1 above 1000 (in double); clamping there keeps
-// inf * 0 out of the formulas (NaN passes: the comparisons are false).
-template <class T> inline T clamp_pm1000(T x) { return x < T(-1000) ? T(-1000) : (x > T(1000) ? T(1000) : x); }
-
-// Fused backward functors: a = upstream gradient, b = forward input (or output). f32 runs
-// the vectorized math of vec_math.hpp (its scalar overloads give tails the same bits); f64
-// uses the C library, since it serves gradient checks rather than speed.
+// Fused backward functors: a = upstream gradient, b = forward input (or output). The math is
+// vec_math.hpp's (f32) or vec_math_f64.hpp's (f64, libmvec), overloaded on the lane type; the
+// scalar overloads run the vector code on lane 0, so tails give the vector lanes' bits.
 namespace vm = vecmath;
-template <class T> constexpr bool kIsF32 = std::is_same_v<T, float>;
-struct GeluBackwardOp {
-  template <class T> static constexpr bool kVec = kIsF32<T>;
-  template <class X, class T> static X f(X g, X x, const double*) {
-    if constexpr (kIsF32<T>) {
-      return g * vm::gelu_erf_grad(x);
-    } else {
-      const T kInvSqrt2 = T(0.70710678118654752440), kInvSqrt2Pi = T(0.39894228040143267794);
-      x = clamp_pm1000(x);
-      T cdf = T(0.5) * std::erfc(-x * kInvSqrt2);  // no cancellation for x < 0
-      T pdf = kInvSqrt2Pi * std::exp(T(-0.5) * x * x);
-      return g * (cdf + x * pdf);
-    }
-  }
-};
-struct GeluTanhBackwardOp {
-  template <class T> static constexpr bool kVec = kIsF32<T>;
-  template <class X, class T> static X f(X g, X x, const double*) {
-    if constexpr (kIsF32<T>) {
-      return g * vm::gelu_tanh_grad(x);
-    } else {
-      // s = sigmoid(v), v = 2u: d/dx x s(v) = s (1 + x (1 - s) v'); 1 - s from exp, not 1 - s.
-      const T k = T(1.5957691216057307118), c = T(0.044715);
-      x = clamp_pm1000(x);
-      const T v = k * (x + c * x * x * x), dv = k * (T(1) + T(3) * c * x * x);
-      const T e = std::exp(-std::fabs(v)), s = v >= 0 ? T(1) / (T(1) + e) : e / (T(1) + e);
-      const T oms = v >= 0 ? e / (T(1) + e) : T(1) / (T(1) + e);
-      return g * (s + s * x * oms * dv);
-    }
-  }
-};
-struct SiluBackwardOp {
-  template <class T> static constexpr bool kVec = kIsF32<T>;
-  template <class X, class T> static X f(X g, X x, const double*) {
-    if constexpr (kIsF32<T>) {
-      return g * vm::silu_grad(x);
-    } else {
-      // 1 - s from e = exp(-|x|), not by subtraction (which cancels for large x).
-      x = clamp_pm1000(x);
-      const T e = std::exp(-std::fabs(x));
-      const T s = x >= 0 ? T(1) / (T(1) + e) : e / (T(1) + e), oms = x >= 0 ? e / (T(1) + e) : T(1) / (T(1) + e);
-      return g * s * (T(1) + x * oms);
-    }
-  }
-};
+template <class T> constexpr bool kVecFloat = kVectorizable<T> && std::is_floating_point_v<T>;
+#define NA_GRADOP(Name, grad)                                          \
+  struct Name {                                                        \
+    template <class T> static constexpr bool kVec = kVecFloat<T>;      \
+    template <class X, class T> static X f(X g, X x, const double*) { return g * vm::grad(x); } \
+  };
+NA_GRADOP(GeluBackwardOp, gelu_erf_grad)
+NA_GRADOP(GeluTanhBackwardOp, gelu_tanh_grad)
+NA_GRADOP(SiluBackwardOp, silu_grad)
+NA_GRADOP(MishBackwardOp, mish_grad)
+#undef NA_GRADOP
 struct SoftplusBackwardOp {
-  template <class T> static constexpr bool kVec = kIsF32<T>;
+  template <class T> static constexpr bool kVec = kVecFloat<T>;
   template <class X, class T> static X f(X g, X x, const double* p) {
-    const T beta = static_cast<T>(p[0]), threshold = static_cast<T>(p[1]);
-    if constexpr (kIsF32<T>) {
-      X bx = x * beta;
-      return select(bx > threshold, g, g * vm::sigmoid(bx));
-    } else {
-      if (x * beta > threshold) return g;
-      T z = std::exp(x * beta);
-      return g * z / (z + T(1));
-    }
+    const X bx = x * static_cast<T>(p[0]);
+    return select(bx > static_cast<T>(p[1]), g, g * vm::sigmoid(bx));
   }
 };
 struct LeakyReluBackwardOp {
@@ -166,22 +122,6 @@ struct SigmoidBackwardOp {
 struct TanhBackwardOp {
   template <class T> static constexpr bool kVec = kVectorizable<T> && std::is_floating_point_v<T>;
   template <class X, class T> static X f(X g, X y, const double*) { return g * (bcast<X>(T(1)) - y * y); }
-};
-
-struct MishBackwardOp {
-  template <class T> static constexpr bool kVec = kIsF32<T>;
-  template <class X, class T> static X f(X g, X x, const double*) {
-    if constexpr (kIsF32<T>) {
-      return g * vm::mish_grad(x);
-    } else {
-      // tanh(sp) + x sigmoid(x) (1 - tanh(sp)^2), sp = softplus(x); softplus without overflow.
-      x = clamp_pm1000(x);
-      const T sp = x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
-      const T ch = std::cosh(sp);  // 1 - tanh^2 = 1 / cosh^2: no cancellation for large x
-      const T s = x >= 0 ? T(1) / (T(1) + std::exp(-x)) : std::exp(x) / (T(1) + std::exp(x));
-      return g * (std::tanh(sp) + x * s / (ch * ch));
-    }
-  }
 };
 
 template <class T, class Op>
@@ -239,7 +179,6 @@ void compare_kernel(char* out, const char* a, const char* b, int64_t n, int64_t 
       return expr;                                            \
     }                                                         \
   };
-template <class T> constexpr bool kVecFloat = kVectorizable<T> && std::is_floating_point_v<T>;
 NA_UNOP(NegOp, kVectorizable<T>, -x)
 NA_UNOP(AbsOp, false, x < X(0) ? X(-x) : x)
 NA_UNOP(SignOp, false, static_cast<X>((X(0) < x) - (x < X(0))))
@@ -247,46 +186,21 @@ NA_UNOP(ReluOp, kVecFloat<T>, select(x > bcast<X>(T(0)), x, bcast<X>(T(0))))
 NA_UNOP(LeakyReluOp, kVecFloat<T>, select(x > bcast<X>(T(0)), x, x * bcast<X>(static_cast<T>(p[0]))))
 NA_UNOP(SqrtOp, false, std::sqrt(x))
 NA_UNOP(RsqrtOp, false, T(1) / std::sqrt(x))
-#define NA_MATHOP(Name, vm_expr, std_expr)                           \
-  struct Name {                                                      \
-    template <class T> static constexpr bool kVec = kIsF32<T>;       \
-    template <class X, class T> static X f(X x, const double* p) {   \
-      (void)p;                                                       \
-      if constexpr (kIsF32<T>) return vm_expr;                       \
-      else return std_expr;                                          \
-    }                                                                \
-  };
-NA_MATHOP(ExpOp, vm::exp(x), std::exp(x))
-NA_MATHOP(LogOp, vm::log(x), std::log(x))
-NA_MATHOP(Log1pOp, vm::log1p(x), std::log1p(x))
-NA_MATHOP(SinOp, vm::sin(x), std::sin(x))
-NA_MATHOP(CosOp, vm::cos(x), std::cos(x))
-NA_MATHOP(TanhOp, vm::tanh(x), std::tanh(x))
-NA_MATHOP(ErfOp, vm::erf(x), std::erf(x))
-NA_MATHOP(SigmoidOp, vm::sigmoid(x), T(1) / (T(1) + std::exp(-x)))
-// f64 clamps below at -1000 (where every one of these is -0 in double) so that -inf gives -0
-// rather than -inf * 0; NaN passes (the comparison is false). gelu uses erfc(-x/sqrt2) and
-// gelu_tanh x / (1 + e^-2u) instead of 1 + erf / 1 + tanh, which cancel for negative x.
-template <class T> inline T clamp_low(T x) { return x < T(-1000) ? T(-1000) : x; }
-template <class T> inline T silu_f64(T x) { x = clamp_low(x); return x / (T(1) + std::exp(-x)); }
-template <class T> inline T gelu_f64(T x) { x = clamp_low(x); return T(0.5) * x * std::erfc(x * T(-0.70710678118654752440)); }
-template <class T> inline T gelu_tanh_f64(T x) {
-  x = clamp_low(x);
-  return x / (T(1) + std::exp(T(-1.5957691216057307118) * (x + T(0.044715) * x * x * x)));
-}
-template <class T> inline T mish_f64(T x) {
-  x = clamp_low(x);
-  return x * std::tanh(x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)));
-}
-NA_MATHOP(SiluOp, vm::silu(x), silu_f64(x))
-NA_MATHOP(GeluOp, vm::gelu_erf(x), gelu_f64(x))
-NA_MATHOP(GeluTanhOp, vm::gelu_tanh(x), gelu_tanh_f64(x))
-NA_MATHOP(MishOp, vm::mish(x), mish_f64(x))
-NA_MATHOP(SoftplusOp,
-          select(x * static_cast<T>(p[0]) > static_cast<T>(p[1]), x,
-                 vm::softplus(x * static_cast<T>(p[0])) / static_cast<T>(p[0])),
-          x * static_cast<T>(p[0]) > static_cast<T>(p[1]) ? x : std::log1p(std::exp(x * static_cast<T>(p[0]))) / static_cast<T>(p[0]))
-#undef NA_MATHOP
+// f32 and f64 alike through the overloads of vec_math.hpp / vec_math_f64.hpp.
+NA_UNOP(ExpOp, kVecFloat<T>, vm::exp(x))
+NA_UNOP(LogOp, kVecFloat<T>, vm::log(x))
+NA_UNOP(Log1pOp, kVecFloat<T>, vm::log1p(x))
+NA_UNOP(SinOp, kVecFloat<T>, vm::sin(x))
+NA_UNOP(CosOp, kVecFloat<T>, vm::cos(x))
+NA_UNOP(TanhOp, kVecFloat<T>, vm::tanh(x))
+NA_UNOP(ErfOp, kVecFloat<T>, vm::erf(x))
+NA_UNOP(SigmoidOp, kVecFloat<T>, vm::sigmoid(x))
+NA_UNOP(SiluOp, kVecFloat<T>, vm::silu(x))
+NA_UNOP(GeluOp, kVecFloat<T>, vm::gelu_erf(x))
+NA_UNOP(GeluTanhOp, kVecFloat<T>, vm::gelu_tanh(x))
+NA_UNOP(MishOp, kVecFloat<T>, vm::mish(x))
+NA_UNOP(SoftplusOp, kVecFloat<T>, select(x * static_cast<T>(p[0]) > static_cast<T>(p[1]), x,
+                                          vm::softplus(x * static_cast<T>(p[0])) / static_cast<T>(p[0])))
 NA_UNOP(PowScalarOp, false, static_cast<X>(std::pow(x, static_cast<T>(p[0]))))
 #undef NA_UNOP
 struct ClampOp {
@@ -317,22 +231,14 @@ void unary_kernel(char* out, const char* in, int64_t n, int64_t so, int64_t sx, 
 }
 
 // ------------------------------------------------------------------ gated units
-// gate(b) and gate'(b) for glu (sigmoid), geglu (gelu, erf or tanh form) and swiglu (silu).
-// f32 vectors and scalars run vec_math (tails match the vector lanes bit for bit); f64 the
-// C library.
+// gate(b) and gate'(b) for glu (sigmoid), geglu (gelu, erf or tanh form) and swiglu (silu),
+// through the same vec_math overloads as the unary ops (tails match the vector lanes bit for bit).
 template <GateOp G> struct Gate {
   template <class X, class T> static X f(X b) {
-    if constexpr (kIsF32<T>) {
-      if constexpr (G == GateOp::sigmoid) return vm::sigmoid(b);
-      else if constexpr (G == GateOp::gelu) return vm::gelu_erf(b);
-      else if constexpr (G == GateOp::gelu_tanh) return vm::gelu_tanh(b);
-      else return vm::silu(b);
-    } else {
-      if constexpr (G == GateOp::sigmoid) return T(1) / (T(1) + std::exp(-b));
-      else if constexpr (G == GateOp::gelu) return GeluOp::f<T, T>(b, nullptr);
-      else if constexpr (G == GateOp::gelu_tanh) return GeluTanhOp::f<T, T>(b, nullptr);
-      else return SiluOp::f<T, T>(b, nullptr);
-    }
+    if constexpr (G == GateOp::sigmoid) return vm::sigmoid(b);
+    else if constexpr (G == GateOp::gelu) return vm::gelu_erf(b);
+    else if constexpr (G == GateOp::gelu_tanh) return vm::gelu_tanh(b);
+    else return vm::silu(b);
   }
   // g * gate'(b), through the fused backward functors.
   template <class X, class T> static X grad(X g, X b) {
@@ -355,7 +261,7 @@ void gated_kernel(char* out, const char* a, const char* b, int64_t n) {
   const T* x = reinterpret_cast<const T*>(a);
   const T* y = reinterpret_cast<const T*>(b);
   int64_t i = 0;
-  if constexpr (kIsF32<T>) {
+  if constexpr (kVecFloat<T>) {
     constexpr int L = kLanes<T>;
     for (; i + L <= n; i += L) store(o + i, load(x + i) * Gate<G>::template f<Vec<T>, T>(load(y + i)));
   }
@@ -370,7 +276,7 @@ void gated_backward_kernel(char* ga, char* gb, const char* g, const char* a, con
   const T* x = reinterpret_cast<const T*>(a);
   const T* y = reinterpret_cast<const T*>(b);
   int64_t i = 0;
-  if constexpr (kIsF32<T>) {
+  if constexpr (kVecFloat<T>) {
     constexpr int L = kLanes<T>;
     using V = Vec<T>;
     for (; i + L <= n; i += L) {
