@@ -348,6 +348,8 @@ void bench_conv(const ConvCase& c, DType t, const na_bench::CommonArgs& args, co
           (to_torch(grads[0]) - tg).abs().max().item<double>() / tg.abs().max().item<double>());
 #endif
   rep.add(std::move(row));
+}
+
 // ------------------------------------------------------------------ attention
 
 // One dtype's inputs, our call and libtorch's composition on the same values.
