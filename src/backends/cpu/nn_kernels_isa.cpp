@@ -24,6 +24,7 @@
 #include "backends/cpu/parallel.hpp"
 #include "backends/cpu/simd.hpp"
 #include "backends/cpu/vec_math.hpp"
+#include "backends/cpu/vec_math_f64.hpp"
 
 namespace neural_arch::cpu {
 namespace NA_ISA {
@@ -62,10 +63,7 @@ template <class V> inline auto hmax(V v) {
 }
 
 inline Vec<float> vexp(Vec<float> x) { return vecmath::exp(x); }
-inline Vec<double> vexp(Vec<double> x) {
-  for (int i = 0; i < kLanes<double>; ++i) x[i] = std::exp(x[i]);
-  return x;
-}
+inline Vec<double> vexp(Vec<double> x) { return vecmath::exp(x); }  // libmvec (vec_math_f64.hpp)
 
 // Applies f(i, count) over [0, n) in full vectors and one staged tail: f receives the element
 // index and how many lanes are real (kLanes for full vectors).
