@@ -197,8 +197,12 @@ TEST(Autocast, GradientsReachInputsInTheirDtypesAndMatchTheCastComposition) {
   Tensor y2 = na::linear(x2.to(DType::bf16), w2.to(DType::bf16), b2.to(DType::bf16));
   na::sum(na::exp(na::tanh(y2).to(DType::f32))).backward();
   EXPECT_TRUE(na_test::close(x.grad(), x2.grad(), 0, 0, "grad x"));
-  EXPECT_TRUE(na_test::close(w.grad(), w2.grad(), 0, 0, "grad w"));
   EXPECT_TRUE(na_test::close(b.grad(), b2.grad(), 0, 0, "grad b"));
+  // The f32 weight's gradient comes from the bf16 GEMM's f32 accumulators directly, where the
+  // composition (and PyTorch) rounds the product to bf16 first: it is the composition's value
+  // before that rounding, so within half a bf16 ulp of it.
+  EXPECT_TRUE(na_test::close(w.grad(), w2.grad(), 0x1p-8, 0, "grad w"));
+  EXPECT_FALSE(na_test::close(w.grad(), w2.grad(), 0, 0, "grad w, bitwise")) << "grad w looks rounded to bf16";
 }
 
 TEST(Autocast, LinearKeepsNoNarrowWeightCopyForBackward) {

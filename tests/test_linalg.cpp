@@ -583,7 +583,38 @@ TEST(Gemm, BatchStridesAndBroadcastF64) { check_gemm_batches<double>(); }
 TEST(Gemm, ZeroKGivesBiasAndBeta) {
   std::vector<float> C = {1, 2, 3, 4, 5, 6};
   const std::vector<float> bias = {10, 20, 30};
-  na::cpu::gemm(false, false, 2, 3, 0, nullptr, 1, nullptr, 3, C.data(), 3, 2.f, bias.data());
+  const float* none = nullptr;
+  na::cpu::gemm(false, false, 2, 3, 0, none, 1, none, 3, C.data(), 3, 2.f, bias.data());
+  EXPECT_EQ(C, (std::vector<float>{12, 24, 36, 18, 30, 42}));
+}
+
+// bf16 operands with an f32 output: the f32 accumulation comes back unrounded (autocast's weight
+// gradients), within f32 accumulation error of the exact product of the bf16 values.
+TEST(Gemm, Bf16OperandsWithF32Output) {
+  const int64_t M = 37, N = 53, K = 300;
+  na::manual_seed(5);
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      const na::Tensor a = na::randn(ta ? na::Shape{K, M} : na::Shape{M, K}).to(na::DType::bf16);
+      const na::Tensor b = na::randn(tb ? na::Shape{N, K} : na::Shape{K, N}).to(na::DType::bf16);
+      const na::Tensor a64 = a.to(na::DType::f64), b64 = b.to(na::DType::f64);
+      const na::Tensor ref = na::mm(ta ? a64.t() : a64, tb ? b64.t() : b64);
+      std::vector<float> C(M * N, -1.f);
+      na::cpu::gemm(ta, tb, M, N, K, a.data_ptr<na::BFloat16>(), ta ? M : K, b.data_ptr<na::BFloat16>(), tb ? K : N,
+                    C.data(), N);
+      const double* r = ref.data_ptr<double>();
+      int64_t not_bf16 = 0;
+      for (int64_t i = 0; i < M * N; ++i) {
+        ASSERT_NEAR(C[i], r[i], 1e-5 * K) << "ta " << ta << " tb " << tb << " at " << i;
+        not_bf16 += static_cast<float>(na::BFloat16(C[i])) != C[i];
+      }
+      EXPECT_GT(not_bf16, M * N / 2) << "the output looks rounded to bf16";
+    }
+  // K = 0: beta * C (+ bias), as for the other element types.
+  std::vector<float> C = {1, 2, 3, 4, 5, 6};
+  const std::vector<float> bias = {10, 20, 30};
+  const na::BFloat16* none = nullptr;
+  na::cpu::gemm(false, false, 2, 3, 0, none, 1, none, 3, C.data(), 3, 2.f, bias.data());
   EXPECT_EQ(C, (std::vector<float>{12, 24, 36, 18, 30, 42}));
 }
 

@@ -382,6 +382,27 @@ void check_linear(const Tensor& x, const Tensor& weight, const Tensor& bias, boo
   }
 }
 
+// a (M, K) @ b (K, N), both bf16 and 2-D, into a new f32 tensor: oneDNN writes its f32
+// accumulators without rounding them to bf16. Not recorded in autograd.
+Tensor mm_bf16_to_f32(Tensor a, Tensor b) {
+  const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
+  Tensor out = detail::make_tensor({M, N}, DType::f32);
+  if (out.numel() == 0) return out;
+  auto la = gemm_layout(M, K, a.stride(0), a.stride(1));
+  if (!la) {
+    a = a.contiguous();
+    la = gemm_layout(M, K, a.stride(0), a.stride(1));
+  }
+  auto lb = gemm_layout(K, N, b.stride(0), b.stride(1));
+  if (!lb) {
+    b = b.contiguous();
+    lb = gemm_layout(K, N, b.stride(0), b.stride(1));
+  }
+  cpu::gemm(la->trans, lb->trans, M, N, K, a.data_ptr<BFloat16>(), la->ld, b.data_ptr<BFloat16>(), lb->ld,
+            out.data_ptr<float>(), N);
+  return out;
+}
+
 // linear computed in dtype ct whatever the inputs' (floating) dtypes: the inputs are cast for the
 // GEMM only, backward keeps the originals and casts again, and each gradient comes back in its
 // input's dtype. Under autocast this is cast-then-linear without the bf16 copy of W living
@@ -414,8 +435,12 @@ Tensor linear_in(const Tensor& x, const Tensor& weight, const Tensor& bias, DTyp
                        for (int64_t d = 0; d + 1 < gy.dim(); ++d) rows *= gy.size(d);
                        Tensor g2 = gy.reshape({rows, outf});
                        if (gw) {
-                         Tensor xx = x_.unpack().to(ct);
-                         rw = mm(g2.t(), xx.reshape({rows, in})).to(tw);
+                         Tensor xx = x_.unpack().to(ct).reshape({rows, in});
+                         // bf16 operands for an f32 weight (autocast): the GEMM writes f32 directly,
+                         // so the gradient is not rounded to bf16 on its way to the f32 parameter.
+                         rw = ct == DType::bf16 && tw == DType::f32 && g2.dtype() == DType::bf16
+                                  ? mm_bf16_to_f32(g2.t(), xx)
+                                  : mm(g2.t(), xx).to(tw);
                        }
                        if (gbias) rb = sum(g2, {0}).to(tb);
                        return std::vector<Tensor>{rx, rw, rb};

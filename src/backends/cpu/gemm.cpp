@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -22,9 +23,9 @@ namespace {
 
 // ------------------------------------------------------------------ argument checks
 
-template <class T>
+template <class T, class OutT = T>
 void check_geometry(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
-                    const T* B, int64_t ldb, const T* C, int64_t ldc, const GemmBatch& batch) {
+                    const T* B, int64_t ldb, const OutT* C, int64_t ldc, const GemmBatch& batch) {
   // Callers are ops that already validated user shapes: a failure here is a bug in an op,
   // reported as an error rather than a silent out-of-bounds read.
   NA_CHECK(M >= 0 && N >= 0 && K >= 0 && batch.count >= 0, "gemm", "negative size M=", M, " N=", N, " K=", K,
@@ -114,7 +115,8 @@ struct Key {
   bool trans_a, trans_b, has_bias;
   GemmActivation act;
   uint32_t beta_bits;
-  dnnl::memory::data_type dt;  // of A, B, C and bias: f32 or bf16 (oneDNN accumulates in f32)
+  dnnl::memory::data_type dt;      // of A and B: f32 or bf16 (oneDNN accumulates in f32)
+  dnnl::memory::data_type dst_dt;  // of C and bias: dt, or f32 for bf16 operands
   bool operator==(const Key&) const = default;
 };
 
@@ -125,7 +127,7 @@ struct KeyHash {
                       int64_t{k.threads}})
       h.mix(static_cast<uint64_t>(v));
     h.mix((uint64_t{k.trans_a} << 0) | (uint64_t{k.trans_b} << 1) | (uint64_t{k.has_bias} << 2) |
-          (uint64_t(k.act) << 3) | (uint64_t{k.beta_bits} << 8) | (uint64_t(k.dt) << 40));
+          (uint64_t(k.act) << 3) | (uint64_t{k.beta_bits} << 8) | (uint64_t(k.dt) << 40) | (uint64_t(k.dst_dt) << 48));
     return h.value();
   }
 };
@@ -173,10 +175,10 @@ Entry make_entry(const Key& k, float beta) {
   const bool batched = k.count > 1;
   e.a_md = matrix_md(k.dt, batched, k.count, k.stride_a, k.M, k.K, k.trans_a, k.lda);
   e.b_md = matrix_md(k.dt, batched, k.count, k.stride_b, k.K, k.N, k.trans_b, k.ldb);
-  e.c_md = matrix_md(k.dt, batched, k.count, k.stride_c, k.M, k.N, false, k.ldc);
+  e.c_md = matrix_md(k.dst_dt, batched, k.count, k.stride_c, k.M, k.N, false, k.ldc);
   if (k.has_bias)
-    e.bias_md = batched ? dnnl::memory::desc({1, 1, k.N}, k.dt, {k.N, k.N, 1})
-                        : dnnl::memory::desc({1, k.N}, k.dt, {k.N, 1});
+    e.bias_md = batched ? dnnl::memory::desc({1, 1, k.N}, k.dst_dt, {k.N, k.N, 1})
+                        : dnnl::memory::desc({1, k.N}, k.dst_dt, {k.N, 1});
   try {
     dnnl::primitive_attr attr = onednn::user_scratchpad_attr();
     dnnl::post_ops po;
@@ -209,16 +211,17 @@ constexpr int64_t kSgemmMaxWork = int64_t{128} * 128 * 128;
 constexpr int64_t kSgemmMaxWorkTransB = int64_t{80} * 80 * 80;
 
 
-// Runs the cached oneDNN matmul primitive for data type dt; false when oneDNN has only its
-// reference code (or refuses) for this geometry, so the caller falls back.
-bool run_primitive(dnnl::memory::data_type dt, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+// Runs the cached oneDNN matmul primitive for operands of data type dt and C (and bias) of
+// dst_dt; false when oneDNN has only its reference code (or refuses) for this geometry, so the
+// caller falls back.
+bool run_primitive(dnnl::memory::data_type dt, dnnl::memory::data_type dst_dt, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                    const void* A, int64_t lda, const void* B, int64_t ldb, void* C, int64_t ldc, float beta,
                    const void* bias, GemmActivation act, const GemmBatch& batch) {
   uint32_t beta_bits;
   std::memcpy(&beta_bits, &beta, sizeof beta);
   // Strides of non-batched calls do not matter: zero them so they do not split the cache.
   const bool batched = batch.count > 1;
-  Key key{M, N, K, lda, ldb, ldc, batch.count, 0, 0, 0, 0, trans_a, trans_b, bias != nullptr, act, beta_bits, dt};
+  Key key{M, N, K, lda, ldb, ldc, batch.count, 0, 0, 0, 0, trans_a, trans_b, bias != nullptr, act, beta_bits, dt, dst_dt};
   key.threads = onednn::primitive_threads();
   if (batched) key.stride_a = batch.stride_a, key.stride_b = batch.stride_b, key.stride_c = batch.stride_c;
   const std::shared_ptr<const Entry> entry = cache().get(key, [&] { return make_entry(key, beta); });
@@ -240,26 +243,43 @@ bool run_primitive(dnnl::memory::data_type dt, bool trans_a, bool trans_b, int64
 }
 
 // bf16 without a oneDNN kernel (a CPU without AVX-512): each product's operands widened to
-// contiguous f32, the f32 GEMM, the result rounded back. Slow but exact to f32 accumulation.
+// contiguous f32, the f32 GEMM, the result rounded back (OutT bf16) or kept (OutT float). Slow
+// but exact to f32 accumulation.
+template <class OutT>
 void gemm_bf16_widened(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const BFloat16* A, int64_t lda,
-                       const BFloat16* B, int64_t ldb, BFloat16* C, int64_t ldc, float beta, const BFloat16* bias,
+                       const BFloat16* B, int64_t ldb, OutT* C, int64_t ldc, float beta, const OutT* bias,
                        GemmActivation act, const GemmBatch& batch) {
   std::vector<float> a(M * K), b(K * N), c(M * N), fb(bias ? N : 0);
   for (int64_t j = 0; j < static_cast<int64_t>(fb.size()); ++j) fb[j] = bias[j];
   for (int64_t p = 0; p < batch.count; ++p) {
     const BFloat16* Ap = A + p * batch.stride_a;
     const BFloat16* Bp = B + p * batch.stride_b;
-    BFloat16* Cp = C + p * batch.stride_c;
+    OutT* Cp = C + p * batch.stride_c;
     for (int64_t i = 0; i < M; ++i)
       for (int64_t k = 0; k < K; ++k) a[i * K + k] = trans_a ? Ap[k * lda + i] : Ap[i * lda + k];
     for (int64_t k = 0; k < K; ++k)
       for (int64_t j = 0; j < N; ++j) b[k * N + j] = trans_b ? Bp[j * ldb + k] : Bp[k * ldb + j];
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) c[i * N + j] = beta != 0.f ? static_cast<float>(Cp[i * ldc + j]) : 0.f;
-    gemm(false, false, M, N, K, a.data(), K, b.data(), N, c.data(), N, beta, bias ? fb.data() : nullptr, act);
+    // lda of at least 1 also for K = 0 (then only bias and beta * C count).
+    gemm(false, false, M, N, K, a.data(), std::max<int64_t>(1, K), b.data(), N, c.data(), N, beta,
+         bias ? fb.data() : nullptr, act);
     for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) Cp[i * ldc + j] = BFloat16(c[i * N + j]);
+      for (int64_t j = 0; j < N; ++j) Cp[i * ldc + j] = OutT(c[i * N + j]);
   }
+}
+
+template <class OutT>
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const BFloat16* A, int64_t lda,
+               const BFloat16* B, int64_t ldb, OutT* C, int64_t ldc, float beta, const OutT* bias,
+               GemmActivation act, const GemmBatch& batch) {
+  check_geometry(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, batch);
+  if (M == 0 || N == 0 || batch.count == 0) return;
+  constexpr auto dst = std::is_same_v<OutT, float> ? dnnl::memory::data_type::f32 : dnnl::memory::data_type::bf16;
+  if (K > 0 && run_primitive(dnnl::memory::data_type::bf16, dst, trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc,
+                             beta, bias, act, batch))
+    return;
+  gemm_bf16_widened(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, beta, bias, act, batch);
 }
 }  // namespace
 
@@ -279,7 +299,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const flo
     NA_CHECK(st == dnnl_success, "gemm", "dnnl_sgemm failed with status ", static_cast<int>(st));
     return;
   }
-  if (run_primitive(dnnl::memory::data_type::f32, trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, beta, bias, act,
+  if (run_primitive(dnnl::memory::data_type::f32, dnnl::memory::data_type::f32, trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, beta, bias, act,
                     batch))
     return;
   if (batch.count > 1) {
@@ -302,12 +322,13 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const dou
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const BFloat16* A, int64_t lda,
           const BFloat16* B, int64_t ldb, BFloat16* C, int64_t ldc, float beta, const BFloat16* bias,
           GemmActivation act, const GemmBatch& batch) {
-  check_geometry(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, batch);
-  if (M == 0 || N == 0 || batch.count == 0) return;
-  if (K > 0 && run_primitive(dnnl::memory::data_type::bf16, trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, beta,
-                             bias, act, batch))
-    return;
-  gemm_bf16_widened(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, beta, bias, act, batch);
+  gemm_bf16(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, beta, bias, act, batch);
+}
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const BFloat16* A, int64_t lda,
+          const BFloat16* B, int64_t ldb, float* C, int64_t ldc, float beta, const float* bias, GemmActivation act,
+          const GemmBatch& batch) {
+  gemm_bf16(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, beta, bias, act, batch);
 }
 
 GemmCacheStats gemm_cache_stats() { return cache().stats(); }
