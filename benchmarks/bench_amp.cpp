@@ -15,6 +15,7 @@
 //                                    the pool's peak live bytes during the forward minus the
 //                                    live bytes before it (parameters); peak_step_bytes the
 //                                    same over forward and backward (adds the f32 grads).
+//                                    Both rows (and libtorch's) from one interleaved run.
 //   train/gpt_char/{f32,autocast_bf16}
 //                                    One step of examples/train_char_gpt with its defaults
 //                                    (4 layers, 4 heads, embd 128, block 64, batch 32): forward
@@ -22,6 +23,7 @@
 //                                    clip_grad_norm_ 1.0, AdamW step. Vocabulary of Debian's
 //                                    fortunes when installed, else 96. No libtorch baseline
 //                                    (there is no libtorch GPT here); the f32 row is the reference.
+//                                    Both rows from one interleaved run.
 //   conv/b128_{1x28x28_o32,32x14x14_o64}_k3/{f32,bf16}
 //                                    The Fashion-MNIST CNN's two 3x3 convolutions (padding 1,
 //                                    bias) at batch 128: forward, then the weight and bias
@@ -192,41 +194,60 @@ struct TorchMlp {
 // on request (--torch-f32-mlp); with an optimized BLAS (install_deps.sh --bench: OpenBLAS) always.
 bool g_torch_f32_mlp = false;
 
-void bench_mlp(bool autocast, const na_bench::CommonArgs& args, Report& rep, double* f32_ms, size_t* f32_peak) {
-  const std::string name = std::string("train/mlp32x1024_b256/") + (autocast ? "autocast_bf16" : "f32");
-  if (!args.wants(name)) return;
-  Mlp m;
-  Mlp::Peaks peaks;
-  std::vector<std::function<void()>> fns{[&] { peaks = m.step(autocast); }};
+// The row of one mode (a = 0: f32, 1: autocast) of a pair timed together.
+Row mode_row(const std::string& base, int a, const na_bench::TimeStats& t) {
+  Row row;
+  row.name = base + (a ? "autocast_bf16" : "f32");
+  row.ours_ms = t.median_ms;
+  row.set("ours_min_ms", t.min_ms).set("ours_p90_ms", t.p90_ms).set("repeats", t.repeats);
+  return row;
+}
+
+// Both rows from one interleaved run (ours f32, ours autocast, libtorch's two), so the
+// autocast row's speedup_vs_f32 compares steps taken under the same machine load. Each mode
+// trains its own copy of the model.
+void bench_mlp(const na_bench::CommonArgs& args, Report& rep) {
+  const std::string base = "train/mlp32x1024_b256/";
+  const bool want[2] = {args.wants(base + "f32"), args.wants(base + "autocast_bf16")};
+  if (!want[0] && !want[1]) return;
+  Mlp m[2];
+  Mlp::Peaks peaks[2];
+  std::vector<std::function<void()>> fns{[&] { peaks[0] = m[0].step(false); }, [&] { peaks[1] = m[1].step(true); }};
 #ifdef NA_HAVE_LIBTORCH
-  const bool with_torch = autocast || g_torch_f32_mlp || !na_bench::is_reference_blas(na_bench::loaded_blas());
-  TorchMlp tm(m);
-  if (with_torch) fns.emplace_back([&] { tm.step(autocast); });
+  const bool torch_f32 = g_torch_f32_mlp || !na_bench::is_reference_blas(na_bench::loaded_blas());
+  TorchMlp tm[2] = {TorchMlp(m[0]), TorchMlp(m[1])};
+  std::vector<size_t> torch_index(2, 0);  // 0: not timed
+  for (int a = 0; a < 2; ++a)
+    if (a == 1 || torch_f32) {
+      torch_index[a] = fns.size();
+      fns.emplace_back([&tm, a] { tm[a].step(a == 1); });
+    }
 #endif
   const auto st = na_bench::time_interleaved(fns, timing_options(args));
-  Row row;
-  row.name = name;
-  row.ours_ms = st[0].median_ms;
-  const double flops = m.m.shape.step_gemm_flops();  // forward + 2 backward GEMMs
-  row.set("ours_min_ms", st[0].min_ms).set("ours_p90_ms", st[0].p90_ms).set("repeats", st[0].repeats);
-  row.set("gemm_gflops_effective", flops / (st[0].median_ms * 1e6));
-  row.set("peak_activation_bytes", peaks.activation);
-  row.set("peak_step_bytes", peaks.step);
-  if (!autocast) *f32_ms = st[0].median_ms, *f32_peak = peaks.activation;
-  if (autocast && *f32_ms > 0) {
-    row.set("speedup_vs_f32", *f32_ms / st[0].median_ms);
-    row.set("peak_activation_ratio_vs_f32", static_cast<double>(peaks.activation) / static_cast<double>(*f32_peak));
-  }
+  const double flops = m[0].m.shape.step_gemm_flops();  // forward + 2 backward GEMMs
+  for (int a = 0; a < 2; ++a) {
+    if (!want[a]) continue;
+    Row row = mode_row(base, a, st[a]);
+    row.set("gemm_gflops_effective", flops / (st[a].median_ms * 1e6));
+    row.set("peak_activation_bytes", peaks[a].activation);
+    row.set("peak_step_bytes", peaks[a].step);
+    if (a == 1) {
+      row.set("speedup_vs_f32", st[0].median_ms / st[1].median_ms);
+      row.set("peak_activation_ratio_vs_f32",
+              static_cast<double>(peaks[1].activation) / static_cast<double>(peaks[0].activation));
+    }
 #ifdef NA_HAVE_LIBTORCH
-  if (with_torch) {
-    row.baseline = autocast ? "libtorch-autocast-cpu-bf16" : "libtorch";
-    row.baseline_ms = st[1].median_ms;
-    row.set("baseline_config", torch_config());
-  } else {
-    row.set("baseline_note", "libtorch f32 step not timed (its BLAS is netlib's reference one: " + na_bench::loaded_blas() + "; --torch-f32-mlp)");
-  }
+    if (torch_index[a]) {
+      row.baseline = a ? "libtorch-autocast-cpu-bf16" : "libtorch";
+      row.baseline_ms = st[torch_index[a]].median_ms;
+      row.set("baseline_config", torch_config());
+    } else {
+      row.set("baseline_note", "libtorch f32 step not timed (its BLAS is netlib's reference one: " +
+                                   na_bench::loaded_blas() + "; --torch-f32-mlp)");
+    }
 #endif
-  rep.add(std::move(row));
+    rep.add(std::move(row));
+  }
 }
 
 // ------------------------------------------------------------------ char-GPT training step
@@ -244,9 +265,33 @@ int64_t char_gpt_vocab(std::string* source) {
   }
 }
 
-void bench_gpt(bool autocast, const na_bench::CommonArgs& args, Report& rep, double* f32_ms) {
-  const std::string name = std::string("train/gpt_char/") + (autocast ? "autocast_bf16" : "f32");
-  if (!args.wants(name)) return;
+struct CharGpt {
+  std::shared_ptr<na::nn::GPT> gpt;
+  std::unique_ptr<na::optim::AdamW> opt;
+  explicit CharGpt(const na::nn::GPTConfig& cfg) {
+    na::manual_seed(3);
+    gpt = std::make_shared<na::nn::GPT>(cfg);
+    opt = std::make_unique<na::optim::AdamW>(gpt->parameters(),
+                                             na::optim::AdamWOptions().lr(2e-3).betas({0.9, 0.99}).weight_decay(0.1));
+  }
+  void step(const na::Tensor& idx, const na::Tensor& tgt, bool autocast) {
+    na::Tensor loss;
+    {
+      na::optimization::autocast ac(DType::bf16, autocast);
+      loss = gpt->forward(idx, tgt);
+    }
+    opt->zero_grad();
+    loss.backward();
+    na::optim::clip_grad_norm_(gpt->parameters(), 1.0);
+    opt->step();
+  }
+};
+
+// Both rows from one interleaved run, as bench_mlp.
+void bench_gpt(const na_bench::CommonArgs& args, Report& rep) {
+  const std::string base = "train/gpt_char/";
+  const bool want[2] = {args.wants(base + "f32"), args.wants(base + "autocast_bf16")};
+  if (!want[0] && !want[1]) return;
   std::string vocab_source;
   na::nn::GPTConfig cfg;  // train_char_gpt's defaults
   cfg.vocab_size = char_gpt_vocab(&vocab_source);
@@ -256,33 +301,20 @@ void bench_gpt(bool autocast, const na_bench::CommonArgs& args, Report& rep, dou
   cfg.n_embd = 128;
   cfg.dropout = 0.0;
   constexpr int64_t kGptBatch = 32;
-  na::manual_seed(3);
-  auto gpt = std::make_shared<na::nn::GPT>(cfg);
-  na::optim::AdamW opt(gpt->parameters(), na::optim::AdamWOptions().lr(2e-3).betas({0.9, 0.99}).weight_decay(0.1));
+  CharGpt g[2] = {CharGpt(cfg), CharGpt(cfg)};
   const na::Tensor idx = na::randint(0, cfg.vocab_size, {kGptBatch, cfg.block_size});
   const na::Tensor tgt = na::randint(0, cfg.vocab_size, {kGptBatch, cfg.block_size});
-  std::vector<std::function<void()>> fns{[&] {
-    na::Tensor loss;
-    {
-      na::optimization::autocast ac(DType::bf16, autocast);
-      loss = gpt->forward(idx, tgt);
-    }
-    opt.zero_grad();
-    loss.backward();
-    na::optim::clip_grad_norm_(gpt->parameters(), 1.0);
-    opt.step();
-  }};
-  const auto st = na_bench::time_interleaved(fns, timing_options(args));
-  Row row;
-  row.name = name;
-  row.ours_ms = st[0].median_ms;
-  row.set("ours_min_ms", st[0].min_ms).set("ours_p90_ms", st[0].p90_ms).set("repeats", st[0].repeats);
-  row.set("tokens_per_s", static_cast<double>(kGptBatch * cfg.block_size) / (st[0].median_ms * 1e-3));
-  row.set("vocab_size", cfg.vocab_size).set("vocab_source", vocab_source);
-  row.set("baseline_note", "none: no libtorch GPT in this program; compare with the f32 row");
-  if (!autocast) *f32_ms = st[0].median_ms;
-  if (autocast && *f32_ms > 0) row.set("speedup_vs_f32", *f32_ms / st[0].median_ms);
-  rep.add(std::move(row));
+  const auto st = na_bench::time_interleaved(
+      {[&] { g[0].step(idx, tgt, false); }, [&] { g[1].step(idx, tgt, true); }}, timing_options(args));
+  for (int a = 0; a < 2; ++a) {
+    if (!want[a]) continue;
+    Row row = mode_row(base, a, st[a]);
+    row.set("tokens_per_s", static_cast<double>(kGptBatch * cfg.block_size) / (st[a].median_ms * 1e-3));
+    row.set("vocab_size", cfg.vocab_size).set("vocab_source", vocab_source);
+    row.set("baseline_note", "none: no libtorch GPT in this program; compare with the f32 row");
+    if (a == 1) row.set("speedup_vs_f32", st[0].median_ms / st[1].median_ms);
+    rep.add(std::move(row));
+  }
 }
 
 // ------------------------------------------------------------------ CNN convolutions
@@ -480,15 +512,11 @@ int main(int argc, char** argv) {
     Report rep;
     rep.set_run_info(argc, argv);
     rep.set_machine(mi);
-    double gemm_f32 = 0, mlp_f32 = 0;
-    size_t mlp_peak = 0;
+    double gemm_f32 = 0;
     bench_gemm(DType::f32, args, mi, rep, &gemm_f32);
     bench_gemm(DType::bf16, args, mi, rep, &gemm_f32);
-    bench_mlp(false, args, rep, &mlp_f32, &mlp_peak);
-    bench_mlp(true, args, rep, &mlp_f32, &mlp_peak);
-    double gpt_f32 = 0;
-    bench_gpt(false, args, rep, &gpt_f32);
-    bench_gpt(true, args, rep, &gpt_f32);
+    bench_mlp(args, rep);
+    bench_gpt(args, rep);
     for (const ConvCase& c : kCnnConvs) {
       double conv_f32 = 0;
       bench_conv(c, DType::f32, args, mi, rep, &conv_f32);
