@@ -47,24 +47,24 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <oneapi/dnnl/dnnl.hpp>
 #include <functional>
 #include <iostream>
 #include <limits>
 #include <memory>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <vector>
 
 #include "bench_util.hpp"
 #include "mlp_model.hpp"
-#include "neural_arch/functional/loss.hpp"
-#include "neural_arch/backends/memory_pool.hpp"
-#include "neural_arch/ops.hpp"
 #include "neural_arch/autograd.hpp"
+#include "neural_arch/backends/memory_pool.hpp"
 #include "neural_arch/data/text.hpp"
-#include "neural_arch/functional/conv.hpp"
 #include "neural_arch/functional/attention.hpp"
+#include "neural_arch/functional/conv.hpp"
+#include "neural_arch/functional/loss.hpp"
 #include "neural_arch/nn/gpt.hpp"
+#include "neural_arch/ops.hpp"
 #include "neural_arch/optim/adam.hpp"
 #include "neural_arch/optim/clip_grad.hpp"
 #include "neural_arch/optimization/autocast.hpp"
@@ -74,8 +74,8 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
-#include <torch/nn.h>
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/nn.h>
 #endif
 
 namespace na = neural_arch;
@@ -87,8 +87,10 @@ namespace {
 
 na_bench::AdaptiveOptions timing_options(const na_bench::CommonArgs& args) {
   na_bench::AdaptiveOptions o;
-  if (args.quick) o.min_repeats = 2, o.max_repeats = 3, o.min_total_s = 0.05;
-  else o.min_repeats = 7, o.min_total_s = 2.0;
+  if (args.quick)
+    o.min_repeats = 2, o.max_repeats = 3, o.min_total_s = 0.05;
+  else
+    o.min_repeats = 7, o.min_total_s = 2.0;
   return o;
 }
 
@@ -122,7 +124,8 @@ void bench_gemm(DType t, const na_bench::CommonArgs& args, const na_bench::Machi
   row.ours_ms = st[0].median_ms;
   const double peak = mi.fma_gflops * (t == DType::bf16 ? 2.0 : 1.0);
   row.limit_ms = flops / (peak * 1e9) * 1e3;
-  row.set("limit_kind", t == DType::bf16 ? "2 x measured f32 FMA peak (bf16 dot products)" : "measured f32 FMA peak");
+  row.set("limit_kind",
+          t == DType::bf16 ? "2 x measured f32 FMA peak (bf16 dot products)" : "measured f32 FMA peak");
   row.set("ours_min_ms", st[0].min_ms).set("ours_p90_ms", st[0].p90_ms).set("repeats", st[0].repeats);
   row.set("ours_gflops", flops / (st[0].median_ms * 1e6));
   if (t == DType::f32) *f32_ms = st[0].median_ms;
@@ -212,7 +215,8 @@ void bench_mlp(const na_bench::CommonArgs& args, Report& rep) {
   if (!want[0] && !want[1]) return;
   Mlp m[2];
   Mlp::Peaks peaks[2];
-  std::vector<std::function<void()>> fns{[&] { peaks[0] = m[0].step(false); }, [&] { peaks[1] = m[1].step(true); }};
+  std::vector<std::function<void()>> fns{[&] { peaks[0] = m[0].step(false); },
+                                         [&] { peaks[1] = m[1].step(true); }};
 #ifdef NA_HAVE_LIBTORCH
   const bool torch_f32 = g_torch_f32_mlp || !na_bench::is_reference_blas(na_bench::loaded_blas());
   TorchMlp tm[2] = {TorchMlp(m[0]), TorchMlp(m[1])};
@@ -271,8 +275,8 @@ struct CharGpt {
   explicit CharGpt(const na::nn::GPTConfig& cfg) {
     na::manual_seed(3);
     gpt = std::make_shared<na::nn::GPT>(cfg);
-    opt = std::make_unique<na::optim::AdamW>(gpt->parameters(),
-                                             na::optim::AdamWOptions().lr(2e-3).betas({0.9, 0.99}).weight_decay(0.1));
+    opt = std::make_unique<na::optim::AdamW>(
+        gpt->parameters(), na::optim::AdamWOptions().lr(2e-3).betas({0.9, 0.99}).weight_decay(0.1));
   }
   void step(const na::Tensor& idx, const na::Tensor& tgt, bool autocast) {
     na::Tensor loss;
@@ -325,7 +329,8 @@ struct ConvCase {
   bool input_grad;
 };
 // src/nn/cnn.cpp's conv1 and conv2 (3x3, padding 1) on 28x28 Fashion-MNIST images.
-constexpr ConvCase kCnnConvs[] = {{"b128_1x28x28_o32_k3", 1, 28, 32, false}, {"b128_32x14x14_o64_k3", 32, 14, 64, true}};
+constexpr ConvCase kCnnConvs[] = {{"b128_1x28x28_o32_k3", 1, 28, 32, false},
+                                  {"b128_32x14x14_o64_k3", 32, 14, 64, true}};
 constexpr int64_t kConvBatch = 128;
 
 void bench_conv(const ConvCase& c, DType t, const na_bench::CommonArgs& args, const na_bench::MachineInfo& mi,
@@ -333,9 +338,11 @@ void bench_conv(const ConvCase& c, DType t, const na_bench::CommonArgs& args, co
   const std::string name = std::string("conv/") + c.name + (t == DType::f32 ? "/f32" : "/bf16");
   if (!args.wants(name)) return;
   na::manual_seed(5);
-  const na::Tensor x = na::randn({kConvBatch, c.C, c.HW, c.HW}), w = na::mul(na::randn({c.O, c.C, 3, 3}), na::scalar_tensor(0.2)),
-                   b = na::randn({c.O}), gy = na::randn({kConvBatch, c.O, c.HW, c.HW});
-  na::Tensor xl = x.to(t).requires_grad_(c.input_grad), wl = w.to(t).requires_grad_(), bl = b.to(t).requires_grad_();
+  const na::Tensor x = na::randn({kConvBatch, c.C, c.HW, c.HW}),
+                   w = na::mul(na::randn({c.O, c.C, 3, 3}), na::scalar_tensor(0.2)), b = na::randn({c.O}),
+                   gy = na::randn({kConvBatch, c.O, c.HW, c.HW});
+  na::Tensor xl = x.to(t).requires_grad_(c.input_grad), wl = w.to(t).requires_grad_(),
+             bl = b.to(t).requires_grad_();
   const na::Tensor gyt = gy.to(t);
   std::vector<na::Tensor> inputs{wl, bl}, grads;
   if (c.input_grad) inputs.push_back(xl);
@@ -359,7 +366,8 @@ void bench_conv(const ConvCase& c, DType t, const na_bench::CommonArgs& args, co
   row.name = name;
   row.ours_ms = st[0].median_ms;
   row.limit_ms = flops / (mi.fma_gflops * (t == DType::bf16 ? 2.0 : 1.0) * 1e9) * 1e3;
-  row.set("limit_kind", t == DType::bf16 ? "2 x measured f32 FMA peak (bf16 dot products)" : "measured f32 FMA peak");
+  row.set("limit_kind",
+          t == DType::bf16 ? "2 x measured f32 FMA peak (bf16 dot products)" : "measured f32 FMA peak");
   row.set("ours_min_ms", st[0].min_ms).set("ours_p90_ms", st[0].p90_ms).set("repeats", st[0].repeats);
   row.set("ours_gflops", flops / (st[0].median_ms * 1e6));
   if (t == DType::f32) *f32_ms = st[0].median_ms;
@@ -404,13 +412,15 @@ void bench_attention(const na_bench::CommonArgs& args, const na_bench::MachineIn
   const int64_t B = 8, H = 8, T = 512, D = 64;
   std::vector<std::unique_ptr<AttentionCase>> cases;
   for (DType t : {DType::f32, DType::bf16}) {
-    const std::string name = std::string("attention/b8h8t512d64_causal/") + (t == DType::f32 ? "f32" : "bf16");
+    const std::string name =
+        std::string("attention/b8h8t512d64_causal/") + (t == DType::f32 ? "f32" : "bf16");
     if (!args.wants(name)) continue;
     auto c = std::make_unique<AttentionCase>();
     AttentionCase& a = *c;
     a.t = t, a.name = name;
     na::manual_seed(4);
-    a.q = na::randn({B, H, T, D}).to(t).requires_grad_(), a.k = na::randn({B, H, T, D}).to(t).requires_grad_();
+    a.q = na::randn({B, H, T, D}).to(t).requires_grad_(),
+    a.k = na::randn({B, H, T, D}).to(t).requires_grad_();
     a.v = na::randn({B, H, T, D}).to(t).requires_grad_(), a.g = na::randn({B, H, T, D}).to(t);
     a.ours = [&a] {
       na::Tensor out = na::functional::scaled_dot_product_attention(a.q, a.k, a.v, {}, 0.0, true);

@@ -72,7 +72,8 @@ Settings parse(int argc, char** argv) {
     } else {
       throw std::invalid_argument("unknown argument '" + a + "'\n" + usage());
     }
-    if (v != "keep" && v != "default") throw std::invalid_argument("--torch-malloc takes keep or default, got '" + v + "'");
+    if (v != "keep" && v != "default")
+      throw std::invalid_argument("--torch-malloc takes keep or default, got '" + v + "'");
     s.torch_malloc_keep = v == "keep";
   }
   return s;
@@ -152,9 +153,9 @@ void bench_gemm(int64_t m, int64_t k, int64_t n, const Settings& s, const na_ben
   row.set("baseline_gflops", flops / (st[1].median_ms * 1e6));
   row.set("limit_kind", "fma_peak");
   row.set("baseline_config", dnnl_config(s.common.threads));
-  row.set("max_rel_diff", max_rel_diff(out.contiguous().data_ptr<float>(),
-                                       static_cast<const float*>(c_mem.get_data_handle()),
-                                       static_cast<size_t>(m * n)));
+  row.set("max_rel_diff",
+          max_rel_diff(out.contiguous().data_ptr<float>(), static_cast<const float*>(c_mem.get_data_handle()),
+                       static_cast<size_t>(m * n)));
   rep.add(std::move(row));
 }
 
@@ -165,16 +166,20 @@ enum class Elementwise { add, gelu_tanh };
 void bench_elementwise(Elementwise op, const Settings& s, const na_bench::MachineInfo& mi, Report& rep) {
   const int64_t rows = 4096, cols = 1024;
   const bool is_add = op == Elementwise::add;
-  const std::string name = std::string(is_add ? "add/" : "gelu_tanh/") + std::to_string(rows) + "x" + std::to_string(cols);
+  const std::string name =
+      std::string(is_add ? "add/" : "gelu_tanh/") + std::to_string(rows) + "x" + std::to_string(cols);
   if (!s.common.wants(name)) return;
-  // f32 bytes that must cross the memory bus per element: add reads 2 and writes 1, gelu reads 1 and writes 1.
+  // f32 bytes that must cross the memory bus per element: add reads 2 and writes 1, gelu reads 1 and
+  // writes 1.
   const int bytes_per_elem = is_add ? 3 * 4 : 2 * 4;
   const na::Tensor x = na::randn({rows, cols});
   const na::Tensor y = na::randn({rows, cols});
   na::Tensor out;
   std::vector<std::function<void()>> fns;
-  if (is_add) fns.emplace_back([&] { out = na::add(x, y); });
-  else fns.emplace_back([&] { out = na::gelu(x, "tanh"); });
+  if (is_add)
+    fns.emplace_back([&] { out = na::add(x, y); });
+  else
+    fns.emplace_back([&] { out = na::gelu(x, "tanh"); });
 #ifdef NA_HAVE_LIBTORCH
   const at::Tensor tx = to_torch(x), ty = to_torch(y);
   at::Tensor tout, tout_pre = at::empty_like(tx);
@@ -258,7 +263,8 @@ int main(int argc, char** argv) {
 #ifdef NA_HAVE_LIBTORCH
     std::cout << "baseline: " << torch_config(s) << "\n";
 #else
-    std::cout << "baseline: libtorch not built in (NA_HAVE_LIBTORCH unset): elementwise rows have no baseline\n";
+    std::cout
+        << "baseline: libtorch not built in (NA_HAVE_LIBTORCH unset): elementwise rows have no baseline\n";
 #endif
     std::cout << "\n";
 

@@ -12,7 +12,8 @@ int main(int argc, char** argv) {
   try {
     const auto args = na_bench::parse_common_args(argc, argv, 2);
     if (!args.rest.empty()) {
-      std::cerr << "bench_limits: unknown argument '" << args.rest.front() << "'\nusage: bench_limits [--threads N]\n";
+      std::cerr << "bench_limits: unknown argument '" << args.rest.front()
+                << "'\nusage: bench_limits [--threads N]\n";
       return 1;
     }
     const size_t bytes = na_bench::default_stream_bytes();

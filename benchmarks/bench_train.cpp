@@ -288,9 +288,9 @@ int main(int argc, char** argv) {
 #endif
     na_bench::set_threads(s.common.threads);
     const na_bench::MachineInfo mi = na_bench::measure_machine(s.common.threads);
-    std::cout << "cpu: " << mi.cpu << "  isa: " << mi.isa << " (host " << mi.host_isa << ")  threads: " << mi.threads
-              << "\nstream triad: best " << mi.stream.best_gbs << " GB/s\nfma peak: " << mi.fma_gflops
-              << " GFLOP/s f32\n";
+    std::cout << "cpu: " << mi.cpu << "  isa: " << mi.isa << " (host " << mi.host_isa
+              << ")  threads: " << mi.threads << "\nstream triad: best " << mi.stream.best_gbs
+              << " GB/s\nfma peak: " << mi.fma_gflops << " GFLOP/s f32\n";
 #ifdef NA_HAVE_LIBTORCH
     std::cout << "baseline: " << torch_config() << "\n" << na_bench::reference_blas_note();
 #else
@@ -305,9 +305,9 @@ int main(int argc, char** argv) {
     rep.print_table(std::cout);
     for (const auto& r : rep.rows()) {
       std::cout << "\n" << r.name << " phases (median ms):";
-      for (const char* k : {"ours_forward_ms", "ours_backward_ms", "ours_optimizer_ms", "ours_gemm_only_ms",
-                            "baseline_forward_ms", "baseline_backward_ms", "baseline_optimizer_ms",
-                            "baseline_gemm_gflops"})
+      for (const char* k :
+           {"ours_forward_ms", "ours_backward_ms", "ours_optimizer_ms", "ours_gemm_only_ms",
+            "baseline_forward_ms", "baseline_backward_ms", "baseline_optimizer_ms", "baseline_gemm_gflops"})
         if (const auto* v = r.get(k)) std::cout << "\n  " << k << " = " << v->to_json();
       std::cout << "\n";
     }

@@ -1,6 +1,7 @@
 #include "bench_util.hpp"
 
 #include <immintrin.h>
+#include <malloc.h>
 #include <omp.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -20,12 +22,6 @@
 
 #include "neural_arch/backends/backend.hpp"
 #include "neural_arch/ops.hpp"
-
-#include <malloc.h>
-
-#include <ctime>
-#include <filesystem>
-
 #include "neural_arch/tensor.hpp"
 
 #ifdef NA_HAVE_LIBTORCH
@@ -457,11 +453,16 @@ std::string JsonValue::to_json() const {
   return std::visit(
       [](const auto& v) -> std::string {
         using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, std::monostate>) return "null";
-        else if constexpr (std::is_same_v<T, bool>) return v ? "true" : "false";
-        else if constexpr (std::is_same_v<T, int64_t>) return std::to_string(v);
-        else if constexpr (std::is_same_v<T, double>) return json_number(v);
-        else return json_escape(v);
+        if constexpr (std::is_same_v<T, std::monostate>)
+          return "null";
+        else if constexpr (std::is_same_v<T, bool>)
+          return v ? "true" : "false";
+        else if constexpr (std::is_same_v<T, int64_t>)
+          return std::to_string(v);
+        else if constexpr (std::is_same_v<T, double>)
+          return json_number(v);
+        else
+          return json_escape(v);
       },
       v_);
 }
@@ -477,7 +478,9 @@ const JsonValue* Row::get(const std::string& key) const {
   return nullptr;
 }
 
-void Report::set_common(const std::string& key, JsonValue value) { set_field(common_, key, std::move(value)); }
+void Report::set_common(const std::string& key, JsonValue value) {
+  set_field(common_, key, std::move(value));
+}
 
 void Report::set_machine(const MachineInfo& m) {
   set_common("cpu", m.cpu);
@@ -550,7 +553,8 @@ void Report::write_json(const std::string& path) const {
   fs::rename(tmp, target, ec);
   if (ec) {
     fs::remove(tmp, ec);
-    throw std::runtime_error("[write_json] cannot rename " + tmp.string() + " to " + path + ": " + ec.message());
+    throw std::runtime_error("[write_json] cannot rename " + tmp.string() + " to " + path + ": " +
+                             ec.message());
   }
 }
 
@@ -566,7 +570,8 @@ void Report::print_table(std::ostream& os) const {
   const auto flags = os.flags();
   os << std::left << std::setw(static_cast<int>(wname) + 2) << "name" << std::right << std::setw(12)
      << "ours ms" << std::setw(14) << "baseline" << std::setw(14) << "baseline ms" << std::setw(10)
-     << "base/ours" << std::setw(12) << "limit ms" << std::setw(12) << "ours/limit" << "\n";
+     << "base/ours" << std::setw(12) << "limit ms" << std::setw(12) << "ours/limit"
+     << "\n";
   for (const auto& r : rows_) {
     std::optional<double> ratio, of_limit;
     if (r.baseline_ms && r.ours_ms > 0) ratio = *r.baseline_ms / r.ours_ms;
@@ -672,7 +677,8 @@ std::string torch_config(bool keep_freed_memory) {
 at::Tensor to_torch(const neural_arch::Tensor& t) {
   const bool f64 = t.dtype() == neural_arch::DType::f64;
   // bf16/f16 and the rest go through f32: the caller converts on the libtorch side (.to(kBFloat16)).
-  const neural_arch::Tensor c = (f64 || t.dtype() == neural_arch::DType::f32 ? t : t.to(neural_arch::DType::f32)).contiguous();
+  const neural_arch::Tensor c =
+      (f64 || t.dtype() == neural_arch::DType::f32 ? t : t.to(neural_arch::DType::f32)).contiguous();
   return at::from_blob(c.raw_data(), at::IntArrayRef(c.shape().data(), c.shape().size()),
                        at::TensorOptions().dtype(f64 ? at::kDouble : at::kFloat))
       .clone();
@@ -715,7 +721,8 @@ CommonArgs parse_common_args(int argc, char** argv, int default_threads) {
       } catch (const std::exception&) {
         used = 0;
       }
-      if (used != v.size() || n < 1) throw std::invalid_argument("--threads needs a positive integer, got '" + v + "'");
+      if (used != v.size() || n < 1)
+        throw std::invalid_argument("--threads needs a positive integer, got '" + v + "'");
       args.threads = n;
     } else if (value_of("--filter", v)) {
       args.filter = v;

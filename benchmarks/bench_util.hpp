@@ -19,9 +19,13 @@
 #include <variant>
 #include <vector>
 
-namespace neural_arch { class Tensor; }
+namespace neural_arch {
+class Tensor;
+}
 #ifdef NA_HAVE_LIBTORCH
-namespace at { class Tensor; }
+namespace at {
+class Tensor;
+}
 #endif
 
 namespace na_bench {
@@ -123,16 +127,18 @@ void set_threads(int n);
 /// A JSON scalar: null, bool, integer, number or string.
 class JsonValue {
  public:
-  JsonValue() = default;  // null
-  JsonValue(std::nullptr_t) {}  // NOLINT
-  JsonValue(bool v) : v_(v) {}  // NOLINT
-  JsonValue(int v) : v_(static_cast<int64_t>(v)) {}  // NOLINT
-  JsonValue(int64_t v) : v_(v) {}  // NOLINT
+  JsonValue() = default;                                // null
+  JsonValue(std::nullptr_t) {}                          // NOLINT
+  JsonValue(bool v) : v_(v) {}                          // NOLINT
+  JsonValue(int v) : v_(static_cast<int64_t>(v)) {}     // NOLINT
+  JsonValue(int64_t v) : v_(v) {}                       // NOLINT
   JsonValue(size_t v) : v_(static_cast<int64_t>(v)) {}  // NOLINT
-  JsonValue(double v) : v_(v) {}  // NOLINT
-  JsonValue(std::optional<double> v) { if (v) v_ = *v; }  // NOLINT
+  JsonValue(double v) : v_(v) {}                        // NOLINT
+  JsonValue(std::optional<double> v) {
+    if (v) v_ = *v;
+  }                                                 // NOLINT
   JsonValue(const char* v) : v_(std::string(v)) {}  // NOLINT
-  JsonValue(std::string v) : v_(std::move(v)) {}  // NOLINT
+  JsonValue(std::string v) : v_(std::move(v)) {}    // NOLINT
   /// JSON text of the value; NaN and infinities become null (JSON has no such numbers).
   std::string to_json() const;
   bool is_null() const { return std::holds_alternative<std::monostate>(v_); }
@@ -218,10 +224,10 @@ at::Tensor to_torch(const neural_arch::Tensor& t);
 
 /// Options every benchmark program understands.
 struct CommonArgs {
-  std::string json_path;  // --json FILE: where to write rows ("" = don't)
-  int threads = 2;        // --threads N
-  std::string filter;     // --filter S: run only rows whose name contains S
-  bool quick = false;     // --quick: fewer repeats (a smoke run, not a measurement)
+  std::string json_path;          // --json FILE: where to write rows ("" = don't)
+  int threads = 2;                // --threads N
+  std::string filter;             // --filter S: run only rows whose name contains S
+  bool quick = false;             // --quick: fewer repeats (a smoke run, not a measurement)
   std::vector<std::string> rest;  // arguments this parser does not know, in order
   bool wants(const std::string& row_name) const;
 };

@@ -114,7 +114,8 @@ std::pair<size_t, size_t> measure_peak(Mlp& m) {
 // glibc malloc as it comes (keep_freed_memory false): the pool/alloc rows measure libtorch's
 // allocation path as a user gets it.
 std::string torch_config() {
-  return na_bench::torch_config(false) + " model=torch::nn::Sequential(Linear, GELU)... optimizer=torch::optim::AdamW";
+  return na_bench::torch_config(false) +
+         " model=torch::nn::Sequential(Linear, GELU)... optimizer=torch::optim::AdamW";
 }
 
 struct TorchMlp {
@@ -156,7 +157,8 @@ na_bench::AdaptiveOptions timing(const na_bench::CommonArgs& a, double seconds) 
   return o;
 }
 
-void add_torch_baseline(Row& row, const std::optional<na_bench::TimeStats>& t, const Config& c, const Settings& s) {
+void add_torch_baseline(Row& row, const std::optional<na_bench::TimeStats>& t, const Config& c,
+                        const Settings& s) {
 #ifdef NA_HAVE_LIBTORCH
   row.baseline = "libtorch (plain step)";
   row.set("baseline_config", torch_config());
@@ -195,7 +197,8 @@ void bench_checkpoint(const Config& c, const Settings& s, Report& rep) {
     row.name = base + (k == 0 ? "/plain" : "/checkpointed");
     if (!args.wants(row.name)) continue;
     row.ours_ms = st[static_cast<size_t>(k)].median_ms;
-    row.set("ours_min_ms", st[static_cast<size_t>(k)].min_ms).set("repeats", st[static_cast<size_t>(k)].repeats);
+    row.set("ours_min_ms", st[static_cast<size_t>(k)].min_ms)
+        .set("repeats", st[static_cast<size_t>(k)].repeats);
     row.set("batch", c.batch).set("width", c.width).set("layers", c.layers);
     row.set("segments", k == 0 ? int64_t(0) : segments);
     row.set("peak_activation_bytes", k == 0 ? plain_act : ckpt_act);
@@ -330,8 +333,8 @@ int main(int argc, char** argv) {
     Settings settings;
     settings.common = na_bench::parse_common_args(argc, argv, 2);
     const auto& args = settings.common;
-    const std::string usage = "usage: memory_optimization_benchmark [options] [--torch-max-gflop G]\n" +
-                              na_bench::common_usage();
+    const std::string usage =
+        "usage: memory_optimization_benchmark [options] [--torch-max-gflop G]\n" + na_bench::common_usage();
     for (size_t i = 0; i < args.rest.size(); ++i) {
       const std::string& a = args.rest[i];
       if (a == "-h" || a == "--help") {
@@ -364,11 +367,14 @@ int main(int argc, char** argv) {
     Report rep;
     rep.set_run_info(argc, argv);
     rep.set_machine(mi);
-    for (const Config& c : {Config{128, 512, 4}, Config{256, 1024, 8}, Config{512, 2048, 12}, Config{256, 1024, 32}})
+    for (const Config& c :
+         {Config{128, 512, 4}, Config{256, 1024, 8}, Config{512, 2048, 12}, Config{256, 1024, 32}})
       bench_checkpoint(c, settings, rep);
-    const std::vector<std::pair<size_t, std::string>> sizes{
-        {size_t(4) << 10, "4KiB"}, {size_t(64) << 10, "64KiB"}, {size_t(1) << 20, "1MiB"},
-        {size_t(16) << 20, "16MiB"}, {size_t(64) << 20, "64MiB"}};
+    const std::vector<std::pair<size_t, std::string>> sizes{{size_t(4) << 10, "4KiB"},
+                                                            {size_t(64) << 10, "64KiB"},
+                                                            {size_t(1) << 20, "1MiB"},
+                                                            {size_t(16) << 20, "16MiB"},
+                                                            {size_t(64) << 20, "64MiB"}};
     for (const auto& [bytes, label] : sizes) bench_alloc(bytes, label, args, rep);
     bench_train_step(settings, rep);
     rep.print_table(std::cout);

@@ -22,7 +22,9 @@ namespace na_bench {
 struct MlpShape {
   int64_t layers = 32, width = 1024, batch = 256;
   /// GEMM flops of one training step: forward, grad-input and grad-weight per layer.
-  double step_gemm_flops() const { return 6.0 * double(batch) * double(width) * double(width) * double(layers); }
+  double step_gemm_flops() const {
+    return 6.0 * double(batch) * double(width) * double(width) * double(layers);
+  }
 };
 
 struct MlpModel {

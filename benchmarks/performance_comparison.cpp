@@ -13,8 +13,8 @@
 // forward+backward; attention/b8h8t512d64_causal (forward+backward, with peak memory of both
 // sides). gelu_tanh rows and linear_gelu/512x768x1024 also carry the seed's "Standard" NumPy
 // formula timed here (benchmarks/seed_numpy.py, a child process; optional: python3-numpy) and
-// the GELU figures the seed's guide quoted. Softmax, layer_norm, cross-entropy and attention go through the public functional
-// API, so whatever kernels stand behind it are what is measured.
+// the GELU figures the seed's guide quoted. Softmax, layer_norm, cross-entropy and attention go through the
+// public functional API, so whatever kernels stand behind it are what is measured.
 //
 // libtorch is set up as in bench_core (bench_util's prepare_libtorch). Debian's libtorch 1.13
 // does fp32 GEMM through the system BLAS named in baseline_config (the library really loaded);
@@ -27,9 +27,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <iostream>
-#include <cstring>
 #include <limits>
 #include <map>
 #include <optional>
@@ -109,7 +109,8 @@ double max_rel_diff(const na::Tensor& a, const na::Tensor& b) {
 na::Tensor from_torch(const at::Tensor& t) {
   const bool f64 = t.scalar_type() == at::kDouble;  // f64 stays f64; the rest comes back as f32
   const at::Tensor c = t.detach().contiguous().to(f64 ? at::kDouble : at::kFloat);
-  na::Tensor out = na::empty(na::Shape(c.sizes().begin(), c.sizes().end()), f64 ? na::kFloat64 : na::kFloat32);
+  na::Tensor out =
+      na::empty(na::Shape(c.sizes().begin(), c.sizes().end()), f64 ? na::kFloat64 : na::kFloat32);
   void* dst = f64 ? static_cast<void*>(out.data_ptr<double>()) : static_cast<void*>(out.data_ptr<float>());
   std::memcpy(dst, c.data_ptr(), c.nbytes());
   return out;
@@ -268,11 +269,13 @@ struct DnnlLinear {
   dnnl::matmul prim;
   dnnl::memory a, w, bias, out;
   bool has_bias;
-  DnnlLinear(const na::Tensor& x, const na::Tensor& wt, const na::Tensor* b, bool gelu) : has_bias(b != nullptr) {
+  DnnlLinear(const na::Tensor& x, const na::Tensor& wt, const na::Tensor* b, bool gelu)
+      : has_bias(b != nullptr) {
     using dnnl::memory;
     const int64_t m = x.size(0), k = x.size(1), n = wt.size(0);
     const memory::desc a_md({m, k}, memory::data_type::f32, memory::format_tag::ab);
-    const memory::desc w_md({k, n}, memory::data_type::f32, memory::format_tag::ba);  // W (n, k) = W^T transposed
+    const memory::desc w_md({k, n}, memory::data_type::f32,
+                            memory::format_tag::ba);  // W (n, k) = W^T transposed
     const memory::desc b_md({1, n}, memory::data_type::f32, memory::format_tag::ab);
     const memory::desc c_md({m, n}, memory::data_type::f32, memory::format_tag::ab);
     dnnl::primitive_attr attr;
@@ -300,16 +303,21 @@ void bench_linear_gelu(Ctx& c, int64_t m, int64_t k, int64_t n, bool with_matmul
   const bool want_mm = with_matmul_row && c.args.wants(mm_name);
   if (!c.args.wants(base + "/fused") && !c.args.wants(base + "/unfused") && !want_mm) return;
   na::manual_seed(1);
-  const na::Tensor x = na::randn({m, k}), w = na::randn({n, k}) * (1.0 / std::sqrt(double(k))), b = na::randn({n});
+  const na::Tensor x = na::randn({m, k}), w = na::randn({n, k}) * (1.0 / std::sqrt(double(k))),
+                   b = na::randn({n});
   const na::Tensor wt = w.t().contiguous();  // (k, n): the plain matmul's right operand
   na::Tensor y_fused, y_unfused, y_mm;
   DnnlLinear dnnl_fused(x, w, &b, true), dnnl_plain(x, w, nullptr, false);
   std::vector<std::function<void()>> fns{
-      [&] { na::NoGradGuard ng; y_fused = na::optimization::fuse_linear_activation(x, w, b, "gelu_tanh"); },
-      [&] { na::NoGradGuard ng; y_unfused = na::gelu(na::linear(x, w, b), "tanh"); },
-      [&] { y_mm = na::matmul(x, wt); },
-      [&] { dnnl_fused(); },
-      [&] { dnnl_plain(); }};
+      [&] {
+        na::NoGradGuard ng;
+        y_fused = na::optimization::fuse_linear_activation(x, w, b, "gelu_tanh");
+      },
+      [&] {
+        na::NoGradGuard ng;
+        y_unfused = na::gelu(na::linear(x, w, b), "tanh");
+      },
+      [&] { y_mm = na::matmul(x, wt); }, [&] { dnnl_fused(); }, [&] { dnnl_plain(); }};
 #ifdef NA_HAVE_LIBTORCH
   const at::Tensor tx = na_bench::to_torch(x), tw = na_bench::to_torch(w), tb = na_bench::to_torch(b);
   at::Tensor ty;
@@ -329,7 +337,8 @@ void bench_linear_gelu(Ctx& c, int64_t m, int64_t k, int64_t n, bool with_matmul
     r.limit_ms = fma_ms(c, flops);
     r.set("limit_kind", "fma_peak").set("flops", flops);
     r.set("ours_gflops", flops / (st[fused ? 0 : 1].median_ms * 1e6));
-    r.set("matmul_ms", st[2].median_ms).set("ours_over_matmul", st[fused ? 0 : 1].median_ms / st[2].median_ms);
+    r.set("matmul_ms", st[2].median_ms)
+        .set("ours_over_matmul", st[fused ? 0 : 1].median_ms / st[2].median_ms);
     r.set("onednn_direct_ms", st[3].median_ms);
     r.set("onednn_direct_plain_ms", st[4].median_ms);
     add_seed_numpy(c, r, base);
@@ -371,14 +380,19 @@ void bench_optimized_linear(Ctx& c, int64_t m, int64_t k, int64_t n) {
   const na::Tensor xd = x.detach(), wd = fused.weight.detach();
   na::Tensor gx_alone, gw_alone;
   std::vector<std::function<void()>> fns{
-      [&] { gr_f = na::autograd::grad({y_f}, {x, fused.weight, fused.bias}, {g}, true); },
-      [&] { gr_p = na::autograd::grad({y_p}, {x, plain.weight, plain.bias}, {g}, true); },
       [&] {
-        gx_alone = na::mm(gz, wd);        // grad_x = grad_z W
-        gw_alone = na::mm(gz.t(), xd);    // grad_W = grad_z^T x
+        gr_f = na::autograd::grad({y_f}, {x, fused.weight, fused.bias}, {g}, true);
+      },
+      [&] {
+        gr_p = na::autograd::grad({y_p}, {x, plain.weight, plain.bias}, {g}, true);
+      },
+      [&] {
+        gx_alone = na::mm(gz, wd);      // grad_x = grad_z W
+        gw_alone = na::mm(gz.t(), xd);  // grad_W = grad_z^T x
       }};
 #ifdef NA_HAVE_LIBTORCH
-  const at::Tensor tx = na_bench::to_torch(x).requires_grad_(), tw = na_bench::to_torch(fused.weight).requires_grad_(),
+  const at::Tensor tx = na_bench::to_torch(x).requires_grad_(),
+                   tw = na_bench::to_torch(fused.weight).requires_grad_(),
                    tb = na_bench::to_torch(fused.bias).requires_grad_(), tg = na_bench::to_torch(g);
   const at::Tensor ty = at::gelu(at::linear(tx, tw, tb), "tanh");
   std::vector<at::Tensor> tgr;
@@ -393,8 +407,9 @@ void bench_optimized_linear(Ctx& c, int64_t m, int64_t k, int64_t n) {
     r.set("limit_kind", "our_two_backward_gemms");
     r.set("ours_unfused_ms", st[1].median_ms);
     r.set("ours_over_two_gemms", st[0].median_ms / st[2].median_ms);
-    r.set("max_rel_diff_fused_vs_unfused", std::max({max_rel_diff(gr_f[0], gr_p[0]), max_rel_diff(gr_f[1], gr_p[1]),
-                                                     max_rel_diff(gr_f[2], gr_p[2])}));
+    r.set("max_rel_diff_fused_vs_unfused",
+          std::max({max_rel_diff(gr_f[0], gr_p[0]), max_rel_diff(gr_f[1], gr_p[1]),
+                    max_rel_diff(gr_f[2], gr_p[2])}));
 #ifdef NA_HAVE_LIBTORCH
     r.baseline = "libtorch";
     r.set("baseline_config", c.torch_cfg + " (GEMMs: BLAS sgemm)");
@@ -404,10 +419,16 @@ void bench_optimized_linear(Ctx& c, int64_t m, int64_t k, int64_t n) {
   }
   if (c.args.wants(fwd_bwd)) {
     std::vector<std::function<void()>> fb{
-        [&] { gr_f = na::autograd::grad({fused.forward(x)}, {x, fused.weight, fused.bias}, {g}); },
-        [&] { gr_p = na::autograd::grad({plain.forward(x)}, {x, plain.weight, plain.bias}, {g}); }};
+        [&] {
+          gr_f = na::autograd::grad({fused.forward(x)}, {x, fused.weight, fused.bias}, {g});
+        },
+        [&] {
+          gr_p = na::autograd::grad({plain.forward(x)}, {x, plain.weight, plain.bias}, {g});
+        }};
 #ifdef NA_HAVE_LIBTORCH
-    fb.emplace_back([&] { tgr = torch::autograd::grad({at::gelu(at::linear(tx, tw, tb), "tanh")}, {tx, tw, tb}, {tg}); });
+    fb.emplace_back([&] {
+      tgr = torch::autograd::grad({at::gelu(at::linear(tx, tw, tb), "tanh")}, {tx, tw, tb}, {tg});
+    });
 #endif
     const auto st = na_bench::time_interleaved(fb, c.opt);
     Row r;
@@ -467,7 +488,10 @@ void bench_row_op(Ctx& c, const RowOp& op, int64_t rows, int64_t cols) {
         gx = na::autograd::grad({out}, {xg}, {up})[0];
       });
     } else {
-      fns.emplace_back([&] { na::NoGradGuard ng; y = op.ours(x); });
+      fns.emplace_back([&] {
+        na::NoGradGuard ng;
+        y = op.ours(x);
+      });
     }
 #ifdef NA_HAVE_LIBTORCH
     if (with_bwd) {
@@ -476,7 +500,10 @@ void bench_row_op(Ctx& c, const RowOp& op, int64_t rows, int64_t cols) {
         tgx = torch::autograd::grad({out}, {txg}, {tup})[0];
       });
     } else {
-      fns.emplace_back([&] { at::NoGradGuard ng; ty = op.theirs(tx); });
+      fns.emplace_back([&] {
+        at::NoGradGuard ng;
+        ty = op.theirs(tx);
+      });
     }
 #endif
     const auto st = na_bench::time_interleaved(fns, c.opt);
@@ -498,8 +525,8 @@ void bench_row_op(Ctx& c, const RowOp& op, int64_t rows, int64_t cols) {
 // ------------------------------------------------------------------ attention
 
 void bench_attention(Ctx& c, int64_t B, int64_t H, int64_t T, int64_t D) {
-  const std::string name = "attention/b" + std::to_string(B) + "h" + std::to_string(H) + "t" + std::to_string(T) +
-                           "d" + std::to_string(D) + "_causal";
+  const std::string name = "attention/b" + std::to_string(B) + "h" + std::to_string(H) + "t" +
+                           std::to_string(T) + "d" + std::to_string(D) + "_causal";
   const std::string fwd_name = "attention_fwd/" + name.substr(name.find('/') + 1);
   if (!c.args.wants(name) && !c.args.wants(fwd_name)) return;
   na::manual_seed(4);
@@ -551,7 +578,8 @@ void bench_attention(Ctx& c, int64_t B, int64_t H, int64_t T, int64_t D) {
 #ifdef NA_HAVE_LIBTORCH
     r.baseline = "libtorch";
     r.set("baseline_peak_bytes", torch_peak_bytes(theirs));
-    r.set("baseline_peak_method", "c10::SetCPUAllocator counting wrapper of the default CPU allocator, one call");
+    r.set("baseline_peak_method",
+          "c10::SetCPUAllocator counting wrapper of the default CPU allocator, one call");
     r.set("baseline_config", c.torch_cfg + " (composition: matmul, masked_fill, softmax, matmul)");
     double diff = 0;
     for (int i = 0; i < 3; ++i) diff = std::max(diff, max_rel_diff(grads[i], from_torch(tgrads[i])));
@@ -628,27 +656,32 @@ int main(int argc, char** argv) {
     // softmax: fwd reads x, writes y; bwd reads y and g, writes grad.
     row_ops.push_back({"softmax", 8, 20, [](const na::Tensor& x) { return F::softmax(x, -1); }
 #ifdef NA_HAVE_LIBTORCH
-                       , [](const at::Tensor& x) { return at::softmax(x, -1); }
+                       ,
+                       [](const at::Tensor& x) { return at::softmax(x, -1); }
 #endif
     });
     // layer_norm with affine parameters: as softmax (parameters are negligible).
     const na::Tensor lw = na::randn({1024}), lb = na::randn({1024});
-    row_ops.push_back({"layer_norm", 8, 20, [&](const na::Tensor& x) { return F::layer_norm(x, {x.size(-1)}, lw, lb); }
+    row_ops.push_back({"layer_norm", 8, 20,
+                       [&](const na::Tensor& x) { return F::layer_norm(x, {x.size(-1)}, lw, lb); }
 #ifdef NA_HAVE_LIBTORCH
-                       , [tw = na_bench::to_torch(lw), tb = na_bench::to_torch(lb)](const at::Tensor& x) {
+                       ,
+                       [tw = na_bench::to_torch(lw), tb = na_bench::to_torch(lb)](const at::Tensor& x) {
                          return at::layer_norm(x, {x.size(-1)}, tw, tb);
                        }
 #endif
     });
     // cross-entropy over (N, C) logits: fwd reads the logits; bwd reads them again, writes grad.
     const na::Tensor target = na::randint(0, 1024, {4096});
-    row_ops.push_back({"cross_entropy", 4, 12, [&](const na::Tensor& x) { return F::cross_entropy(x, target); }
+    row_ops.push_back(
+        {"cross_entropy", 4, 12, [&](const na::Tensor& x) { return F::cross_entropy(x, target); }
 #ifdef NA_HAVE_LIBTORCH
-                       , [tt = na_bench::to_torch(target.to(na::DType::f64)).to(at::kLong)](const at::Tensor& x) {
-                         return at::cross_entropy_loss(x, tt);
-                       }
+         ,
+         [tt = na_bench::to_torch(target.to(na::DType::f64)).to(at::kLong)](const at::Tensor& x) {
+           return at::cross_entropy_loss(x, tt);
+         }
 #endif
-    });
+        });
     for (const RowOp& op : row_ops) bench_row_op(c, op, 4096, 1024);
     bench_attention(c, 8, 8, 512, 64);
 

@@ -1,11 +1,10 @@
 // Quickstart: tensors, broadcasting, autograd and a few steps of gradient descent on a tiny
 // linear regression. Prints what it does; exits non-zero if training did not converge.
+#include <cstdio>
+#include <iostream>
 #include <neural_arch/autograd.hpp>
 #include <neural_arch/backends/backend.hpp>
 #include <neural_arch/ops.hpp>
-
-#include <cstdio>
-#include <iostream>
 
 namespace na = neural_arch;
 

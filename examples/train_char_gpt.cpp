@@ -48,10 +48,11 @@ struct Args {
 };
 
 [[noreturn]] void usage(const std::string& why) {
-  (why.empty() ? std::cout : std::cerr) << (why.empty() ? "" : "train_char_gpt: " + why + "\n")
-            << "usage: train_char_gpt [--steps N] [--batch-size B] [--block-size T] [--layers L] [--heads H]"
-               " [--embd E] [--lr LR] [--warmup W] [--threads T] [--seed S] [--samples K]"
-               " [--sample-length N] [--temperature X] [--top-k K] [--amp none|bf16|f16]\n";
+  (why.empty() ? std::cout : std::cerr)
+      << (why.empty() ? "" : "train_char_gpt: " + why + "\n")
+      << "usage: train_char_gpt [--steps N] [--batch-size B] [--block-size T] [--layers L] [--heads H]"
+         " [--embd E] [--lr LR] [--warmup W] [--threads T] [--seed S] [--samples K]"
+         " [--sample-length N] [--temperature X] [--top-k K] [--amp none|bf16|f16]\n";
   std::exit(why.empty() ? 0 : 2);
 }
 
@@ -65,28 +66,44 @@ Args parse(int argc, char** argv) {
     };
     if (k == "-h" || k == "--help") usage("");
     try {
-      if (k == "--steps") a.steps = std::stoll(val());
-      else if (k == "--batch-size") a.batch_size = std::stoll(val());
-      else if (k == "--block-size") a.block_size = std::stoll(val());
-      else if (k == "--layers") a.layers = std::stoll(val());
-      else if (k == "--heads") a.heads = std::stoll(val());
-      else if (k == "--embd") a.embd = std::stoll(val());
-      else if (k == "--lr") a.lr = std::stod(val());
-      else if (k == "--warmup") a.warmup = std::stoll(val());
-      else if (k == "--threads") a.threads = std::stoi(val());
-      else if (k == "--seed") a.seed = std::stoull(val());
-      else if (k == "--samples") a.samples = std::stoi(val());
-      else if (k == "--sample-length") a.sample_length = std::stoll(val());
-      else if (k == "--temperature") a.temperature = std::stod(val());
-      else if (k == "--top-k") a.top_k = std::stoll(val());
-      else if (k == "--amp") a.amp = val();
-      else usage("unknown argument " + k);
+      if (k == "--steps")
+        a.steps = std::stoll(val());
+      else if (k == "--batch-size")
+        a.batch_size = std::stoll(val());
+      else if (k == "--block-size")
+        a.block_size = std::stoll(val());
+      else if (k == "--layers")
+        a.layers = std::stoll(val());
+      else if (k == "--heads")
+        a.heads = std::stoll(val());
+      else if (k == "--embd")
+        a.embd = std::stoll(val());
+      else if (k == "--lr")
+        a.lr = std::stod(val());
+      else if (k == "--warmup")
+        a.warmup = std::stoll(val());
+      else if (k == "--threads")
+        a.threads = std::stoi(val());
+      else if (k == "--seed")
+        a.seed = std::stoull(val());
+      else if (k == "--samples")
+        a.samples = std::stoi(val());
+      else if (k == "--sample-length")
+        a.sample_length = std::stoll(val());
+      else if (k == "--temperature")
+        a.temperature = std::stod(val());
+      else if (k == "--top-k")
+        a.top_k = std::stoll(val());
+      else if (k == "--amp")
+        a.amp = val();
+      else
+        usage("unknown argument " + k);
     } catch (const std::logic_error&) {
       usage("bad number for " + k);
     }
   }
-  if (a.steps <= 0 || a.batch_size <= 0 || a.block_size <= 0 || a.layers <= 0 || a.heads <= 0 || a.embd <= 0 ||
-      a.threads <= 0 || a.warmup < 0 || a.samples < 0 || a.sample_length < 0)
+  if (a.steps <= 0 || a.batch_size <= 0 || a.block_size <= 0 || a.layers <= 0 || a.heads <= 0 ||
+      a.embd <= 0 || a.threads <= 0 || a.warmup < 0 || a.samples < 0 || a.sample_length < 0)
     usage("sizes must be positive");
   if (a.amp != "none" && a.amp != "bf16" && a.amp != "f16") usage("--amp must be none, bf16 or f16");
   return a;
@@ -94,7 +111,8 @@ Args parse(int argc, char** argv) {
 
 // Mean loss over a few random batches, without grad and without dropout.
 // Under the training run's autocast mode (the caller's scope), so it is the mixed-precision model's loss.
-double estimate_loss(na::nn::GPT& gpt, const na::data::CharTextDataset& ds, int64_t batch, na::Generator& gen) {
+double estimate_loss(na::nn::GPT& gpt, const na::data::CharTextDataset& ds, int64_t batch,
+                     na::Generator& gen) {
   na::NoGradGuard no_grad;
   gpt.eval();
   double sum = 0;
@@ -132,14 +150,17 @@ int main(int argc, char** argv) {
     int64_t n_params = 0;
     for (const auto& p : gpt->parameters()) n_params += p.numel();
     std::printf("neural_arch char-GPT on fortunes: %zu characters (%s), vocabulary %lld, %.2fM parameters\n",
-                text.size(), na::data::kFortunesDebianDir, static_cast<long long>(vocab.size()), n_params / 1e6);
+                text.size(), na::data::kFortunesDebianDir, static_cast<long long>(vocab.size()),
+                n_params / 1e6);
     const bool amp = args.amp != "none";
     const na::DType amp_dtype = args.amp == "f16" ? na::kFloat16 : na::kBFloat16;
-    std::printf("%lld layers, %lld heads, embd %lld, block %lld, batch %lld, %lld steps, AdamW lr %g, %d threads, %s\n",
-                static_cast<long long>(args.layers), static_cast<long long>(args.heads), static_cast<long long>(args.embd),
-                static_cast<long long>(args.block_size), static_cast<long long>(args.batch_size),
-                static_cast<long long>(args.steps), args.lr, args.threads,
-                amp ? ("autocast " + args.amp + (args.amp == "f16" ? " + GradScaler" : "")).c_str() : "f32");
+    std::printf(
+        "%lld layers, %lld heads, embd %lld, block %lld, batch %lld, %lld steps, AdamW lr %g, %d threads, "
+        "%s\n",
+        static_cast<long long>(args.layers), static_cast<long long>(args.heads),
+        static_cast<long long>(args.embd), static_cast<long long>(args.block_size),
+        static_cast<long long>(args.batch_size), static_cast<long long>(args.steps), args.lr, args.threads,
+        amp ? ("autocast " + args.amp + (args.amp == "f16" ? " + GradScaler" : "")).c_str() : "f32");
 
     na::optim::AdamW opt(gpt->parameters(),
                          na::optim::AdamWOptions().lr(args.lr).betas({0.9, 0.99}).weight_decay(0.1));
@@ -176,8 +197,10 @@ int main(int argc, char** argv) {
         last_print = now;
         const double tok_s = static_cast<double>(step * args.batch_size * args.block_size) / secs;
         std::printf("%sstep %lld/%lld  loss %.3f  lr %.2e  %.0f tokens/s  ETA %.0f s%s", tty ? "\r" : "",
-                    static_cast<long long>(step), static_cast<long long>(args.steps), ema, sched.get_last_lr()[0],
-                    tok_s, secs / static_cast<double>(step) * static_cast<double>(args.steps - step), tty ? "" : "\n");
+                    static_cast<long long>(step), static_cast<long long>(args.steps), ema,
+                    sched.get_last_lr()[0], tok_s,
+                    secs / static_cast<double>(step) * static_cast<double>(args.steps - step),
+                    tty ? "" : "\n");
         std::fflush(stdout);
       }
     }
@@ -185,15 +208,18 @@ int main(int argc, char** argv) {
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     na::optimization::autocast ac(amp_dtype, amp);
     std::printf("trained in %.1f s: train loss %.3f, validation loss %.3f (uniform guess: %.3f)\n", secs,
-                estimate_loss(*gpt, train, args.batch_size, eval_gen), estimate_loss(*gpt, val, args.batch_size, eval_gen),
+                estimate_loss(*gpt, train, args.batch_size, eval_gen),
+                estimate_loss(*gpt, val, args.batch_size, eval_gen),
                 std::log(static_cast<double>(vocab.size())));
 
     gpt->eval();
     const na::Tensor prompt = na::tensor(vocab.encode("%\n"), na::Shape{1, 2});
     for (int s = 0; s < args.samples; ++s) {
-      const na::Tensor out = gpt->generate(prompt, args.sample_length, args.temperature, args.top_k, &sample_gen);
+      const na::Tensor out =
+          gpt->generate(prompt, args.sample_length, args.temperature, args.top_k, &sample_gen);
       std::printf("--- sample %d (temperature %g, top-k %lld)\n%s\n", s + 1, args.temperature,
-                  static_cast<long long>(args.top_k), vocab.decode(out.narrow(1, 2, out.size(1) - 2)).c_str());
+                  static_cast<long long>(args.top_k),
+                  vocab.decode(out.narrow(1, 2, out.size(1) - 2)).c_str());
     }
     return 0;
   } catch (const na::Error& e) {

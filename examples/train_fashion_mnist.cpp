@@ -24,10 +24,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <neural_arch/autograd.hpp>
+#include <neural_arch/data/dataloader.hpp>
 #include <neural_arch/data/idx.hpp>
 #include <neural_arch/functional/loss.hpp>
-#include <neural_arch/data/dataloader.hpp>
 #include <neural_arch/io/training_checkpoint.hpp>
 #include <neural_arch/nn/cnn.hpp>
 #include <neural_arch/nn/mlp.hpp>
@@ -36,7 +37,6 @@
 #include <neural_arch/optim/lr_scheduler.hpp>
 #include <neural_arch/optimization/autocast.hpp>
 #include <neural_arch/optimization/grad_scaler.hpp>
-#include <memory>
 #include <numeric>
 #include <string>
 
@@ -65,8 +65,8 @@ struct Args {
   std::ostream& os = why.empty() ? std::cout : std::cerr;
   if (!why.empty()) os << "train_fashion_mnist: " << why << "\n";
   os << "usage: train_fashion_mnist [--model cnn|mlp] [--epochs N] [--batch-size B] [--lr LR]"
-               " [--threads T] [--out DIR] [--resume CHECKPOINT] [--limit-train N] [--seed S] [--stop-after STEPS]"
-               " [--amp none|bf16|f16]\n";
+        " [--threads T] [--out DIR] [--resume CHECKPOINT] [--limit-train N] [--seed S] [--stop-after STEPS]"
+        " [--amp none|bf16|f16]\n";
   std::exit(why.empty() ? 0 : 2);
 }
 
@@ -79,19 +79,32 @@ Args parse(int argc, char** argv) {
       return argv[++i];
     };
     try {
-      if (k == "-h" || k == "--help") usage("");
-      else if (k == "--model") a.model = val();
-      else if (k == "--epochs") a.epochs = std::stoi(val());
-      else if (k == "--batch-size") a.batch_size = std::stoll(val());
-      else if (k == "--lr") a.lr = std::stod(val());
-      else if (k == "--threads") a.threads = std::stoi(val());
-      else if (k == "--out") a.out = val();
-      else if (k == "--resume") a.resume = val();
-      else if (k == "--limit-train") a.limit_train = std::stoll(val());
-      else if (k == "--seed") a.seed = std::stoull(val());
-      else if (k == "--stop-after") a.stop_after = std::stoll(val());
-      else if (k == "--amp") a.amp = val();
-      else usage("unknown argument " + k);
+      if (k == "-h" || k == "--help")
+        usage("");
+      else if (k == "--model")
+        a.model = val();
+      else if (k == "--epochs")
+        a.epochs = std::stoi(val());
+      else if (k == "--batch-size")
+        a.batch_size = std::stoll(val());
+      else if (k == "--lr")
+        a.lr = std::stod(val());
+      else if (k == "--threads")
+        a.threads = std::stoi(val());
+      else if (k == "--out")
+        a.out = val();
+      else if (k == "--resume")
+        a.resume = val();
+      else if (k == "--limit-train")
+        a.limit_train = std::stoll(val());
+      else if (k == "--seed")
+        a.seed = std::stoull(val());
+      else if (k == "--stop-after")
+        a.stop_after = std::stoll(val());
+      else if (k == "--amp")
+        a.amp = val();
+      else
+        usage("unknown argument " + k);
     } catch (const std::logic_error&) {
       usage("bad number for " + k);
     }
@@ -100,7 +113,8 @@ Args parse(int argc, char** argv) {
   if (a.amp != "none" && a.amp != "bf16" && a.amp != "f16") usage("--amp must be none, bf16 or f16");
   if (a.epochs < 0) a.epochs = a.model == "cnn" ? 12 : 10;
   if (a.lr < 0) a.lr = a.model == "cnn" ? 2e-3 : 1e-3;
-  if (a.batch_size <= 0 || a.threads <= 0 || a.epochs <= 0 || a.stop_after < 0) usage("sizes must be positive");
+  if (a.batch_size <= 0 || a.threads <= 0 || a.epochs <= 0 || a.stop_after < 0)
+    usage("sizes must be positive");
   return a;
 }
 
@@ -114,10 +128,12 @@ std::string clock_str(double s) {
 // One line, redrawn in place on a terminal; every 10% as a new line otherwise (logs, CI).
 class Progress {
  public:
-  Progress(int epoch, int epochs, int64_t total) : epoch_(epoch), epochs_(epochs), total_(total), tty_(isatty(1)) {}
+  Progress(int epoch, int epochs, int64_t total)
+      : epoch_(epoch), epochs_(epochs), total_(total), tty_(isatty(1)) {}
   void update(int64_t done, double loss, double samples_per_s, double eta_s) {
     const int decile = static_cast<int>(10 * done / total_);
-    const bool due = tty_ ? (Clock::now() - last_ > std::chrono::milliseconds(200) || done == total_) : decile > last_decile_;
+    const bool due = tty_ ? (Clock::now() - last_ > std::chrono::milliseconds(200) || done == total_)
+                          : decile > last_decile_;
     if (!due) return;
     last_ = Clock::now();
     last_decile_ = decile;
@@ -125,9 +141,9 @@ class Progress {
     const int filled = static_cast<int>(kWidth * done / total_);
     std::string bar(filled, '=');
     if (filled < kWidth) bar += '>' + std::string(kWidth - filled - 1, ' ');
-    std::printf("%sepoch %d/%d [%s] %lld/%lld  loss %.4f  %.0f samples/s  ETA %s%s", tty_ ? "\r" : "", epoch_, epochs_,
-                bar.c_str(), static_cast<long long>(done), static_cast<long long>(total_), loss, samples_per_s,
-                clock_str(eta_s).c_str(), tty_ ? "" : "\n");
+    std::printf("%sepoch %d/%d [%s] %lld/%lld  loss %.4f  %.0f samples/s  ETA %s%s", tty_ ? "\r" : "", epoch_,
+                epochs_, bar.c_str(), static_cast<long long>(done), static_cast<long long>(total_), loss,
+                samples_per_s, clock_str(eta_s).c_str(), tty_ ? "" : "\n");
     std::fflush(stdout);
   }
   void finish() {
@@ -168,7 +184,8 @@ int main(int argc, char** argv) {
     const bool amp = args.amp != "none";
     const na::DType amp_dtype = args.amp == "f16" ? na::kFloat16 : na::kBFloat16;
     std::printf("neural_arch Fashion-MNIST: model %s, %d epochs, batch %lld, AdamW lr %g, %d threads, %s\n",
-                args.model.c_str(), args.epochs, static_cast<long long>(args.batch_size), args.lr, args.threads,
+                args.model.c_str(), args.epochs, static_cast<long long>(args.batch_size), args.lr,
+                args.threads,
                 amp ? ("autocast " + args.amp + (args.amp == "f16" ? " + GradScaler" : "")).c_str() : "f32");
     auto train = na::data::load_fashion_mnist("train");
     auto test = na::data::load_fashion_mnist("test");
@@ -182,8 +199,10 @@ int main(int argc, char** argv) {
                 static_cast<long long>(test.images.size(0)), na::data::find_fashion_mnist().c_str());
 
     std::shared_ptr<na::nn::Module> model;
-    if (args.model == "cnn") model = std::make_shared<na::nn::CNN>();
-    else model = std::make_shared<na::nn::MLP>(std::vector<int64_t>{784, 512, 256, 10}, "relu", 0.2);
+    if (args.model == "cnn")
+      model = std::make_shared<na::nn::CNN>();
+    else
+      model = std::make_shared<na::nn::MLP>(std::vector<int64_t>{784, 512, 256, 10}, "relu", 0.2);
     std::printf("%s\n", model->str().c_str());
 
     na::optim::AdamW opt(model->parameters(), na::optim::AdamWOptions().lr(args.lr).weight_decay(1e-4));
@@ -193,8 +212,9 @@ int main(int argc, char** argv) {
     na::optimization::GradScaler scaler(na::optimization::GradScalerOptions{.enabled = args.amp == "f16"});
 
     // drop_last: equal batches. The loader's shuffle order is its own seeded generator.
-    na::data::DataLoader loader(std::make_shared<na::data::TensorDataset>(train.images, train.labels),
-                                na::data::DataLoaderOptions().batch_size(args.batch_size).shuffle().seed(args.seed + 1).drop_last());
+    na::data::DataLoader loader(
+        std::make_shared<na::data::TensorDataset>(train.images, train.labels),
+        na::data::DataLoaderOptions().batch_size(args.batch_size).shuffle().seed(args.seed + 1).drop_last());
     const na::io::TrainingState state{model.get(), &opt, &sched, &loader, {}};
 
     std::filesystem::create_directories(args.out);
@@ -203,15 +223,16 @@ int main(int argc, char** argv) {
     na::io::TrainingPosition pos;
     if (!args.resume.empty()) {
       auto ck = na::io::Checkpoint::load(args.resume);
-      NA_CHECK(ck.get("model_type") == args.model, "train_fashion_mnist", "checkpoint holds a ", ck.get("model_type"),
-               " model, not ", args.model);
+      NA_CHECK(ck.get("model_type") == args.model, "train_fashion_mnist", "checkpoint holds a ",
+               ck.get("model_type"), " model, not ", args.model);
       const std::string ck_amp = ck.has("amp") ? ck.get("amp") : "none";
-      NA_CHECK(ck_amp == args.amp, "train_fashion_mnist", "checkpoint was trained with --amp ", ck_amp, ", not ",
-               args.amp);
+      NA_CHECK(ck_amp == args.amp, "train_fashion_mnist", "checkpoint was trained with --amp ", ck_amp,
+               ", not ", args.amp);
       pos = na::io::restore_training(ck, state);
       if (scaler.is_enabled()) scaler.load_state_dict(ck.tensors("scaler"));
       std::printf("resumed from %s at step %lld (epoch %lld, batch %lld)\n", args.resume.c_str(),
-                  static_cast<long long>(pos.step), static_cast<long long>(pos.epoch + 1), static_cast<long long>(pos.batch));
+                  static_cast<long long>(pos.step), static_cast<long long>(pos.epoch + 1),
+                  static_cast<long long>(pos.batch));
     } else {
       std::ofstream(metrics_path, std::ios::trunc);
     }
@@ -248,7 +269,8 @@ int main(int argc, char** argv) {
         loss_sum += loss.item();
         const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
         const int64_t done = pos.batch * args.batch_size, here = pos.batch - first;
-        bar.update(done, loss_sum / static_cast<double>(here), static_cast<double>(here * args.batch_size) / secs,
+        bar.update(done, loss_sum / static_cast<double>(here),
+                   static_cast<double>(here * args.batch_size) / secs,
                    secs / static_cast<double>(here) * static_cast<double>(steps_per_epoch - pos.batch));
         if (args.stop_after > 0 && pos.step >= args.stop_after && pos.batch < steps_per_epoch) {
           stopped = true;
@@ -259,17 +281,19 @@ int main(int argc, char** argv) {
       if (stopped) {
         save_checkpoint();
         std::printf("stopped after step %lld (epoch %d, batch %lld); continue with --resume %s\n",
-                    static_cast<long long>(pos.step), epoch + 1, static_cast<long long>(pos.batch), ckpt_path.c_str());
+                    static_cast<long long>(pos.step), epoch + 1, static_cast<long long>(pos.batch),
+                    ckpt_path.c_str());
         break;
       }
       const double train_secs = std::chrono::duration<double>(Clock::now() - t0).count();
       accuracy = evaluate(*model, test, amp, amp_dtype);
       const double train_loss = loss_sum / static_cast<double>(pos.batch - first);
-      std::printf("epoch %d/%d: train loss %.4f, test accuracy %.2f%%, %.1f s\n", epoch + 1, args.epochs, train_loss,
-                  accuracy, train_secs);
+      std::printf("epoch %d/%d: train loss %.4f, test accuracy %.2f%%, %.1f s\n", epoch + 1, args.epochs,
+                  train_loss, accuracy, train_secs);
       std::ofstream(metrics_path, std::ios::app)
-          << "{\"epoch\": " << epoch + 1 << ", \"train_loss\": " << train_loss << ", \"test_accuracy\": " << accuracy
-          << ", \"train_seconds\": " << train_secs << ", \"samples_per_second\": "
+          << "{\"epoch\": " << epoch + 1 << ", \"train_loss\": " << train_loss
+          << ", \"test_accuracy\": " << accuracy << ", \"train_seconds\": " << train_secs
+          << ", \"samples_per_second\": "
           << static_cast<double>((pos.batch - first) * args.batch_size) / train_secs << "}\n";
       ++pos.epoch;
       pos.batch = 0;

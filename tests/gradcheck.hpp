@@ -124,8 +124,7 @@ inline GradcheckResult gradcheck(const GradFn& fn, const std::vector<na::Tensor>
       return res;
     }
     if (!out.requires_grad()) {
-      msg << "output of shape " << na::shape_str(out.shape())
-          << " does not require grad although inputs do";
+      msg << "output of shape " << na::shape_str(out.shape()) << " does not require grad although inputs do";
       res.message = msg.str();
       return res;
     }
@@ -198,7 +197,8 @@ inline GradcheckResult gradcheck(const GradFn& fn, const std::vector<na::Tensor>
       const double err = std::abs(analytic_v - numeric);
       const double tol = opt.atol + opt.rtol * std::abs(numeric);
       const double scaled = std::isfinite(err) ? err / tol : std::numeric_limits<double>::infinity();
-      res.max_abs_error = std::max(res.max_abs_error, std::isfinite(err) ? err : std::numeric_limits<double>::infinity());
+      res.max_abs_error =
+          std::max(res.max_abs_error, std::isfinite(err) ? err : std::numeric_limits<double>::infinity());
       res.max_scaled_error = std::max(res.max_scaled_error, scaled);
       ++res.elements_checked;
       if (!(scaled <= 1.0) && !first_failure_reported) {

@@ -153,17 +153,17 @@ inline RefCase parse_reference(std::string_view bytes, const std::string& source
     h.name = std::string(words[1]);
     h.dtype = detail::parse_dtype(words[2], where);
     int64_t ndim = detail::parse_int(words[3], where);
-    NA_CHECK(ndim >= 0 && ndim <= detail::kMaxDims, "reference", where, ": ndim ", ndim,
-             " outside [0, ", detail::kMaxDims, "]");
-    NA_CHECK(static_cast<int64_t>(words.size()) == 4 + ndim, "reference", where, ": ndim is ", ndim,
-             " but ", words.size() - 4, " sizes follow");
+    NA_CHECK(ndim >= 0 && ndim <= detail::kMaxDims, "reference", where, ": ndim ", ndim, " outside [0, ",
+             detail::kMaxDims, "]");
+    NA_CHECK(static_cast<int64_t>(words.size()) == 4 + ndim, "reference", where, ": ndim is ", ndim, " but ",
+             words.size() - 4, " sizes follow");
     int64_t nbytes = static_cast<int64_t>(na::element_size(h.dtype));
     for (int64_t d = 0; d < ndim; ++d) {
       int64_t s = detail::parse_int(words[4 + d], where);
       NA_CHECK(s >= 0, "reference", where, ": negative size ", s);
       // Checked before multiplying so that the product cannot overflow.
-      NA_CHECK(s == 0 || nbytes <= detail::kMaxTensorBytes / s, "reference", where, ": tensor '",
-               h.name, "' is larger than ", detail::kMaxTensorBytes, " bytes");
+      NA_CHECK(s == 0 || nbytes <= detail::kMaxTensorBytes / s, "reference", where, ": tensor '", h.name,
+               "' is larger than ", detail::kMaxTensorBytes, " bytes");
       nbytes *= s;
       h.shape.push_back(s);
     }

@@ -17,11 +17,11 @@
 #include <string>
 #include <vector>
 
+#include "gradcheck.hpp"
 #include "neural_arch/autograd.hpp"
 #include "neural_arch/functional/activation.hpp"
 #include "neural_arch/ops.hpp"
 #include "neural_arch/random.hpp"
-#include "gradcheck.hpp"
 #include "test_util.hpp"
 
 namespace na = neural_arch;
@@ -35,9 +35,15 @@ using LD = long double;
 LD sigmoid_ref(LD x) { return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x)); }
 LD softplus_ref(LD x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
 LD cdf_ref(LD x) { return 0.5L * std::erfc(-x / std::sqrt(2.0L)); }
-LD pdf_ref(LD x) { return std::exp(-0.5L * x * x) / std::sqrt(2.0L * 3.14159265358979323846264338327950288L); }
-LD gelu_v(LD x) { return std::sqrt(8.0L / 3.14159265358979323846264338327950288L) * (x + 0.044715L * x * x * x); }
-LD gelu_dv(LD x) { return std::sqrt(8.0L / 3.14159265358979323846264338327950288L) * (1 + 3 * 0.044715L * x * x); }
+LD pdf_ref(LD x) {
+  return std::exp(-0.5L * x * x) / std::sqrt(2.0L * 3.14159265358979323846264338327950288L);
+}
+LD gelu_v(LD x) {
+  return std::sqrt(8.0L / 3.14159265358979323846264338327950288L) * (x + 0.044715L * x * x * x);
+}
+LD gelu_dv(LD x) {
+  return std::sqrt(8.0L / 3.14159265358979323846264338327950288L) * (1 + 3 * 0.044715L * x * x);
+}
 
 LD lim(LD x, LD at_pos, LD at_neg, LD v) { return std::isinf(x) ? (x > 0 ? at_pos : at_neg) : v; }
 const LD kInf = std::numeric_limits<LD>::infinity();
@@ -45,9 +51,9 @@ const LD kInf = std::numeric_limits<LD>::infinity();
 struct Case {
   const char* name;
   std::function<na::Tensor(const na::Tensor&)> op;
-  std::function<LD(LD)> value, grad;  // exact f(x), f'(x)
-  double ulp_f32, abs_f32;            // stated forward bound, f32
-  double gulp_f32, gabs_f32;          // stated backward bound, f32 (grad of sum(f(x)))
+  std::function<LD(LD)> value, grad;            // exact f(x), f'(x)
+  double ulp_f32, abs_f32;                      // stated forward bound, f32
+  double gulp_f32, gabs_f32;                    // stated backward bound, f32 (grad of sum(f(x)))
   double ulp_f64, abs_f64, gulp_f64, gabs_f64;  // the same for f64 (+ x^2 ulp, see "f64 bounds")
 };
 
@@ -56,30 +62,37 @@ constexpr double k2m50 = 0x1p-50, k2m51 = 0x1p-51, k2m52 = 0x1p-52, k2m54 = 0x1p
 
 const std::vector<Case>& cases() {
   static const std::vector<Case> c = {
-      {"relu", [](const na::Tensor& x) { return na::relu(x); },
-       [](LD x) { return x > 0 ? x : 0.0L; }, [](LD x) { return x > 0 ? 1.0L : 0.0L; }, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"relu", [](const na::Tensor& x) { return na::relu(x); }, [](LD x) { return x > 0 ? x : 0.0L; },
+       [](LD x) { return x > 0 ? 1.0L : 0.0L; }, 0, 0, 0, 0, 0, 0, 0, 0},
       {"leaky_relu", [](const na::Tensor& x) { return na::leaky_relu(x, 0.125); },
        // 0.125 x is exact except where it underflows into the subnormals: correctly rounded
-       [](LD x) { return x > 0 ? x : 0.125L * x; }, [](LD x) { return x > 0 ? 1.0L : 0.125L; }, 0.5, 0, 0, 0, 0.5, 0, 0, 0},
+       [](LD x) { return x > 0 ? x : 0.125L * x; }, [](LD x) { return x > 0 ? 1.0L : 0.125L; }, 0.5, 0, 0, 0,
+       0.5, 0, 0, 0},
       {"gelu", [](const na::Tensor& x) { return na::gelu(x, "none"); },
        [](LD x) { return lim(x, kInf, -0.0L, x * cdf_ref(x)); },
        [](LD x) { return lim(x, 1, 0, cdf_ref(x) + x * pdf_ref(x)); }, 6.5, 0, 2, 8e-8, 4, k2m56, 3, k2m52},
       {"gelu_tanh", [](const na::Tensor& x) { return na::gelu(x, "tanh"); },
        [](LD x) { return lim(x, kInf, -0.0L, x * sigmoid_ref(gelu_v(x))); },
-       [](LD x) { return lim(x, 1, 0, sigmoid_ref(gelu_v(x)) * (1 + x * sigmoid_ref(-gelu_v(x)) * gelu_dv(x))); },
+       [](LD x) {
+         return lim(x, 1, 0, sigmoid_ref(gelu_v(x)) * (1 + x * sigmoid_ref(-gelu_v(x)) * gelu_dv(x)));
+       },
        4, 0, 4, 6e-8, 5, k2m54, 3, k2m52},
       {"silu", [](const na::Tensor& x) { return na::silu(x); },
        [](LD x) { return lim(x, kInf, -0.0L, x * sigmoid_ref(x)); },
-       [](LD x) { return lim(x, 1, 0, sigmoid_ref(x) * (1 + x * sigmoid_ref(-x))); }, 4, 0, 4.5, 1e-8, 4, 0x1p-1000, 3,
-       k2m52},
+       [](LD x) { return lim(x, 1, 0, sigmoid_ref(x) * (1 + x * sigmoid_ref(-x))); }, 4, 0, 4.5, 1e-8, 4,
+       0x1p-1000, 3, k2m52},
       {"sigmoid", [](const na::Tensor& x) { return na::sigmoid(x); }, [](LD x) { return sigmoid_ref(x); },
        // backward from the output y: y (1 - y) inherits y's absolute error
        [](LD x) { return sigmoid_ref(x) * sigmoid_ref(-x); }, 3, 0, 4, 2.5e-7, 3, 0, 3, k2m51},
       {"tanh", [](const na::Tensor& x) { return na::tanh(x); }, [](LD x) { return std::tanh(x); },
-       [](LD x) { const LD t = std::tanh(x); return lim(x, 0, 0, 1 - t * t); }, 2, 0, 4, 5e-7, 3, 0, 3, k2m50},
+       [](LD x) {
+         const LD t = std::tanh(x);
+         return lim(x, 0, 0, 1 - t * t);
+       },
+       2, 0, 4, 5e-7, 3, 0, 3, k2m50},
       {"softplus", [](const na::Tensor& x) { return na::softplus(x, 1.0, 20.0); },
-       [](LD x) { return x > 20 ? x : softplus_ref(x); }, [](LD x) { return x > 20 ? 1.0L : sigmoid_ref(x); }, 2,
-       0, 3, 0, 4.5, 0, 3.5, 0},
+       [](LD x) { return x > 20 ? x : softplus_ref(x); }, [](LD x) { return x > 20 ? 1.0L : sigmoid_ref(x); },
+       2, 0, 3, 0, 4.5, 0, 3.5, 0},
       {"softplus_beta2", [](const na::Tensor& x) { return na::softplus(x, 2.0, 20.0); },
        [](LD x) { return 2 * x > 20 ? x : softplus_ref(2 * x) / 2; },
        [](LD x) { return 2 * x > 20 ? 1.0L : sigmoid_ref(2 * x); }, 2, 0, 3, 0, 4.5, 0, 3.5, 0},
@@ -127,9 +140,12 @@ size_t count_bad(const std::vector<T>& xs, const T* got, const std::function<LD(
     const T g = got[i];
     bool ok;
     double ulps = 0;
-    if (std::isnan(exact)) ok = std::isnan(g);
-    else if (std::fabs(exact) >= overflow) ok = std::isinf(g) && (g > 0) == (exact > 0);
-    else if (!std::isfinite(g)) ok = false, ulps = INFINITY;
+    if (std::isnan(exact))
+      ok = std::isnan(g);
+    else if (std::fabs(exact) >= overflow)
+      ok = std::isinf(g) && (g > 0) == (exact > 0);
+    else if (!std::isfinite(g))
+      ok = false, ulps = INFINITY;
     else {
       const LD err = std::fabs(static_cast<LD>(g) - exact);
       ulps = static_cast<double>(err) / ulp_of(exact, f64);
@@ -142,7 +158,8 @@ size_t count_bad(const std::vector<T>& xs, const T* got, const std::function<LD(
       worst_ulps = ulps;
       std::ostringstream os;
       os.precision(17);
-      os << "x = " << xs[i] << ": got " << g << ", exact " << static_cast<double>(exact) << " (" << ulps << " ulp)";
+      os << "x = " << xs[i] << ": got " << g << ", exact " << static_cast<double>(exact) << " (" << ulps
+         << " ulp)";
       worst = os.str();
     }
   }
@@ -159,7 +176,8 @@ template <class T> std::vector<T> sweep_values() {
   // Random points too: grid points have few significant bits, so x^2 would be exact on them.
   na::Generator gen(99);
   const na::Tensor r = na::rand({dense / 4}, na::kFloat64, &gen);
-  for (int64_t i = 0; i < r.numel(); ++i) xs.push_back(static_cast<T>(-40.0 + 80.0 * r.data_ptr<double>()[i]));
+  for (int64_t i = 0; i < r.numel(); ++i)
+    xs.push_back(static_cast<T>(-40.0 + 80.0 * r.data_ptr<double>()[i]));
   for (uint64_t b = 0; b < (uint64_t{1} << 32); b += 65537) {
     float f;
     const uint32_t bits = static_cast<uint32_t>(b);
@@ -167,9 +185,29 @@ template <class T> std::vector<T> sweep_values() {
     xs.push_back(static_cast<T>(f));
   }
   const T inf = std::numeric_limits<T>::infinity();
-  for (T v : {T(0), inf, std::numeric_limits<T>::denorm_min(), std::numeric_limits<T>::min(),
-              std::numeric_limits<T>::max(), T(1e-30), T(0.5), T(0.7), T(0.7518), T(1.1924), T(1.2785), T(3.92),
-              T(10), T(11), T(14.5), T(20), T(20.000002), T(88.72), T(89), T(104), T(200), T(1e10), T(1e30)}) {
+  for (T v : {T(0),
+              inf,
+              std::numeric_limits<T>::denorm_min(),
+              std::numeric_limits<T>::min(),
+              std::numeric_limits<T>::max(),
+              T(1e-30),
+              T(0.5),
+              T(0.7),
+              T(0.7518),
+              T(1.1924),
+              T(1.2785),
+              T(3.92),
+              T(10),
+              T(11),
+              T(14.5),
+              T(20),
+              T(20.000002),
+              T(88.72),
+              T(89),
+              T(104),
+              T(200),
+              T(1e10),
+              T(1e30)}) {
     xs.push_back(v);
     xs.push_back(-v);
   }
@@ -225,18 +263,19 @@ struct Gate {
 constexpr double GU = 4, GA = 0x1p-52;
 const std::vector<Gate>& gates() {
   static const std::vector<Gate> g = {
-      {"glu", [](const na::Tensor& x, int64_t d) { return F::glu(x, d); }, [](LD b) { return sigmoid_ref(b); },
-       [](LD b) { return sigmoid_ref(b) * sigmoid_ref(-b); }, 4, 5, 1e-7, GU, GU, GA},
+      {"glu", [](const na::Tensor& x, int64_t d) { return F::glu(x, d); },
+       [](LD b) { return sigmoid_ref(b); }, [](LD b) { return sigmoid_ref(b) * sigmoid_ref(-b); }, 4, 5, 1e-7,
+       GU, GU, GA},
       {"geglu", [](const na::Tensor& x, int64_t d) { return F::geglu(x, d); },
-       [](LD b) { return b * cdf_ref(b); }, [](LD b) { return cdf_ref(b) + b * pdf_ref(b); }, 7.5, 3.5, 1e-7, GU, GU,
-       GA},
+       [](LD b) { return b * cdf_ref(b); }, [](LD b) { return cdf_ref(b) + b * pdf_ref(b); }, 7.5, 3.5, 1e-7,
+       GU, GU, GA},
       {"geglu_tanh", [](const na::Tensor& x, int64_t d) { return F::geglu(x, d, "tanh"); },
        [](LD b) { return b * sigmoid_ref(gelu_v(b)); },
-       [](LD b) { return sigmoid_ref(gelu_v(b)) * (1 + b * sigmoid_ref(-gelu_v(b)) * gelu_dv(b)); }, 5, 5.5, 1e-7,
-       GU, GU, GA},
+       [](LD b) { return sigmoid_ref(gelu_v(b)) * (1 + b * sigmoid_ref(-gelu_v(b)) * gelu_dv(b)); }, 5, 5.5,
+       1e-7, GU, GU, GA},
       {"swiglu", [](const na::Tensor& x, int64_t d) { return F::swiglu(x, d); },
-       [](LD b) { return b * sigmoid_ref(b); }, [](LD b) { return sigmoid_ref(b) * (1 + b * sigmoid_ref(-b)); }, 5,
-       6, 1e-7, GU, GU, GA},
+       [](LD b) { return b * sigmoid_ref(b); },
+       [](LD b) { return sigmoid_ref(b) * (1 + b * sigmoid_ref(-b)); }, 5, 6, 1e-7, GU, GU, GA},
   };
   return g;
 }
@@ -252,7 +291,8 @@ template <class T> void check_gate(const Gate& gt, const na::Shape& shape, int64
   na::Tensor r = na::randn(y.shape(), dt);
   na::Tensor gx = na::autograd::grad({y}, {x}, {r})[0];
   // Reference per element, in long double, on contiguous copies of the halves.
-  na::Tensor a = x.detach().narrow(d, 0, half).contiguous(), b = x.detach().narrow(d, half, half).contiguous();
+  na::Tensor a = x.detach().narrow(d, 0, half).contiguous(),
+             b = x.detach().narrow(d, half, half).contiguous();
   na::Tensor ga = gx.narrow(d, 0, half).contiguous(), gb = gx.narrow(d, half, half).contiguous();
   na::Tensor yc = y.detach().contiguous(), rc = r.contiguous();
   const T *pa = a.data_ptr<T>(), *pb = b.data_ptr<T>(), *py = yc.data_ptr<T>(), *pr = rc.data_ptr<T>();
@@ -269,8 +309,8 @@ template <class T> void check_gate(const Gate& gt, const na::Shape& shape, int64
     const double ag = f64 ? gt.gabs_f64 : gt.gabs_f32;
     const double x2 = f64 ? static_cast<double>(bv * bv) : 0.0;  // see "f64 bounds"
     auto ok = [&](LD got, LD exact, double ulps, LD abs_scale, LD factor) {
-      return std::fabs(got - exact) <=
-             (ulps + x2) * 2 * eps * std::fabs(exact) + abs_scale + (ulps + 1) * tiny * (1 + std::fabs(factor));
+      return std::fabs(got - exact) <= (ulps + x2) * 2 * eps * std::fabs(exact) + abs_scale +
+                                           (ulps + 1) * tiny * (1 + std::fabs(factor));
     };
     const bool good = ok(py[i], e_y, uf, 0, av) && ok(pga[i], e_ga, uf, 0, rv) &&
                       ok(pgb[i], e_gb, ug, ag * std::fabs(rv * av), rv * av);
@@ -328,7 +368,9 @@ TEST(ActivationKernels, GradcheckAndDoubleBackward) {
 TEST(ActivationKernels, GatedUnitsMatchTheirCompositions) {
   na::manual_seed(6);
   na::Tensor x = na::randn({3, 8, 5});
-  auto halves = [&](int64_t d) { return std::pair{x.narrow(d, 0, x.size(d) / 2), x.narrow(d, x.size(d) / 2, x.size(d) / 2)}; };
+  auto halves = [&](int64_t d) {
+    return std::pair{x.narrow(d, 0, x.size(d) / 2), x.narrow(d, x.size(d) / 2, x.size(d) / 2)};
+  };
   auto [a, b] = halves(1);
   EXPECT_TRUE(na_test::close(F::glu(x, 1), a * na::sigmoid(b), 1e-6, 1e-6));
   EXPECT_TRUE(na_test::close(F::geglu(x, 1), a * na::gelu(b, "none"), 1e-6, 1e-6));

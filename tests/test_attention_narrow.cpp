@@ -58,15 +58,16 @@ struct Run {
 Run run(const Case& c, const std::vector<Tensor>& in, const Tensor& up) {
   std::vector<Tensor> leaves;
   for (const Tensor& t : in) leaves.push_back(t.detach().clone().requires_grad_());
-  Tensor o = F::scaled_dot_product_attention(c.view(leaves[0]), c.view(leaves[1]), c.view(leaves[2]), Tensor(),
-                                             0.0, c.causal, c.scale);
+  Tensor o = F::scaled_dot_product_attention(c.view(leaves[0]), c.view(leaves[1]), c.view(leaves[2]),
+                                             Tensor(), 0.0, c.causal, c.scale);
   na::autograd::backward({o}, {up});
   return {o.detach(), {c.view(leaves[0].grad()), c.view(leaves[1].grad()), c.view(leaves[2].grad())}};
 }
 
 // |actual - expected| <= bound elementwise, plus 1e-5 of max|expected| for the f32 arithmetic
 // the two runs do in different orders once their values differ.
-void expect_within(const Tensor& actual, const Tensor& expected, const Tensor& bound, const std::string& what) {
+void expect_within(const Tensor& actual, const Tensor& expected, const Tensor& bound,
+                   const std::string& what) {
   const Tensor a = actual.to(DType::f32), e = expected.to(DType::f32);
   const double slack = 1e-5 * na::abs(e).max().item<double>();
   const Tensor excess = na::abs(a - e) - bound - slack;
@@ -87,8 +88,8 @@ void expect_narrow_matches_f32(const Case& c, DType t) {
   Tensor up;
   {
     na::NoGradGuard ng;
-    up = randn_t(F::scaled_dot_product_attention(c.view(ref[0]), c.view(ref[1]), c.view(ref[2]), Tensor(), 0.0,
-                                                 c.causal, c.scale)
+    up = randn_t(F::scaled_dot_product_attention(c.view(ref[0]), c.view(ref[1]), c.view(ref[2]), Tensor(),
+                                                 0.0, c.causal, c.scale)
                      .shape(),
                  t, 99);
   }
@@ -104,9 +105,9 @@ void expect_narrow_matches_f32(const Case& c, DType t) {
   na::NoGradGuard ng;
   const Tensor Q = c.view(ref[0]), K = c.view(ref[1]);
   const double sc = c.scale ? *c.scale : 1.0 / std::sqrt(static_cast<double>(Q.size(-1)));
-  const Tensor P = F::scaled_dot_product_attention_with_weights(Q, K, c.view(ref[2]), Tensor(), 0.0, c.causal,
-                                                                c.scale)
-                       .weights;
+  const Tensor P =
+      F::scaled_dot_product_attention_with_weights(Q, K, c.view(ref[2]), Tensor(), 0.0, c.causal, c.scale)
+          .weights;
   const Tensor a = na::sum(na::abs(up.to(DType::f32)) * na::abs(f.o), {-1}, true);  // (..., L, 1)
   const double kmax = na::abs(K).max().item<double>();
   expect_within(n.grads[0], f.grads[0], na::abs(f.grads[0]) * u + a * (sc * u * kmax), what + " dq");
@@ -165,7 +166,8 @@ TEST(AttentionNarrow, MatchesTheNarrowComposition) {
         o[fused] = F::scaled_dot_product_attention(in[0], in[1], in[2], Tensor(), 0.0, causal);
       }
       EXPECT_EQ(o[1].dtype(), t);
-      EXPECT_TRUE(na_test::close(o[1].to(DType::f32), o[0].to(DType::f32), 0, 16 * unit_roundoff(t), "composition"));
+      EXPECT_TRUE(
+          na_test::close(o[1].to(DType::f32), o[0].to(DType::f32), 0, 16 * unit_roundoff(t), "composition"));
     }
 }
 
@@ -213,7 +215,8 @@ TEST(AttentionNarrow, GptUnderAutocastBf16) {
   cfg.dropout = 0.0;
   na::nn::GPT gpt(cfg);
   na::Generator g(251);
-  const Tensor idx = na::randint(0, cfg.vocab_size, {2, 80}, na::DType::i64, &g), tgt = na::randint(0, cfg.vocab_size, {2, 80}, na::DType::i64, &g);
+  const Tensor idx = na::randint(0, cfg.vocab_size, {2, 80}, na::DType::i64, &g),
+               tgt = na::randint(0, cfg.vocab_size, {2, 80}, na::DType::i64, &g);
   const double f32 = gpt.forward(idx, tgt).item<double>();
   Tensor loss;
   {
@@ -242,7 +245,8 @@ TEST(AttentionNarrow, TransformerEncoderUnderAutocastBf16) {
     na::optimization::autocast ac;
     y = enc.forward(src, Tensor(), Tensor(), true);
   }
-  const double loss32 = na::mean(y32 * y32).item<double>(), loss = na::mean(y.to(DType::f32) * y.to(DType::f32)).item<double>();
+  const double loss32 = na::mean(y32 * y32).item<double>(),
+               loss = na::mean(y.to(DType::f32) * y.to(DType::f32)).item<double>();
   EXPECT_NEAR(loss, loss32, 0.02 * loss32);
   // elementwise: the post-norm output is O(1); bf16 matmuls and attention keep it within a few u.
   EXPECT_TRUE(na_test::close(y.to(DType::f32), y32, 0, 0.1, "encoder output"));

@@ -15,9 +15,9 @@
 #include "neural_arch/functional/loss.hpp"
 #include "neural_arch/functional/normalization.hpp"
 #include "neural_arch/nn/containers.hpp"
-#include "neural_arch/nn/module.hpp"
 #include "neural_arch/nn/conv.hpp"
 #include "neural_arch/nn/linear.hpp"
+#include "neural_arch/nn/module.hpp"
 #include "neural_arch/nn/normalization.hpp"
 #include "neural_arch/ops.hpp"
 #include "neural_arch/optimization/autocast.hpp"
@@ -34,29 +34,66 @@ using na::Tensor;
 using na::optimization::autocast;
 
 struct OpCase {
-  std::string name;  // the op's name in the policy table
-  bool lower;        // true: runs in the autocast dtype; false: in f32
+  std::string name;                  // the op's name in the policy table
+  bool lower;                        // true: runs in the autocast dtype; false: in f32
   std::function<Tensor(DType)> run;  // runs the op on inputs of the given dtype
 };
 
 Tensor rnd(const na::Shape& s, DType t) { return na::randn(s).to(t); }
-Tensor pos(const na::Shape& s, DType t) { return na::add(na::abs(na::randn(s)), na::scalar_tensor(0.1)).to(t); }
+Tensor pos(const na::Shape& s, DType t) {
+  return na::add(na::abs(na::randn(s)), na::scalar_tensor(0.1)).to(t);
+}
 
 const std::vector<OpCase>& op_cases() {
   static const std::vector<OpCase> cases = {
-      {"matmul", true, [](DType t) { return na::matmul(rnd({3, 4}, t), rnd({4, 5}, t)); }},
-      {"mm", true, [](DType t) { return na::mm(rnd({3, 4}, t), rnd({4, 5}, t)); }},
-      {"bmm", true, [](DType t) { return na::bmm(rnd({2, 3, 4}, t), rnd({2, 4, 5}, t)); }},
-      {"linear", true, [](DType t) { return na::linear(rnd({3, 4}, t), rnd({5, 4}, t), rnd({5}, t)); }},
-      {"conv1d", true, [](DType t) { return F::conv1d(rnd({1, 2, 8}, t), rnd({3, 2, 3}, t)); }},
-      {"conv2d", true, [](DType t) { return F::conv2d(rnd({1, 2, 6, 6}, t), rnd({3, 2, 3, 3}, t), rnd({3}, t)); }},
+      {"matmul", true,
+       [](DType t) {
+         return na::matmul(rnd({3, 4}, t), rnd({4, 5}, t));
+       }},
+      {"mm", true,
+       [](DType t) {
+         return na::mm(rnd({3, 4}, t), rnd({4, 5}, t));
+       }},
+      {"bmm", true,
+       [](DType t) {
+         return na::bmm(rnd({2, 3, 4}, t), rnd({2, 4, 5}, t));
+       }},
+      {"linear", true,
+       [](DType t) {
+         return na::linear(rnd({3, 4}, t), rnd({5, 4}, t), rnd({5}, t));
+       }},
+      {"conv1d", true,
+       [](DType t) {
+         return F::conv1d(rnd({1, 2, 8}, t), rnd({3, 2, 3}, t));
+       }},
+      {"conv2d", true,
+       [](DType t) {
+         return F::conv2d(rnd({1, 2, 6, 6}, t), rnd({3, 2, 3, 3}, t), rnd({3}, t));
+       }},
       {"scaled_dot_product_attention", true,
-       [](DType t) { return F::scaled_dot_product_attention(rnd({1, 4, 8}, t), rnd({1, 4, 8}, t), rnd({1, 4, 8}, t)); }},
-      {"softmax", false, [](DType t) { return na::softmax(rnd({3, 4}, t), 1); }},
-      {"log_softmax", false, [](DType t) { return na::log_softmax(rnd({3, 4}, t), 1); }},
-      {"layer_norm", false, [](DType t) { return F::layer_norm(rnd({3, 4}, t), {4}, rnd({4}, t), rnd({4}, t)); }},
-      {"rms_norm", false, [](DType t) { return F::rms_norm(rnd({3, 4}, t), {4}, rnd({4}, t)); }},
-      {"group_norm", false, [](DType t) { return F::group_norm(rnd({2, 4, 3}, t), 2, rnd({4}, t), rnd({4}, t)); }},
+       [](DType t) {
+         return F::scaled_dot_product_attention(rnd({1, 4, 8}, t), rnd({1, 4, 8}, t), rnd({1, 4, 8}, t));
+       }},
+      {"softmax", false,
+       [](DType t) {
+         return na::softmax(rnd({3, 4}, t), 1);
+       }},
+      {"log_softmax", false,
+       [](DType t) {
+         return na::log_softmax(rnd({3, 4}, t), 1);
+       }},
+      {"layer_norm", false,
+       [](DType t) {
+         return F::layer_norm(rnd({3, 4}, t), {4}, rnd({4}, t), rnd({4}, t));
+       }},
+      {"rms_norm", false,
+       [](DType t) {
+         return F::rms_norm(rnd({3, 4}, t), {4}, rnd({4}, t));
+       }},
+      {"group_norm", false,
+       [](DType t) {
+         return F::group_norm(rnd({2, 4, 3}, t), 2, rnd({4}, t), rnd({4}, t));
+       }},
       {"batch_norm", false,
        [](DType t) {
          Tensor rm = na::zeros({4}), rv = na::ones({4});  // f32 running stats, updated in place
@@ -64,28 +101,86 @@ const std::vector<OpCase>& op_cases() {
          EXPECT_NE(rm.abs().sum().item(), 0.0) << "running mean not updated in place";
          return y;
        }},
-      {"cross_entropy", false, [](DType t) { return F::cross_entropy(rnd({3, 4}, t), na::tensor<int64_t>({0, 3, 1})); }},
-      {"nll_loss", false, [](DType t) { return F::nll_loss(rnd({3, 4}, t), na::tensor<int64_t>({0, 3, 1})); }},
-      {"mse_loss", false, [](DType t) { return F::mse_loss(rnd({3, 4}, t), rnd({3, 4}, t)); }},
-      {"l1_loss", false, [](DType t) { return F::l1_loss(rnd({3, 4}, t), rnd({3, 4}, t)); }},
-      {"smooth_l1_loss", false, [](DType t) { return F::smooth_l1_loss(rnd({3, 4}, t), rnd({3, 4}, t)); }},
-      {"huber_loss", false, [](DType t) { return F::huber_loss(rnd({3, 4}, t), rnd({3, 4}, t)); }},
-      {"kl_div", false, [](DType t) { return F::kl_div(rnd({3, 4}, t), pos({3, 4}, t)); }},
+      {"cross_entropy", false,
+       [](DType t) {
+         return F::cross_entropy(rnd({3, 4}, t), na::tensor<int64_t>({0, 3, 1}));
+       }},
+      {"nll_loss", false,
+       [](DType t) {
+         return F::nll_loss(rnd({3, 4}, t), na::tensor<int64_t>({0, 3, 1}));
+       }},
+      {"mse_loss", false,
+       [](DType t) {
+         return F::mse_loss(rnd({3, 4}, t), rnd({3, 4}, t));
+       }},
+      {"l1_loss", false,
+       [](DType t) {
+         return F::l1_loss(rnd({3, 4}, t), rnd({3, 4}, t));
+       }},
+      {"smooth_l1_loss", false,
+       [](DType t) {
+         return F::smooth_l1_loss(rnd({3, 4}, t), rnd({3, 4}, t));
+       }},
+      {"huber_loss", false,
+       [](DType t) {
+         return F::huber_loss(rnd({3, 4}, t), rnd({3, 4}, t));
+       }},
+      {"kl_div", false,
+       [](DType t) {
+         return F::kl_div(rnd({3, 4}, t), pos({3, 4}, t));
+       }},
       {"binary_cross_entropy", false,
-       [](DType t) { return F::binary_cross_entropy(na::sigmoid(rnd({3, 4}, t)), na::sigmoid(rnd({3, 4}, t))); }},
+       [](DType t) {
+         return F::binary_cross_entropy(na::sigmoid(rnd({3, 4}, t)), na::sigmoid(rnd({3, 4}, t)));
+       }},
       {"binary_cross_entropy_with_logits", false,
-       [](DType t) { return F::binary_cross_entropy_with_logits(rnd({3, 4}, t), na::sigmoid(rnd({3, 4}, t))); }},
-      {"sum", false, [](DType t) { return na::sum(rnd({3, 4}, t)); }},
-      {"mean", false, [](DType t) { return na::mean(rnd({3, 4}, t), {1}); }},
-      {"var", false, [](DType t) { return na::var(rnd({3, 4}, t)); }},
-      {"std", false, [](DType t) { return na::std(rnd({3, 4}, t), {0}); }},
-      {"prod", false, [](DType t) { return na::prod(rnd({3, 4}, t), 1); }},
-      {"logsumexp", false, [](DType t) { return na::logsumexp(rnd({3, 4}, t), {1}); }},
-      {"exp", false, [](DType t) { return na::exp(rnd({3, 4}, t)); }},
-      {"log", false, [](DType t) { return na::log(pos({3, 4}, t)); }},
-      {"log1p", false, [](DType t) { return na::log1p(pos({3, 4}, t)); }},
-      {"pow", false, [](DType t) { return na::pow(pos({3, 4}, t), rnd({3, 4}, t)); }},
-      {"pow", false, [](DType t) { return na::pow(pos({3, 4}, t), 1.5); }},
+       [](DType t) {
+         return F::binary_cross_entropy_with_logits(rnd({3, 4}, t), na::sigmoid(rnd({3, 4}, t)));
+       }},
+      {"sum", false,
+       [](DType t) {
+         return na::sum(rnd({3, 4}, t));
+       }},
+      {"mean", false,
+       [](DType t) {
+         return na::mean(rnd({3, 4}, t), {1});
+       }},
+      {"var", false,
+       [](DType t) {
+         return na::var(rnd({3, 4}, t));
+       }},
+      {"std", false,
+       [](DType t) {
+         return na::std(rnd({3, 4}, t), {0});
+       }},
+      {"prod", false,
+       [](DType t) {
+         return na::prod(rnd({3, 4}, t), 1);
+       }},
+      {"logsumexp", false,
+       [](DType t) {
+         return na::logsumexp(rnd({3, 4}, t), {1});
+       }},
+      {"exp", false,
+       [](DType t) {
+         return na::exp(rnd({3, 4}, t));
+       }},
+      {"log", false,
+       [](DType t) {
+         return na::log(pos({3, 4}, t));
+       }},
+      {"log1p", false,
+       [](DType t) {
+         return na::log1p(pos({3, 4}, t));
+       }},
+      {"pow", false,
+       [](DType t) {
+         return na::pow(pos({3, 4}, t), rnd({3, 4}, t));
+       }},
+      {"pow", false,
+       [](DType t) {
+         return na::pow(pos({3, 4}, t), 1.5);
+       }},
   };
   return cases;
 }
@@ -202,7 +297,8 @@ TEST(Autocast, GradientsReachInputsInTheirDtypesAndMatchTheCastComposition) {
   // composition (and PyTorch) rounds the product to bf16 first: it is the composition's value
   // before that rounding, so within half a bf16 ulp of it.
   EXPECT_TRUE(na_test::close(w.grad(), w2.grad(), 0x1p-8, 0, "grad w"));
-  EXPECT_FALSE(na_test::close(w.grad(), w2.grad(), 0, 0, "grad w, bitwise")) << "grad w looks rounded to bf16";
+  EXPECT_FALSE(na_test::close(w.grad(), w2.grad(), 0, 0, "grad w, bitwise"))
+      << "grad w looks rounded to bf16";
 }
 
 TEST(Autocast, LinearKeepsNoNarrowWeightCopyForBackward) {

@@ -29,8 +29,7 @@ void expect_values(const Tensor& t, const std::vector<double>& want, double tol 
 }
 
 // Runs f, which must throw neural_arch::Error, and returns the message (empty if it did not throw).
-template <class F>
-std::string error_of(F&& f) {
+template <class F> std::string error_of(F&& f) {
   try {
     f();
   } catch (const na::Error& e) {
@@ -391,8 +390,8 @@ TEST(Autograd, FirstLeafGradientTakesTheIncomingBufferWithoutCopy) {
   const void* buffer = incoming;
   const Tensor first = w.grad().clone();
   na::matmul(x, w).sum().backward();
-  EXPECT_NE(incoming, buffer);                // the second gradient arrived in a new buffer ...
-  EXPECT_EQ(w.grad().raw_data(), buffer);     // ... and was added into the first in place
+  EXPECT_NE(incoming, buffer);             // the second gradient arrived in a new buffer ...
+  EXPECT_EQ(w.grad().raw_data(), buffer);  // ... and was added into the first in place
   EXPECT_TRUE(na::allclose(w.grad(), first * 2.0, 1e-6, 1e-6));
 }
 

@@ -26,8 +26,10 @@ TEST(Backend, AvailabilityAndReasons) {
 TEST(Backend, ForcedIsaIsHonoured) {
   const char* want = std::getenv("NA_CPU_ISA");
   auto isa = na::backends::get_backend("cpu").isa();
-  if (want) EXPECT_EQ(isa, want);
-  else EXPECT_TRUE(isa == "avx512" || isa == "avx2" || isa == "base");
+  if (want)
+    EXPECT_EQ(isa, want);
+  else
+    EXPECT_TRUE(isa == "avx512" || isa == "avx2" || isa == "base");
 }
 
 TEST(MemoryPool, TensorsAllocateThroughThePool) {

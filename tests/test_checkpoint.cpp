@@ -17,7 +17,9 @@ struct Net {
     na::Generator g(7);
     for (int i = 0; i < layers; ++i) w.push_back((na::randn({width, width}, {}, &g) * 0.1).requires_grad_());
   }
-  na::Tensor block(int i, const na::Tensor& x) const { return na::dropout(na::gelu(na::matmul(x, w[i])), 0.2); }
+  na::Tensor block(int i, const na::Tensor& x) const {
+    return na::dropout(na::gelu(na::matmul(x, w[i])), 0.2);
+  }
   void zero() {
     for (auto& p : w) p.set_grad(na::Tensor());
   }
@@ -40,12 +42,14 @@ TEST(Checkpoint, GradientsAreBitIdenticalWithDropout) {
   x0.set_grad(na::Tensor());
   na::manual_seed(123);
   h = x0;
-  for (int i = 0; i < 4; ++i) h = opt::checkpoint([&net, i](const na::Tensor& t) { return net.block(i, t); }, h);
+  for (int i = 0; i < 4; ++i)
+    h = opt::checkpoint([&net, i](const na::Tensor& t) { return net.block(i, t); }, h);
   EXPECT_EQ(h.to_vector<float>(), plain_out);
   // Draw more random numbers between forward and backward: recompute must not see them.
   na::rand({100});
   na::sum(h * h).backward();
-  for (size_t i = 0; i < net.w.size(); ++i) EXPECT_EQ(net.w[i].grad().to_vector<float>(), plain[i]) << "layer " << i;
+  for (size_t i = 0; i < net.w.size(); ++i)
+    EXPECT_EQ(net.w[i].grad().to_vector<float>(), plain[i]) << "layer " << i;
   EXPECT_EQ(x0.grad().to_vector<float>(), plain_x);
 }
 
@@ -64,7 +68,10 @@ TEST(Checkpoint, ParametersGetGradientsWhenInputsDoNot) {
 TEST(Checkpoint, SeveralInputsAndOutputs) {
   auto a = na::randn({3}, na::kFloat64).requires_grad_(), b = na::randn({3}, na::kFloat64).requires_grad_();
   auto outs = opt::checkpoint(
-      [](const std::vector<na::Tensor>& in) { return std::vector<na::Tensor>{in[0] * in[1], na::exp(in[0])}; }, {a, b});
+      [](const std::vector<na::Tensor>& in) {
+        return std::vector<na::Tensor>{in[0] * in[1], na::exp(in[0])};
+      },
+      {a, b});
   ASSERT_EQ(outs.size(), 2u);
   na::sum(outs[0] + outs[1] * 2.0).backward();
   auto ea = (b.detach() + na::exp(a.detach()) * 2.0).to_vector<double>();
@@ -80,7 +87,8 @@ TEST(Checkpoint, KeepsLessMemoryAliveUntilBackward) {
     const auto before = opt::get_memory_stats().allocated_bytes;
     na::Tensor h = x;
     for (int i = 0; i < 8; ++i)
-      h = ckpt ? opt::checkpoint([&net, i](const na::Tensor& t) { return net.block(i, t); }, h) : net.block(i, h);
+      h = ckpt ? opt::checkpoint([&net, i](const na::Tensor& t) { return net.block(i, t); }, h)
+               : net.block(i, h);
     const auto held = opt::get_memory_stats().allocated_bytes - before;
     na::sum(h).backward();
     net.zero();

@@ -4,13 +4,12 @@
 
 #include <functional>
 #include <memory>
-#include <vector>
-
 #include <neural_arch/autograd.hpp>
 #include <neural_arch/nn.hpp>
 #include <neural_arch/ops.hpp>
 #include <neural_arch/optimization/checkpoint.hpp>
 #include <neural_arch/optimization/memory.hpp>
+#include <vector>
 
 namespace na = neural_arch;
 namespace nn = neural_arch::nn;
@@ -48,7 +47,8 @@ struct StepResult {
 
 // Seeds the generator, runs forward, draws unrelated random numbers (recompute must not see
 // them), backpropagates sum(y^2), and returns the output and every gradient.
-StepResult run_step(nn::Module& m, const na::Tensor& x, const std::function<na::Tensor(const na::Tensor&)>& fwd) {
+StepResult run_step(nn::Module& m, const na::Tensor& x,
+                    const std::function<na::Tensor(const na::Tensor&)>& fwd) {
   m.zero_grad();
   auto in = x.detach().requires_grad_();
   na::manual_seed(42);
@@ -56,7 +56,8 @@ StepResult run_step(nn::Module& m, const na::Tensor& x, const std::function<na::
   na::rand({17});
   na::sum(y * y).backward();
   StepResult r{y.to_vector<float>(), in.grad().to_vector<float>(), {}};
-  for (auto& p : m.parameters()) r.grads.push_back(p.grad().defined() ? p.grad().to_vector<float>() : std::vector<float>{});
+  for (auto& p : m.parameters())
+    r.grads.push_back(p.grad().defined() ? p.grad().to_vector<float>() : std::vector<float>{});
   return r;
 }
 
@@ -174,7 +175,8 @@ TEST(EnableGradientCheckpointing, NestedSequentialsAndCheckpointCalls) {
 
 TEST(EnableGradientCheckpointing, GPTIsBitIdenticalWithDropout) {
   na::manual_seed(11);
-  nn::GPTConfig cfg{.vocab_size = 23, .block_size = 8, .n_layer = 3, .n_head = 2, .n_embd = 16, .dropout = 0.2};
+  nn::GPTConfig cfg{
+      .vocab_size = 23, .block_size = 8, .n_layer = 3, .n_head = 2, .n_embd = 16, .dropout = 0.2};
   auto gpt = std::make_shared<nn::GPT>(cfg);
   auto idx = na::randint(0, 23, {2, 8}, na::kInt64);
   auto tgt = na::randint(0, 23, {2, 8}, na::kInt64);
@@ -228,10 +230,13 @@ TEST(EnableGradientCheckpointing, TransformerEncoderIsBitIdenticalWithDropout) {
     ADD_FAILURE() << "no key " << k;
     return na::Tensor();
   };
-  EXPECT_EQ(find("layers.0.linear1.weight").to_vector<float>(), find("layers.2.linear1.weight").to_vector<float>());
+  EXPECT_EQ(find("layers.0.linear1.weight").to_vector<float>(),
+            find("layers.2.linear1.weight").to_vector<float>());
   EXPECT_TRUE(find("norm.weight").defined());
   auto x = na::randn({5, 2, 16});
-  auto fwd = [&](const na::Tensor& t) { return enc->forward(t, na::Tensor(), na::Tensor(), /*is_causal=*/true); };
+  auto fwd = [&](const na::Tensor& t) {
+    return enc->forward(t, na::Tensor(), na::Tensor(), /*is_causal=*/true);
+  };
   const StepResult plain = run_step(*enc, x, fwd);
   opt::enable_gradient_checkpointing(*enc);
   expect_identical(plain, run_step(*enc, x, fwd));

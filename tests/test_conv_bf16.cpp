@@ -39,21 +39,22 @@ Tensor rand_bf16(const na::Shape& s, double scale = 1.0) {
 // + |y32 - y|, and |y32 - y| <= gamma_K sum|terms| with gamma_K ~ K 2^-24 (f32 summation in
 // any order; twice that for margin). `abs_ref` is the same op applied to |operands| in f64,
 // i.e. sum|terms| per element.
-::testing::AssertionResult bf16_close(const Tensor& actual, const Tensor& ref, const Tensor& abs_ref, int64_t K,
-                                      const std::string& what) {
+::testing::AssertionResult bf16_close(const Tensor& actual, const Tensor& ref, const Tensor& abs_ref,
+                                      int64_t K, const std::string& what) {
   if (actual.dtype() != DType::bf16)
-    return ::testing::AssertionFailure() << what << ": dtype " << na::dtype_name(actual.dtype()) << ", expected bf16";
+    return ::testing::AssertionFailure()
+           << what << ": dtype " << na::dtype_name(actual.dtype()) << ", expected bf16";
   if (actual.shape() != ref.shape())
-    return ::testing::AssertionFailure() << what << ": shape " << na::shape_str(actual.shape()) << " vs "
-                                         << na::shape_str(ref.shape());
+    return ::testing::AssertionFailure()
+           << what << ": shape " << na::shape_str(actual.shape()) << " vs " << na::shape_str(ref.shape());
   const auto a = actual.to_vector<double>(), e = ref.to_vector<double>(), s = abs_ref.to_vector<double>();
   const double gamma = 2.0 * static_cast<double>(K) * std::ldexp(1.0, -24);
   for (size_t i = 0; i < a.size(); ++i) {
     const double acc = gamma * s[i];
     const double tol = std::ldexp(1.0, -8) * (std::abs(e[i]) + acc) + acc;
     if (!(std::abs(a[i] - e[i]) <= tol))
-      return ::testing::AssertionFailure() << what << ": element " << i << " is " << a[i] << ", expected " << e[i]
-                                           << " within " << tol << " (K " << K << ")";
+      return ::testing::AssertionFailure() << what << ": element " << i << " is " << a[i] << ", expected "
+                                           << e[i] << " within " << tol << " (K " << K << ")";
   }
   return ::testing::AssertionSuccess();
 }
@@ -68,7 +69,7 @@ struct Geo {
 
 const std::vector<Geo>& geometries() {
   static const std::vector<Geo> g{
-      {"cnn_conv1", {16, 1, 28, 28}, {32, 1, 3, 3}, 1, 1, 1, 1},  // Fashion-MNIST CNN, first layer
+      {"cnn_conv1", {16, 1, 28, 28}, {32, 1, 3, 3}, 1, 1, 1, 1},   // Fashion-MNIST CNN, first layer
       {"cnn_conv2", {8, 32, 14, 14}, {64, 32, 3, 3}, 1, 1, 1, 1},  // and second
       {"strided_asym_pad", {2, 16, 9, 11}, {32, 16, 5, 3}, {2, 3}, 1, {2, 1}, 1},
       {"depthwise_dilated_same", {2, 16, 12, 12}, {16, 1, 3, 3}, 1, 2, "same", 16},
@@ -105,8 +106,10 @@ void check_geometry(const Geo& g, bool with_bias) {
   y.backward(gy);
   y64.backward(f64(gy));
   const int64_t og = g.w[0] / g.groups, N = g.x[0], plane = y.size(2) * y.size(3);
-  const Tensor agx = F::conv2d_input_grad(g.x, abs64(w), abs64(gy), g.stride, g.padding, g.dilation, g.groups);
-  const Tensor agw = F::conv2d_weight_grad(abs64(x), g.w, abs64(gy), g.stride, g.padding, g.dilation, g.groups);
+  const Tensor agx =
+      F::conv2d_input_grad(g.x, abs64(w), abs64(gy), g.stride, g.padding, g.dilation, g.groups);
+  const Tensor agw =
+      F::conv2d_weight_grad(abs64(x), g.w, abs64(gy), g.stride, g.padding, g.dilation, g.groups);
   EXPECT_TRUE(bf16_close(xb.grad(), x64.grad(), agx, og * khw, "input gradient"));
   EXPECT_TRUE(bf16_close(wb.grad(), w64.grad(), agw, N * plane, "weight gradient"));
   if (with_bias)
@@ -158,10 +161,10 @@ TEST(ConvBf16, Conv1dStrideDilationGroupsPadding) {
   const Tensor gy = rand_bf16(y.shape());
   y.backward(gy);
   y64.backward(f64(gy));
-  const Tensor agx = F::conv2d_input_grad({2, 8, 1, 30}, abs64(w).unsqueeze(2), abs64(gy).unsqueeze(2), {1, 2},
-                                          {0, 3}, {1, 2}, 2);
-  const Tensor agw =
-      F::conv2d_weight_grad(abs64(x).unsqueeze(2), {16, 4, 1, 5}, abs64(gy).unsqueeze(2), {1, 2}, {0, 3}, {1, 2}, 2);
+  const Tensor agx = F::conv2d_input_grad({2, 8, 1, 30}, abs64(w).unsqueeze(2), abs64(gy).unsqueeze(2),
+                                          {1, 2}, {0, 3}, {1, 2}, 2);
+  const Tensor agw = F::conv2d_weight_grad(abs64(x).unsqueeze(2), {16, 4, 1, 5}, abs64(gy).unsqueeze(2),
+                                           {1, 2}, {0, 3}, {1, 2}, 2);
   EXPECT_TRUE(bf16_close(xb.grad(), x64.grad(), agx.squeeze(2), 8 * 5, "input gradient"));
   EXPECT_TRUE(bf16_close(wb.grad(), w64.grad(), agw.squeeze(2), 2 * y.size(2), "weight gradient"));
 }
@@ -205,7 +208,12 @@ TEST(ConvBf16, EmptyProblems) {
   // No input channels: the output is the bias.
   Tensor y0 = F::conv2d(na::zeros({2, 0, 5, 5}).to(DType::bf16), na::zeros({3, 0, 3, 3}).to(DType::bf16),
                         na::tensor<float>({1.f, 2.f, -3.f}).to(DType::bf16));
-  EXPECT_TRUE(close(y0, na::tensor<float>({1.f, 2.f, -3.f}).to(DType::bf16).view({1, 3, 1, 1}).expand({2, 3, 3, 3}).contiguous(),
+  EXPECT_TRUE(close(y0,
+                    na::tensor<float>({1.f, 2.f, -3.f})
+                        .to(DType::bf16)
+                        .view({1, 3, 1, 1})
+                        .expand({2, 3, 3, 3})
+                        .contiguous(),
                     0, 0, "zero input channels"));
 }
 
@@ -223,20 +231,30 @@ TEST(ConvBf16, Float16StaysOnTheConvertedPath) {
   const Tensor x = na::randn({2, 4, 9, 9}).to(DType::f16), w = na::randn({5, 4, 3, 3}).to(DType::f16);
   const Tensor y = F::conv2d(x, w, Tensor(), 2, 1);
   EXPECT_EQ(y.dtype(), DType::f16);
-  EXPECT_TRUE(close(y.to(DType::f32), F::conv2d(x.to(DType::f32), w.to(DType::f32), Tensor(), 2, 1).to(DType::f16).to(DType::f32),
-                    0, 0, "f16 output"));
+  EXPECT_TRUE(
+      close(y.to(DType::f32),
+            F::conv2d(x.to(DType::f32), w.to(DType::f32), Tensor(), 2, 1).to(DType::f16).to(DType::f32), 0, 0,
+            "f16 output"));
 }
 
 TEST(ConvBf16Errors, MixedDtypesAreRejected) {
   const Tensor xb = na::randn({1, 2, 5, 5}).to(DType::bf16), wb = na::randn({3, 2, 3, 3}).to(DType::bf16);
   expect_error([&] { F::conv2d(xb, wb.to(DType::f32)); }, {"[conv2d]", "same dtype", "bfloat16", "float32"});
-  expect_error([&] { F::conv2d(xb, wb, na::zeros({3})); }, {"[conv2d]", "weight and bias", "bfloat16", "float32"});
-  expect_error([&] { F::conv2d(xb, wb, na::zeros({4}).to(DType::bf16)); }, {"[conv2d]", "bias of shape (3,)", "got shape (4,)"});
+  expect_error([&] { F::conv2d(xb, wb, na::zeros({3})); },
+               {"[conv2d]", "weight and bias", "bfloat16", "float32"});
+  expect_error([&] { F::conv2d(xb, wb, na::zeros({4}).to(DType::bf16)); },
+               {"[conv2d]", "bias of shape (3,)", "got shape (4,)"});
   expect_error([&] { F::conv2d(xb, na::randn({3, 3, 3, 3}).to(DType::bf16)); }, {"[conv2d]", "channels"});
-  expect_error([&] { F::conv2d_input_grad({1, 2, 5, 5}, wb, na::zeros({1, 3, 4, 4}).to(DType::bf16)); },
-               {"[conv2d_input_grad]", "grad_output has shape (1,3,4,4)", "gives (1,3,3,3)"});
-  expect_error([&] { F::conv2d_weight_grad(xb, {3, 2, 3, 3}, na::zeros({1, 3, 3, 3})); },
-               {"[conv2d_weight_grad]", "same dtype"});
+  expect_error(
+      [&] {
+        F::conv2d_input_grad({1, 2, 5, 5}, wb, na::zeros({1, 3, 4, 4}).to(DType::bf16));
+      },
+      {"[conv2d_input_grad]", "grad_output has shape (1,3,4,4)", "gives (1,3,3,3)"});
+  expect_error(
+      [&] {
+        F::conv2d_weight_grad(xb, {3, 2, 3, 3}, na::zeros({1, 3, 3, 3}));
+      },
+      {"[conv2d_weight_grad]", "same dtype"});
 }
 
 TEST(ConvBf16, Conv2dModuleUnderAutocast) {
@@ -260,8 +278,9 @@ TEST(ConvBf16, Conv2dModuleUnderAutocast) {
                br = f64(layer.bias.detach().to(DType::bf16));
   const F::Int2 st(2, 2), dil(1, 1);
   const F::ConvPadding pad(int64_t{1});
-  EXPECT_TRUE(bf16_close(y, F::conv2d(xr, wr, br, st, pad, dil, 1), F::conv2d(na::abs(xr), na::abs(wr), na::abs(br), st, pad, dil, 1),
-                         8 * 9 + 1, "output"));
+  EXPECT_TRUE(bf16_close(y, F::conv2d(xr, wr, br, st, pad, dil, 1),
+                         F::conv2d(na::abs(xr), na::abs(wr), na::abs(br), st, pad, dil, 1), 8 * 9 + 1,
+                         "output"));
   const Tensor gw = F::conv2d_weight_grad(xr, {16, 8, 3, 3}, f64(gy), st, pad, dil, 1);
   const Tensor agw = F::conv2d_weight_grad(na::abs(xr), {16, 8, 3, 3}, abs64(gy), st, pad, dil, 1);
   EXPECT_TRUE(bf16_close(layer.weight.grad().to(DType::bf16), gw, agw, 4 * 25, "weight gradient"));

@@ -26,10 +26,12 @@ struct Result {
 };
 
 // y = f(x, W, b) and the gradients of sum(y * r) (r a random upstream gradient).
-Result run(bool fused, const na::Tensor& x0, const na::Tensor& w0, const na::Tensor& b0, const std::string& act,
-           const na::Tensor& r) {
-  na::Tensor x = x0.detach().requires_grad_(), w = w0.detach().requires_grad_(), b = b0.detach().requires_grad_();
-  na::Tensor y = fused ? opt::fuse_linear_activation(x, w, b, act) : opt::linear_activation_unfused(x, w, b, act);
+Result run(bool fused, const na::Tensor& x0, const na::Tensor& w0, const na::Tensor& b0,
+           const std::string& act, const na::Tensor& r) {
+  na::Tensor x = x0.detach().requires_grad_(), w = w0.detach().requires_grad_(),
+             b = b0.detach().requires_grad_();
+  na::Tensor y =
+      fused ? opt::fuse_linear_activation(x, w, b, act) : opt::linear_activation_unfused(x, w, b, act);
   na::autograd::backward({y}, {r});
   return {y.detach(), x.grad(), w.grad(), b.grad()};
 }
@@ -72,27 +74,33 @@ TEST_P(FusionAct, Gradcheck) {
   const std::string act = GetParam();
   na::manual_seed(9);
   // Inputs away from relu's kink: finite differences are meaningless across it.
-  auto fn = [act](const std::vector<na::Tensor>& v) { return opt::fuse_linear_activation(v[0], v[1], v[2], act); };
-  auto r = na_test::gradcheck(fn, {na::randn({5, 4}, na::kFloat64).requires_grad_(),
-                                   na::randn({3, 4}, na::kFloat64).requires_grad_(),
-                                   na::randn({3}, na::kFloat64).requires_grad_()});
+  auto fn = [act](const std::vector<na::Tensor>& v) {
+    return opt::fuse_linear_activation(v[0], v[1], v[2], act);
+  };
+  auto r = na_test::gradcheck(
+      fn, {na::randn({5, 4}, na::kFloat64).requires_grad_(), na::randn({3, 4}, na::kFloat64).requires_grad_(),
+           na::randn({3}, na::kFloat64).requires_grad_()});
   EXPECT_TRUE(r.ok) << act << ": " << r.message;
 }
 
 TEST_P(FusionAct, DoubleBackwardMatchesComposition) {
   const std::string act = GetParam();
   na::manual_seed(10);
-  na::Tensor x = na::randn({6, 5}, na::kFloat64), w = na::randn({4, 5}, na::kFloat64), b = na::randn({4}, na::kFloat64);
+  na::Tensor x = na::randn({6, 5}, na::kFloat64), w = na::randn({4, 5}, na::kFloat64),
+             b = na::randn({4}, na::kFloat64);
   auto second = [&](bool fused) {
-    na::Tensor xx = x.detach().requires_grad_(), ww = w.detach().requires_grad_(), bb = b.detach().requires_grad_();
-    na::Tensor y = fused ? opt::fuse_linear_activation(xx, ww, bb, act) : opt::linear_activation_unfused(xx, ww, bb, act);
+    na::Tensor xx = x.detach().requires_grad_(), ww = w.detach().requires_grad_(),
+               bb = b.detach().requires_grad_();
+    na::Tensor y = fused ? opt::fuse_linear_activation(xx, ww, bb, act)
+                         : opt::linear_activation_unfused(xx, ww, bb, act);
     auto g = na::autograd::grad({na::sum(y * y)}, {xx}, {}, true, true);
     // d/dW of |dL/dx|^2: needs the backward of the backward.
     auto gg = na::autograd::grad({na::sum(g[0] * g[0])}, {ww, bb});
     return std::vector<na::Tensor>{g[0].detach(), gg[0], gg[1]};
   };
   auto f = second(true), u = second(false);
-  for (size_t i = 0; i < f.size(); ++i) EXPECT_TRUE(na_test::close(f[i], u[i], 1e-10, 1e-10)) << act << " " << i;
+  for (size_t i = 0; i < f.size(); ++i)
+    EXPECT_TRUE(na_test::close(f[i], u[i], 1e-10, 1e-10)) << act << " " << i;
 }
 
 INSTANTIATE_TEST_SUITE_P(Acts, FusionAct, ::testing::ValuesIn(kActs));
@@ -129,7 +137,8 @@ TEST(OptimizedLinear, MatchesLinearThenActivation) {
 TEST(OptimizedLinear, HalfPrecisionFallsBackToComposition) {
   na::manual_seed(13);
   na::Tensor x = na::randn({4, 8}), w = na::randn({3, 8}), b = na::randn({3});
-  na::Tensor y = opt::fuse_linear_activation(x.to(na::kBFloat16), w.to(na::kBFloat16), b.to(na::kBFloat16), "silu");
+  na::Tensor y =
+      opt::fuse_linear_activation(x.to(na::kBFloat16), w.to(na::kBFloat16), b.to(na::kBFloat16), "silu");
   EXPECT_EQ(y.dtype(), na::kBFloat16);
   EXPECT_TRUE(na_test::close(y.to(na::kFloat32), na::silu(na::linear(x, w, b)), 3e-2, 3e-2));
 }
@@ -152,18 +161,28 @@ TEST(OptimizedLinear, Misuse) {
   na_test::expect_error([] { na::nn::OptimizedLinear(-1, 3); }, {"[OptimizedLinear]", "-1"});
   na::nn::OptimizedLinear l(4, 3, "relu");
   na_test::expect_error([&] { l.forward(na::randn({2, 5})); }, {"[OptimizedLinear]", "(2,5)"});
-  na_test::expect_error([&] { l.forward(na::randn({2, 4}, na::kFloat64)); }, {"[OptimizedLinear]", "float64"});
+  na_test::expect_error(
+      [&] {
+        l.forward(na::randn({2, 4}, na::kFloat64));
+      },
+      {"[OptimizedLinear]", "float64"});
   na::Tensor x = na::randn({2, 4}), w = na::randn({3, 4});
   na_test::expect_error([&] { opt::fuse_linear_activation(x, w, na::Tensor(), "swish"); },
                         {"[fuse_linear_activation]", "swish"});
-  na_test::expect_error([&] { opt::fuse_linear_activation(x, na::randn({3, 5}), na::Tensor(), "relu"); },
-                        {"[fuse_linear_activation]", "(2,4)", "(3,5)"});
+  na_test::expect_error(
+      [&] {
+        opt::fuse_linear_activation(x, na::randn({3, 5}), na::Tensor(), "relu");
+      },
+      {"[fuse_linear_activation]", "(2,4)", "(3,5)"});
   na_test::expect_error([&] { opt::fuse_linear_activation(x, w, na::randn({4}), "relu"); },
                         {"[fuse_linear_activation]", "bias"});
   na_test::expect_error([&] { opt::fuse_linear_activation(x, w.to(na::kFloat64), na::Tensor(), "relu"); },
                         {"[fuse_linear_activation]", "float64"});
-  na_test::expect_error([&] { opt::fuse_linear_activation(na::ones({2, 4}, na::kInt64), w, na::Tensor(), "relu"); },
-                        {"[fuse_linear_activation]", "int64"});
+  na_test::expect_error(
+      [&] {
+        opt::fuse_linear_activation(na::ones({2, 4}, na::kInt64), w, na::Tensor(), "relu");
+      },
+      {"[fuse_linear_activation]", "int64"});
 }
 
 TEST(OptimizedLinear, SavedInputModifiedInPlaceIsReported) {

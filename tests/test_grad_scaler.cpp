@@ -8,8 +8,8 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "neural_arch/ops.hpp"
 #include "neural_arch/optim/adam.hpp"
@@ -95,7 +95,8 @@ TEST(GradScaler, StateDictRoundTripsAndChecks) {
   EXPECT_EQ(b.get_scale(), a.get_scale());
   EXPECT_EQ(b.growth_tracker(), 3);
   na_test::expect_error([&] { b.load_state_dict({}); }, {"[GradScaler]", "empty"});
-  na_test::expect_error([] { GradScaler bad(GradScalerOptions{.growth_factor = 0.5}); }, {"[GradScaler]", "growth_factor"});
+  na_test::expect_error([] { GradScaler bad(GradScalerOptions{.growth_factor = 0.5}); },
+                        {"[GradScaler]", "growth_factor"});
 }
 
 TEST(GradScaler, MisuseIsAnError) {

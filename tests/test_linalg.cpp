@@ -600,8 +600,8 @@ TEST(Gemm, Bf16OperandsWithF32Output) {
       const na::Tensor a64 = a.to(na::DType::f64), b64 = b.to(na::DType::f64);
       const na::Tensor ref = na::mm(ta ? a64.t() : a64, tb ? b64.t() : b64);
       std::vector<float> C(M * N, -1.f);
-      na::cpu::gemm(ta, tb, M, N, K, a.data_ptr<na::BFloat16>(), ta ? M : K, b.data_ptr<na::BFloat16>(), tb ? K : N,
-                    C.data(), N);
+      na::cpu::gemm(ta, tb, M, N, K, a.data_ptr<na::BFloat16>(), ta ? M : K, b.data_ptr<na::BFloat16>(),
+                    tb ? K : N, C.data(), N);
       const double* r = ref.data_ptr<double>();
       int64_t not_bf16 = 0;
       for (int64_t i = 0; i < M * N; ++i) {

@@ -7,12 +7,11 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <neural_arch/backends/memory_pool.hpp>
+#include <neural_arch/error.hpp>
 #include <random>
 #include <thread>
 #include <vector>
-
-#include <neural_arch/backends/memory_pool.hpp>
-#include <neural_arch/error.hpp>
 
 namespace na = neural_arch;
 using na::backends::MemoryPool;
@@ -20,8 +19,8 @@ using na::backends::MemoryStats;
 
 namespace {
 
-void expect_stats(const MemoryStats& s, size_t allocated, size_t peak, size_t reserved, size_t cached, uint64_t count,
-                  uint64_t hits, uint64_t misses) {
+void expect_stats(const MemoryStats& s, size_t allocated, size_t peak, size_t reserved, size_t cached,
+                  uint64_t count, uint64_t hits, uint64_t misses) {
   EXPECT_EQ(s.allocated_bytes, allocated);
   EXPECT_EQ(s.peak_allocated_bytes, peak);
   EXPECT_EQ(s.reserved_bytes, reserved);
@@ -37,7 +36,7 @@ TEST(MemoryPool, StatisticsAreExactOnAScriptedSequence) {
   MemoryPool pool;
   pool.set_caching(true);  // whatever NA_MEMORY_POOL says
   const size_t small = MemoryPool::size_class(1000), big = MemoryPool::size_class(3 << 20);
-  ASSERT_EQ(MemoryPool::size_class(900), small);               // same class: reused below
+  ASSERT_EQ(MemoryPool::size_class(900), small);  // same class: reused below
   ASSERT_EQ(MemoryPool::size_class((3 << 20) - 100), big);
   expect_stats(pool.stats(), 0, 0, 0, 0, 0, 0, 0);
   EXPECT_EQ(pool.stats().pool_hit_rate(), 0.0);

@@ -49,7 +49,9 @@ double narrow_value(uint16_t b, int ew, int mw) {
 uint32_t widen_ref(uint16_t b, int ew, int mw) {
   double v = narrow_value(b, ew, mw);
   if (std::isnan(v) && ew == 8) return static_cast<uint32_t>(b) << 16;
-  if (std::isnan(v)) return (static_cast<uint32_t>(b & 0x8000) << 16) | 0x7fc00000u | (static_cast<uint32_t>(b & ((1 << mw) - 1)) << (23 - mw));
+  if (std::isnan(v))
+    return (static_cast<uint32_t>(b & 0x8000) << 16) | 0x7fc00000u |
+           (static_cast<uint32_t>(b & ((1 << mw) - 1)) << (23 - mw));
   return bits_of(static_cast<float>(v));  // exact: every f16/bf16 value is an f32
 }
 
@@ -95,9 +97,10 @@ std::vector<std::pair<std::string, const cpu::KernelTable*>> tables() {
     t.emplace_back("avx2", cpu::avx2::kernel_table());
   else
     std::printf("note: CPU lacks AVX2/F16C, AVX2 conversions not run\n");
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-      __builtin_cpu_supports("avx512vl"))
-    t.emplace_back(__builtin_cpu_supports("avx512bf16") ? "avx512+bf16" : "avx512", cpu::avx512::kernel_table());
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+    t.emplace_back(__builtin_cpu_supports("avx512bf16") ? "avx512+bf16" : "avx512",
+                   cpu::avx512::kernel_table());
   else
     std::printf("note: CPU lacks AVX-512, AVX-512 conversions not run\n");
   return t;
@@ -111,13 +114,15 @@ std::vector<float> dense_inputs(const NarrowFormat& fmt) {
   for (size_t k = 0; k + 1 < v.size(); ++k) {
     const float lo = static_cast<float>(v[k]);
     const float mid = static_cast<float>((v[k] + v[k + 1]) / 2);  // exact in f32 for both formats
-    for (float x : {lo, mid, std::nextafter(mid, 0.0f), std::nextafter(mid, INFINITY), std::nextafter(lo, INFINITY)}) {
+    for (float x :
+         {lo, mid, std::nextafter(mid, 0.0f), std::nextafter(mid, INFINITY), std::nextafter(lo, INFINITY)}) {
       xs.push_back(x);
       xs.push_back(-x);
     }
   }
-  for (uint32_t u : {0x7f800000u, 0xff800000u, 0x7f800001u, 0x7fc00000u, 0xffffffffu, 0x7fbfffffu, 0xff812345u,
-                     0x7f7fffffu, 0x00000001u, 0x807fffffu, 0x00400000u, 0x3f808000u, 0x3f818000u})
+  for (uint32_t u :
+       {0x7f800000u, 0xff800000u, 0x7f800001u, 0x7fc00000u, 0xffffffffu, 0x7fbfffffu, 0xff812345u,
+        0x7f7fffffu, 0x00000001u, 0x807fffffu, 0x00400000u, 0x3f808000u, 0x3f818000u})
     xs.push_back(float_of(u));
   for (float x : {65504.0f, 65519.99f, 65520.0f, 65536.0f, 1e10f, 3.0e38f, 5.96e-8f, 2.98e-8f, 2.99e-8f})
     xs.push_back(x), xs.push_back(-x);
@@ -145,20 +150,21 @@ void check_narrowing(DType to, const NarrowFormat& fmt) {
       }
     // Strided (scalar) path too.
     std::vector<uint16_t> strided(2 * xs.size());
-    table->cast(reinterpret_cast<char*>(strided.data()), to, reinterpret_cast<const char*>(xs.data()), DType::f32,
-                static_cast<int64_t>(xs.size()), 2, 1);
+    table->cast(reinterpret_cast<char*>(strided.data()), to, reinterpret_cast<const char*>(xs.data()),
+                DType::f32, static_cast<int64_t>(xs.size()), 2, 1);
     for (size_t i = 0; i < xs.size() && bad < 5; ++i)
       if (strided[2 * i] != expect[i]) {
         ++bad;
-        ADD_FAILURE() << name << " strided " << na::dtype_name(to) << ": f32 bits 0x" << std::hex << bits_of(xs[i]);
+        ADD_FAILURE() << name << " strided " << na::dtype_name(to) << ": f32 bits 0x" << std::hex
+                      << bits_of(xs[i]);
       }
   }
   // The scalar conversion in dtype.hpp (used by Half/BFloat16 and scalar loops) agrees too.
   for (size_t i = 0; i < xs.size(); ++i) {
     const uint16_t s = to == DType::bf16 ? na::float_to_bf16(xs[i]) : na::float_to_half(xs[i]);
     if (s != expect[i]) {
-      ADD_FAILURE() << "scalar " << na::dtype_name(to) << ": f32 bits 0x" << std::hex << bits_of(xs[i]) << " -> 0x" << s
-                    << ", expected 0x" << expect[i];
+      ADD_FAILURE() << "scalar " << na::dtype_name(to) << ": f32 bits 0x" << std::hex << bits_of(xs[i])
+                    << " -> 0x" << s << ", expected 0x" << expect[i];
       break;
     }
   }
@@ -169,11 +175,11 @@ void check_all_patterns(DType narrow, const NarrowFormat& fmt) {
   for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<uint16_t>(i);
   for (const auto& [name, table] : tables()) {
     std::vector<float> wide(all.size());
-    table->cast(reinterpret_cast<char*>(wide.data()), DType::f32, reinterpret_cast<const char*>(all.data()), narrow,
-                static_cast<int64_t>(all.size()), 1, 1);
+    table->cast(reinterpret_cast<char*>(wide.data()), DType::f32, reinterpret_cast<const char*>(all.data()),
+                narrow, static_cast<int64_t>(all.size()), 1, 1);
     std::vector<uint16_t> back(all.size());
-    table->cast(reinterpret_cast<char*>(back.data()), narrow, reinterpret_cast<const char*>(wide.data()), DType::f32,
-                static_cast<int64_t>(all.size()), 1, 1);
+    table->cast(reinterpret_cast<char*>(back.data()), narrow, reinterpret_cast<const char*>(wide.data()),
+                DType::f32, static_cast<int64_t>(all.size()), 1, 1);
     int bad = 0;
     for (size_t i = 0; i < all.size() && bad < 5; ++i) {
       const uint16_t b = all[i];
@@ -182,9 +188,9 @@ void check_all_patterns(DType narrow, const NarrowFormat& fmt) {
       const uint16_t rt = nan ? fmt.round(float_of(w)) : b;  // NaN comes back as the canonical NaN
       if (bits_of(wide[i]) != w || back[i] != rt) {
         ++bad;
-        ADD_FAILURE() << name << " " << na::dtype_name(narrow) << " pattern 0x" << std::hex << b << ": widened 0x"
-                      << bits_of(wide[i]) << " (expected 0x" << w << "), back 0x" << back[i] << " (expected 0x" << rt
-                      << ")";
+        ADD_FAILURE() << name << " " << na::dtype_name(narrow) << " pattern 0x" << std::hex << b
+                      << ": widened 0x" << bits_of(wide[i]) << " (expected 0x" << w << "), back 0x" << back[i]
+                      << " (expected 0x" << rt << ")";
       }
     }
   }

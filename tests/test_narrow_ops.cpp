@@ -79,7 +79,8 @@ const std::vector<std::pair<std::string, Binary>>& binary_ops() {
       {"minimum", [](const Tensor& a, const Tensor& b) { return na::minimum(a, b); }},
       {"broadcast_add", [](const Tensor& a, const Tensor& b) { return na::add(a, b.narrow(0, 0, 1)); }},
       {"mul_transposed", [](const Tensor& a, const Tensor& b) { return na::mul(a.t(), b.t()); }},
-      {"div_column_broadcast", [](const Tensor& a, const Tensor& b) { return na::div(a, b.narrow(1, 0, 1)); }},
+      {"div_column_broadcast",
+       [](const Tensor& a, const Tensor& b) { return na::div(a, b.narrow(1, 0, 1)); }},
       {"where", [](const Tensor& a, const Tensor& b) { return na::where(na::gt(a, b), a, b); }},
   };
   return ops;
@@ -88,8 +89,9 @@ const std::vector<std::pair<std::string, Binary>>& binary_ops() {
 // Bitwise equality of two tensors of the same dtype and shape (NaN matches NaN).
 ::testing::AssertionResult same_bits(const Tensor& a, const Tensor& b) {
   if (a.dtype() != b.dtype() || a.shape() != b.shape())
-    return ::testing::AssertionFailure() << "dtype/shape " << na::dtype_name(a.dtype()) << na::shape_str(a.shape())
-                                         << " vs " << na::dtype_name(b.dtype()) << na::shape_str(b.shape());
+    return ::testing::AssertionFailure()
+           << "dtype/shape " << na::dtype_name(a.dtype()) << na::shape_str(a.shape()) << " vs "
+           << na::dtype_name(b.dtype()) << na::shape_str(b.shape());
   Tensor af = a.to(DType::f32).contiguous(), bf = b.to(DType::f32).contiguous();
   const float* x = af.data_ptr<float>();
   const float* y = bf.data_ptr<float>();
@@ -162,7 +164,8 @@ TEST_P(NarrowOps, MatmulAndLinearMatchF32WithinNarrowRounding) {
   // Transposed and batched operands take other GEMM layouts.
   Tensor a3 = na::randn({3, 33, 65}).to(t), bt = na::randn({3, 47, 65}).to(t);
   EXPECT_TRUE(na_test::close(na::bmm(a3, bt.transpose(1, 2)).to(DType::f32),
-                             na::bmm(a3.to(DType::f32), bt.to(DType::f32).transpose(1, 2)), eps, 1e-5, "bmm"));
+                             na::bmm(a3.to(DType::f32), bt.to(DType::f32).transpose(1, 2)), eps, 1e-5,
+                             "bmm"));
   // Backward in the narrow type.
   Tensor x = a.clone(), wl = w.clone();
   x.requires_grad_(true);

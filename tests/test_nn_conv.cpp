@@ -62,17 +62,20 @@ Tensor as_leaf(const Tensor& t) { return t.requires_grad() ? t : t.detach().requ
 // ------------------------------------------------------------------ reference: conv
 
 TEST(NnConvReference, conv2d_basic) {
-  check_reference("conv_conv2d_basic", [](const Inputs& v) { return F::conv2d(v.at("x"), v.at("w"), v.at("b"), 1, 1); });
+  check_reference("conv_conv2d_basic",
+                  [](const Inputs& v) { return F::conv2d(v.at("x"), v.at("w"), v.at("b"), 1, 1); });
 }
 
 TEST(NnConvReference, conv2d_stride_pad_pair) {
-  check_reference("conv_conv2d_stride_pad_pair",
-                  [](const Inputs& v) { return F::conv2d(v.at("x"), v.at("w"), v.at("b"), {2, 1}, {1, 2}); });
+  check_reference("conv_conv2d_stride_pad_pair", [](const Inputs& v) {
+    return F::conv2d(v.at("x"), v.at("w"), v.at("b"), {2, 1}, {1, 2});
+  });
 }
 
 TEST(NnConvReference, conv2d_dilation) {
-  check_reference("conv_conv2d_dilation",
-                  [](const Inputs& v) { return F::conv2d(v.at("x"), v.at("w"), v.at("b"), 2, 2, {2, 3}); });
+  check_reference("conv_conv2d_dilation", [](const Inputs& v) {
+    return F::conv2d(v.at("x"), v.at("w"), v.at("b"), 2, 2, {2, 3});
+  });
 }
 
 TEST(NnConvReference, conv2d_groups) {
@@ -86,8 +89,9 @@ TEST(NnConvReference, conv2d_depthwise) {
 }
 
 TEST(NnConvReference, conv2d_same_even_kernel) {
-  check_reference("conv_conv2d_same_even",
-                  [](const Inputs& v) { return F::conv2d(v.at("x"), v.at("w"), v.at("b"), 1, "same", {1, 2}); });
+  check_reference("conv_conv2d_same_even", [](const Inputs& v) {
+    return F::conv2d(v.at("x"), v.at("w"), v.at("b"), 1, "same", {1, 2});
+  });
 }
 
 TEST(NnConvReference, conv2d_valid_nobias) {
@@ -102,11 +106,13 @@ TEST(NnConvReference, conv2d_f64) {
 }
 
 TEST(NnConvReference, conv2d_wide_blocked_layout) {
-  check_reference("conv_conv2d_wide", [](const Inputs& v) { return F::conv2d(v.at("x"), v.at("w"), v.at("b"), 1, 1); });
+  check_reference("conv_conv2d_wide",
+                  [](const Inputs& v) { return F::conv2d(v.at("x"), v.at("w"), v.at("b"), 1, 1); });
 }
 
 TEST(NnConvReference, conv1d_basic) {
-  check_reference("conv_conv1d_basic", [](const Inputs& v) { return F::conv1d(v.at("x"), v.at("w"), v.at("b"), 1, 2); });
+  check_reference("conv_conv1d_basic",
+                  [](const Inputs& v) { return F::conv1d(v.at("x"), v.at("w"), v.at("b"), 1, 2); });
 }
 
 TEST(NnConvReference, conv1d_same_dilated) {
@@ -151,12 +157,14 @@ TEST(NnConvReference, max_pool2d_basic) {
 }
 
 TEST(NnConvReference, max_pool2d_options) {
-  check_reference("conv_max_pool2d_options",
-                  [](const Inputs& v) { return F::max_pool2d(v.at("x"), {3, 2}, {2, 1}, 1, {1, 2}, true); });
+  check_reference("conv_max_pool2d_options", [](const Inputs& v) {
+    return F::max_pool2d(v.at("x"), {3, 2}, {2, 1}, 1, {1, 2}, true);
+  });
 }
 
 TEST(NnConvReference, max_pool2d_unbatched) {
-  check_reference("conv_max_pool2d_unbatched", [](const Inputs& v) { return F::max_pool2d(v.at("x"), 3, 2, 1); });
+  check_reference("conv_max_pool2d_unbatched",
+                  [](const Inputs& v) { return F::max_pool2d(v.at("x"), 3, 2, 1); });
 }
 
 TEST(NnConvReference, MaxPool2d_module) {
@@ -170,12 +178,14 @@ TEST(NnConvReference, avg_pool2d_basic) {
 }
 
 TEST(NnConvReference, avg_pool2d_pad_include) {
-  check_reference("conv_avg_pool2d_pad_include", [](const Inputs& v) { return F::avg_pool2d(v.at("x"), 3, 2, 1); });
+  check_reference("conv_avg_pool2d_pad_include",
+                  [](const Inputs& v) { return F::avg_pool2d(v.at("x"), 3, 2, 1); });
 }
 
 TEST(NnConvReference, avg_pool2d_pad_exclude_ceil) {
-  check_reference("conv_avg_pool2d_pad_exclude_ceil",
-                  [](const Inputs& v) { return F::avg_pool2d(v.at("x"), {3, 2}, 2, 1, true, false); });
+  check_reference("conv_avg_pool2d_pad_exclude_ceil", [](const Inputs& v) {
+    return F::avg_pool2d(v.at("x"), {3, 2}, 2, 1, true, false);
+  });
 }
 
 TEST(NnConvReference, avg_pool2d_divisor_override) {
@@ -190,11 +200,14 @@ TEST(NnConvReference, AvgPool2d_module) {
 }
 
 TEST(NnConvReference, adaptive_avg_pool2d) {
-  check_reference("conv_adaptive_avg_pool2d", [](const Inputs& v) { return F::adaptive_avg_pool2d(v.at("x"), {3, 4}); });
+  check_reference("conv_adaptive_avg_pool2d", [](const Inputs& v) {
+    return F::adaptive_avg_pool2d(v.at("x"), {3, 4});
+  });
 }
 
 TEST(NnConvReference, adaptive_avg_pool2d_global) {
-  check_reference("conv_adaptive_avg_pool2d_global", [](const Inputs& v) { return F::adaptive_avg_pool2d(v.at("x"), 1); });
+  check_reference("conv_adaptive_avg_pool2d_global",
+                  [](const Inputs& v) { return F::adaptive_avg_pool2d(v.at("x"), 1); });
 }
 
 TEST(NnConvReference, AdaptiveAvgPool2d_module_upsample) {
@@ -255,18 +268,19 @@ TEST_P(NnConvGradCheck, Conv2d_input_weight_bias) {
 
 INSTANTIATE_TEST_SUITE_P(
     Geometries, NnConvGradCheck,
-    ::testing::Values(ConvCase{"pad1", {2, 2, 5, 4}, {3, 2, 3, 3}, 1, 1, 1, 1, true},
-                      ConvCase{"stride2_pad_pair", {1, 2, 6, 5}, {2, 2, 3, 2}, {2, 1}, 1, F::ConvPadding(1, 2), 1, true},
-                      ConvCase{"dilation", {1, 2, 7, 6}, {2, 2, 3, 2}, 1, {2, 3}, 1, 1, true},
-                      ConvCase{"groups", {2, 4, 4, 4}, {4, 2, 3, 3}, 1, 1, 1, 2, true},
-                      ConvCase{"same_even_kernel", {1, 2, 5, 5}, {2, 2, 2, 4}, 1, 1, "same", 1, true},
-                      ConvCase{"valid_nobias", {2, 3, 4, 5}, {2, 3, 2, 2}, {1, 2}, 1, "valid", 1, false}),
+    ::testing::Values(
+        ConvCase{"pad1", {2, 2, 5, 4}, {3, 2, 3, 3}, 1, 1, 1, 1, true},
+        ConvCase{"stride2_pad_pair", {1, 2, 6, 5}, {2, 2, 3, 2}, {2, 1}, 1, F::ConvPadding(1, 2), 1, true},
+        ConvCase{"dilation", {1, 2, 7, 6}, {2, 2, 3, 2}, 1, {2, 3}, 1, 1, true},
+        ConvCase{"groups", {2, 4, 4, 4}, {4, 2, 3, 3}, 1, 1, 1, 2, true},
+        ConvCase{"same_even_kernel", {1, 2, 5, 5}, {2, 2, 2, 4}, 1, 1, "same", 1, true},
+        ConvCase{"valid_nobias", {2, 3, 4, 5}, {2, 3, 2, 2}, {1, 2}, 1, "valid", 1, false}),
     [](const ::testing::TestParamInfo<ConvCase>& i) { return i.param.name; });
 
 TEST(NnGradCheck, conv1d_stride_dilation_groups) {
-  auto r = na_test::gradcheck(
-      [](const std::vector<Tensor>& v) { return F::conv1d(v[0], v[1], v[2], 2, 1, 2, 2); },
-      {leaf({2, 4, 9}, 4), leaf({4, 2, 3}, 5), leaf({4}, 6)}, 1e-6, 1e-5, 1e-3, "conv1d");
+  auto r =
+      na_test::gradcheck([](const std::vector<Tensor>& v) { return F::conv1d(v[0], v[1], v[2], 2, 1, 2, 2); },
+                         {leaf({2, 4, 9}, 4), leaf({4, 2, 3}, 5), leaf({4}, 6)}, 1e-6, 1e-5, 1e-3, "conv1d");
   EXPECT_TRUE(r.ok) << r.message;
 }
 
@@ -280,14 +294,18 @@ TEST(NnGradCheck, conv1d_same) {
 TEST(NnGradCheck, conv2d_input_grad_op) {
   // The input-gradient op is itself differentiable in grad_output and weight.
   auto r = na_test::gradcheck(
-      [](const std::vector<Tensor>& v) { return F::conv2d_input_grad({2, 4, 5, 5}, v[0], v[1], 2, 1, 1, 2); },
+      [](const std::vector<Tensor>& v) {
+        return F::conv2d_input_grad({2, 4, 5, 5}, v[0], v[1], 2, 1, 1, 2);
+      },
       {leaf({4, 2, 3, 3}, 10), leaf({2, 4, 3, 3}, 11)}, 1e-6, 1e-5, 1e-3, "conv2d_input_grad");
   EXPECT_TRUE(r.ok) << r.message;
 }
 
 TEST(NnGradCheck, conv2d_weight_grad_op) {
   auto r = na_test::gradcheck(
-      [](const std::vector<Tensor>& v) { return F::conv2d_weight_grad(v[0], {3, 2, 2, 3}, v[1], 1, {1, 0}, {2, 1}); },
+      [](const std::vector<Tensor>& v) {
+        return F::conv2d_weight_grad(v[0], {3, 2, 2, 3}, v[1], 1, {1, 0}, {2, 1});
+      },
       {leaf({2, 2, 5, 4}, 12), leaf({2, 3, 5, 2}, 13)}, 1e-6, 1e-5, 1e-3, "conv2d_weight_grad");
   EXPECT_TRUE(r.ok) << r.message;
 }
@@ -302,13 +320,15 @@ TEST(NnGradCheck, conv2d_double_backward) {
         auto g = na::autograd::grad({(y * y).sum()}, {x, w, b}, {}, true, true);
         return na::cat({g[0].flatten(), g[1].flatten(), g[2].flatten()});
       },
-      {leaf({1, 2, 4, 4}, 14), leaf({3, 2, 3, 3}, 15, 0.5), leaf({3}, 16)}, 1e-6, 1e-5, 1e-3, "conv2d_double");
+      {leaf({1, 2, 4, 4}, 14), leaf({3, 2, 3, 3}, 15, 0.5), leaf({3}, 16)}, 1e-6, 1e-5, 1e-3,
+      "conv2d_double");
   EXPECT_TRUE(r.ok) << r.message;
 }
 
 TEST(NnGradCheck, Conv2d_module) {
   na::manual_seed(21);
-  auto conv = std::make_shared<nn::Conv2d>(2, 4, F::Int2(3, 2), nn::Conv2dOptions().stride(2).padding({1, 1}).groups(2));
+  auto conv = std::make_shared<nn::Conv2d>(2, 4, F::Int2(3, 2),
+                                           nn::Conv2dOptions().stride(2).padding({1, 1}).groups(2));
   conv->to(na::kFloat64);
   auto r = module_gradcheck(*conv, leaf({2, 2, 5, 6}, 22), "Conv2d");
   EXPECT_TRUE(r.ok) << r.message;
@@ -332,7 +352,9 @@ TEST(NnGradCheck, max_pool2d) {
 
 TEST(NnGradCheck, max_pool2d_overlapping_padding_dilation_ceil) {
   auto r = na_test::gradcheck(
-      [](const std::vector<Tensor>& v) { return F::max_pool2d(v[0], 3, {2, 1}, 1, {1, 2}, true); },
+      [](const std::vector<Tensor>& v) {
+        return F::max_pool2d(v[0], 3, {2, 1}, 1, {1, 2}, true);
+      },
       {leaf({1, 2, 7, 8}, 31)}, 1e-6, 1e-5, 1e-3, "max_pool2d_options");
   EXPECT_TRUE(r.ok) << r.message;
 }
@@ -358,7 +380,9 @@ TEST(NnGradCheck, avg_pool2d_count_include_pad) {
 
 TEST(NnGradCheck, avg_pool2d_exclude_pad_ceil_divisor) {
   auto r1 = na_test::gradcheck(
-      [](const std::vector<Tensor>& v) { return F::avg_pool2d(v[0], {3, 2}, 2, 1, true, false); },
+      [](const std::vector<Tensor>& v) {
+        return F::avg_pool2d(v[0], {3, 2}, 2, 1, true, false);
+      },
       {leaf({1, 2, 7, 6}, 35)}, 1e-6, 1e-5, 1e-3, "avg_pool2d_exclude");
   EXPECT_TRUE(r1.ok) << r1.message;
   auto r2 = na_test::gradcheck(
@@ -380,8 +404,11 @@ TEST(NnGradCheck, avg_pool2d_double_backward) {
 }
 
 TEST(NnGradCheck, adaptive_avg_pool2d) {
-  auto r = na_test::gradcheck([](const std::vector<Tensor>& v) { return F::adaptive_avg_pool2d(v[0], {3, 2}); },
-                              {leaf({2, 2, 7, 5}, 39)}, 1e-6, 1e-5, 1e-3, "adaptive_avg_pool2d");
+  auto r = na_test::gradcheck(
+      [](const std::vector<Tensor>& v) {
+        return F::adaptive_avg_pool2d(v[0], {3, 2});
+      },
+      {leaf({2, 2, 7, 5}, 39)}, 1e-6, 1e-5, 1e-3, "adaptive_avg_pool2d");
   EXPECT_TRUE(r.ok) << r.message;
 }
 
@@ -416,19 +443,20 @@ TEST(NnConv, Float32OneDnnMatchesFloat64LoopsAcrossGeometries) {
     int64_t groups;
   };
   const std::vector<G> cases{
-      {{3, 1, 28, 28}, {8, 1, 3, 3}, 1, 1, 1, 1},            // first layer of the CNN
-      {{2, 32, 14, 14}, {64, 32, 3, 3}, 1, 1, 1, 1},         // second layer
+      {{3, 1, 28, 28}, {8, 1, 3, 3}, 1, 1, 1, 1},     // first layer of the CNN
+      {{2, 32, 14, 14}, {64, 32, 3, 3}, 1, 1, 1, 1},  // second layer
       {{2, 16, 9, 11}, {32, 16, 5, 3}, {2, 3}, 1, {2, 1}, 1},
-      {{2, 16, 12, 12}, {16, 1, 3, 3}, 1, 2, "same", 16},    // depthwise, dilated
-      {{1, 24, 10, 10}, {36, 8, 1, 1}, 2, 1, 0, 3},          // grouped 1x1, strided
-      {{2, 17, 8, 8}, {5, 17, 4, 4}, 1, 1, "same", 1},       // odd channel count, asymmetric pad
+      {{2, 16, 12, 12}, {16, 1, 3, 3}, 1, 2, "same", 16},  // depthwise, dilated
+      {{1, 24, 10, 10}, {36, 8, 1, 1}, 2, 1, 0, 3},        // grouped 1x1, strided
+      {{2, 17, 8, 8}, {5, 17, 4, 4}, 1, 1, "same", 1},     // odd channel count, asymmetric pad
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(na::shape_str(c.x) + " * " + na::shape_str(c.w));
     Tensor x = rand64(c.x, 50), w = rand64(c.w, 51, 0.2), b = rand64({c.w[0]}, 52);
     Tensor x32 = x.to(na::kFloat32).requires_grad_(), w32 = w.to(na::kFloat32).requires_grad_(),
            b32 = b.to(na::kFloat32).requires_grad_();
-    Tensor x64 = x.clone().requires_grad_(), w64 = w.clone().requires_grad_(), b64 = b.clone().requires_grad_();
+    Tensor x64 = x.clone().requires_grad_(), w64 = w.clone().requires_grad_(),
+           b64 = b.clone().requires_grad_();
     Tensor y32 = F::conv2d(x32, w32, b32, c.stride, c.padding, c.dilation, c.groups);
     Tensor y64 = F::conv2d(x64, w64, b64, c.stride, c.padding, c.dilation, c.groups);
     ASSERT_TRUE(close(y32, y64.to(na::kFloat32), 1e-4, 1e-4));
@@ -479,7 +507,8 @@ TEST(NnConv, GradientsOfAnySubsetOfInputs) {
     Tensor xx = gx ? x.clone().requires_grad_() : x, ww = gw ? w.clone().requires_grad_() : w,
            bb = gb ? b.clone().requires_grad_() : b;
     F::conv2d(xx, ww, bb, 1, 1).backward(g);
-    return std::vector<Tensor>{gx ? xx.grad() : Tensor(), gw ? ww.grad() : Tensor(), gb ? bb.grad() : Tensor()};
+    return std::vector<Tensor>{gx ? xx.grad() : Tensor(), gw ? ww.grad() : Tensor(),
+                               gb ? bb.grad() : Tensor()};
   };
   const auto all = grads(true, true, true);
   for (int mask = 1; mask < 8; ++mask) {
@@ -505,8 +534,9 @@ TEST(NnConv, MaxPoolPropagatesNaNAndRoutesGradientToArgmax) {
   (yz * na::tensor<float>({1, 2, 3, 4}, na::Shape{1, 1, 2, 2})).sum().backward();
   EXPECT_EQ(z.grad().to_vector<float>(), (std::vector<float>{1, 0, 0, 3, 2, 0, 0, 4, 0}));
   // The same rules on the dedicated 2x2 / stride 2 kernel.
-  Tensor q = na::tensor<float>({1, 1, 0, NAN, 1, 1, 2, 2, -INFINITY, -INFINITY, 3, 5, -INFINITY, -INFINITY, 5, 4},
-                               na::Shape{1, 1, 4, 4});
+  Tensor q =
+      na::tensor<float>({1, 1, 0, NAN, 1, 1, 2, 2, -INFINITY, -INFINITY, 3, 5, -INFINITY, -INFINITY, 5, 4},
+                        na::Shape{1, 1, 4, 4});
   auto [yq, iq] = F::max_pool2d_with_indices(q, 2);
   auto vq = yq.to_vector<float>();
   EXPECT_EQ(vq[0], 1.0f);
@@ -558,14 +588,22 @@ TEST(NnConv, CNNTrainingStepReducesTheLoss) {
 
 TEST(NnConvErrors, Conv2dModuleNamesLayerAndShapes) {
   nn::Conv2d conv(3, 4, 3);
-  EXPECT_EQ(error_of([&] { conv.forward(na::randn({2, 5, 8, 8})); }),
+  EXPECT_EQ(error_of([&] {
+              conv.forward(na::randn({2, 5, 8, 8}));
+            }),
             "[Conv2d] expected input with 4 dims (N,C,H,W) and 3 channels, got shape (2,5,8,8)");
-  EXPECT_EQ(error_of([&] { conv.forward(na::randn({3, 8, 8})); }),
+  EXPECT_EQ(error_of([&] {
+              conv.forward(na::randn({3, 8, 8}));
+            }),
             "[Conv2d] expected input with 4 dims (N,C,H,W) and 3 channels, got shape (3,8,8)");
-  EXPECT_NE(error_of([&] { conv.forward(na::randn({1, 3, 8, 8}, na::kFloat64)); }).find("[Conv2d] input dtype float64"),
+  EXPECT_NE(error_of([&] {
+              conv.forward(na::randn({1, 3, 8, 8}, na::kFloat64));
+            }).find("[Conv2d] input dtype float64"),
             std::string::npos);
   nn::Conv1d c1(2, 4, 3);
-  EXPECT_EQ(error_of([&] { c1.forward(na::randn({2, 3, 8})); }),
+  EXPECT_EQ(error_of([&] {
+              c1.forward(na::randn({2, 3, 8}));
+            }),
             "[Conv1d] expected input with 3 dims (N,C,L) and 2 channels, got shape (2,3,8)");
 }
 
@@ -580,46 +618,82 @@ TEST(NnConvErrors, Conv2dModuleConstruction) {
 
 TEST(NnConvErrors, FunctionalConvChecks) {
   Tensor x = na::randn({2, 4, 6, 6});
-  EXPECT_EQ(error_of([&] { F::conv2d(x, na::randn({3, 3, 3, 3})); }),
-            "[conv2d] input of shape (2,4,6,6) has 4 channels but weight of shape (3,3,3,3) with groups=1 expects 3");
-  EXPECT_EQ(error_of([&] { F::conv2d(x, na::randn({3, 2, 3, 3}), Tensor(), 1, 0, 1, 2); }),
+  EXPECT_EQ(error_of([&] {
+              F::conv2d(x, na::randn({3, 3, 3, 3}));
+            }),
+            "[conv2d] input of shape (2,4,6,6) has 4 channels but weight of shape (3,3,3,3) with groups=1 "
+            "expects 3");
+  EXPECT_EQ(error_of([&] {
+              F::conv2d(x, na::randn({3, 2, 3, 3}), Tensor(), 1, 0, 1, 2);
+            }),
             "[conv2d] weight of shape (3,2,3,3) has 3 output channels, which is not divisible by groups=2");
-  EXPECT_EQ(error_of([&] { F::conv2d(x, na::randn({3, 4, 3, 3}), na::randn({4})); }),
+  EXPECT_EQ(error_of([&] {
+              F::conv2d(x, na::randn({3, 4, 3, 3}), na::randn({4}));
+            }),
             "[conv2d] expected bias of shape (3,) for weight of shape (3,4,3,3), got shape (4,)");
-  EXPECT_EQ(error_of([&] { F::conv2d(x, na::randn({3, 4, 7, 3})); }),
-            "[conv2d] kernel of size (7,3) with dilation (1,1) spans (7,3), which is larger than the padded input "
-            "(6,6) of input shape (2,4,6,6)");
-  EXPECT_EQ(error_of([&] { F::conv2d(x, na::randn({3, 4, 3, 3}), Tensor(), 2, "same"); }),
+  EXPECT_EQ(
+      error_of([&] {
+        F::conv2d(x, na::randn({3, 4, 7, 3}));
+      }),
+      "[conv2d] kernel of size (7,3) with dilation (1,1) spans (7,3), which is larger than the padded input "
+      "(6,6) of input shape (2,4,6,6)");
+  EXPECT_EQ(error_of([&] {
+              F::conv2d(x, na::randn({3, 4, 3, 3}), Tensor(), 2, "same");
+            }),
             "[conv2d] padding='same' is not supported for strided convolutions (stride (2,2))");
-  EXPECT_EQ(error_of([&] { F::conv2d(x, na::randn({3, 4, 3}), Tensor()); }),
-            "[conv2d] expected weight with 4 dims (out_channels, in_channels/groups, kH, kW), got shape (3,4,3)");
-  EXPECT_EQ(error_of([&] { F::conv2d(x, na::randn({3, 4, 3, 3}, na::kFloat64)); }),
+  EXPECT_EQ(
+      error_of([&] {
+        F::conv2d(x, na::randn({3, 4, 3}), Tensor());
+      }),
+      "[conv2d] expected weight with 4 dims (out_channels, in_channels/groups, kH, kW), got shape (3,4,3)");
+  EXPECT_EQ(error_of([&] {
+              F::conv2d(x, na::randn({3, 4, 3, 3}, na::kFloat64));
+            }),
             "[conv2d] expected input and weight to have the same dtype, got float32 and float64");
-  EXPECT_EQ(error_of([&] { F::conv1d(na::randn({2, 4, 6}), na::randn({3, 4, 3}), Tensor(), 1, {1, 1}); }),
+  EXPECT_EQ(error_of([&] {
+              F::conv1d(na::randn({2, 4, 6}), na::randn({3, 4, 3}), Tensor(), 1, {1, 1});
+            }),
             "[conv1d] padding must be one number or 'same'/'valid', got (1,1)");
-  EXPECT_EQ(error_of([&] { F::conv2d_input_grad({2, 4, 6, 6}, na::randn({3, 4, 3, 3}), na::randn({2, 3, 5, 5})); }),
-            "[conv2d_input_grad] grad_output has shape (2,3,5,5) but the convolution of input (2,4,6,6) with weight "
+  EXPECT_EQ(error_of([&] {
+              F::conv2d_input_grad({2, 4, 6, 6}, na::randn({3, 4, 3, 3}), na::randn({2, 3, 5, 5}));
+            }),
+            "[conv2d_input_grad] grad_output has shape (2,3,5,5) but the convolution of input (2,4,6,6) with "
+            "weight "
             "(3,4,3,3) gives (2,3,4,4)");
 }
 
 TEST(NnConvErrors, Pooling) {
-  EXPECT_EQ(error_of([] { nn::MaxPool2d(2).forward(na::randn({4, 4})); }),
+  EXPECT_EQ(error_of([] {
+              nn::MaxPool2d(2).forward(na::randn({4, 4}));
+            }),
             "[MaxPool2d] expected input with 3 dims (C,H,W) or 4 dims (N,C,H,W), got shape (4,4)");
-  EXPECT_EQ(error_of([] { F::max_pool2d(na::randn({1, 1, 4, 4}), 2, 2, 2); }),
-            "[max_pool2d] padding must be non-negative and at most half of the kernel size, got padding (2,2) for "
-            "kernel_size (2,2)");
-  EXPECT_EQ(error_of([] { F::avg_pool2d(na::randn({1, 1, 2, 2}), 3); }),
-            "[avg_pool2d] input of shape (1,1,2,2) is too small for kernel_size (3,3) with dilation (1,1) and padding "
+  EXPECT_EQ(
+      error_of([] {
+        F::max_pool2d(na::randn({1, 1, 4, 4}), 2, 2, 2);
+      }),
+      "[max_pool2d] padding must be non-negative and at most half of the kernel size, got padding (2,2) for "
+      "kernel_size (2,2)");
+  EXPECT_EQ(error_of([] {
+              F::avg_pool2d(na::randn({1, 1, 2, 2}), 3);
+            }),
+            "[avg_pool2d] input of shape (1,1,2,2) is too small for kernel_size (3,3) with dilation (1,1) "
+            "and padding "
             "(0,0): the output size would be (0,0)");
-  EXPECT_EQ(error_of([] { F::adaptive_avg_pool2d(na::randn({1, 1, 2, 2}), 0); }),
+  EXPECT_EQ(error_of([] {
+              F::adaptive_avg_pool2d(na::randn({1, 1, 2, 2}), 0);
+            }),
             "[adaptive_avg_pool2d] output_size must be positive, got (0,0)");
-  EXPECT_EQ(error_of([] { nn::AvgPool2d(2).forward(na::randn({2, 3, 4, 4, 4})); }),
+  EXPECT_EQ(error_of([] {
+              nn::AvgPool2d(2).forward(na::randn({2, 3, 4, 4, 4}));
+            }),
             "[AvgPool2d] expected input with 3 dims (C,H,W) or 4 dims (N,C,H,W), got shape (2,3,4,4,4)");
 }
 
 TEST(NnConvErrors, CNNInputShape) {
   nn::CNN cnn;
-  EXPECT_EQ(error_of([&] { cnn.forward(na::randn({2, 3, 28, 28})); }),
+  EXPECT_EQ(error_of([&] {
+              cnn.forward(na::randn({2, 3, 28, 28}));
+            }),
             "[CNN] expected input of shape (N,1,28,28), got shape (2,3,28,28)");
 }
 

@@ -37,8 +37,7 @@ Tensor away_from_zero(const na::Shape& s, uint64_t seed, double margin = 0.1) {
   return na::where(na::ge(v, na::zeros_like(v)), v + margin, v - margin);
 }
 
-template <class M>
-std::shared_ptr<M> f64(std::shared_ptr<M> m) {
+template <class M> std::shared_ptr<M> f64(std::shared_ptr<M> m) {
   m->to(na::kFloat64);
   return m;
 }
@@ -60,8 +59,9 @@ TEST(NnGradCheck, Linear_3d_input_no_bias) {
 
 TEST(NnGradCheck, Bilinear) {
   auto bil = f64(std::make_shared<nn::Bilinear>(3, 2, 4));
-  auto r = module_gradcheck(*bil, {rand64({2, 3, 3}, 3).requires_grad_(), rand64({2, 3, 2}, 4).requires_grad_()},
-                            [&](const std::vector<Tensor>& v) { return bil->forward(v[0], v[1]); }, "Bilinear");
+  auto r = module_gradcheck(
+      *bil, {rand64({2, 3, 3}, 3).requires_grad_(), rand64({2, 3, 2}, 4).requires_grad_()},
+      [&](const std::vector<Tensor>& v) { return bil->forward(v[0], v[1]); }, "Bilinear");
   EXPECT_TRUE(r.ok) << r.message;
 }
 
@@ -149,7 +149,8 @@ INSTANTIATE_TEST_SUITE_P(Nn, NnActivationGradCheck, ::testing::ValuesIn(activati
 TEST(NnGradCheck, FunctionalActivations) {
   namespace F = na::functional;
   // Away from the kinks of relu6 (0, 6), hardswish (-3, 3) and elu (0).
-  Tensor x = na::tensor<double>({-4.0, -2.5, -1.0, -0.3, 0.4, 1.5, 2.6, 4.0, 5.5, 7.0}, std::nullopt, na::kFloat64);
+  Tensor x =
+      na::tensor<double>({-4.0, -2.5, -1.0, -0.3, 0.4, 1.5, 2.6, 4.0, 5.5, 7.0}, std::nullopt, na::kFloat64);
   x.requires_grad_();
   const std::vector<std::pair<std::string, std::function<Tensor(const Tensor&)>>> fns = {
       {"mish", [](const Tensor& t) { return F::mish(t); }},
@@ -159,7 +160,8 @@ TEST(NnGradCheck, FunctionalActivations) {
       {"elu", [](const Tensor& t) { return F::elu(t, 0.7); }},
   };
   for (const auto& [name, f] : fns) {
-    auto r = na_test::gradcheck([&](const std::vector<Tensor>& v) { return f(v[0]); }, {x}, 1e-6, 1e-5, 1e-3, name);
+    auto r = na_test::gradcheck([&](const std::vector<Tensor>& v) { return f(v[0]); }, {x}, 1e-6, 1e-5, 1e-3,
+                                name);
     EXPECT_TRUE(r.ok) << r.message;
   }
 }
@@ -207,7 +209,12 @@ std::vector<RefCaseSpec> layer_reference_cases() {
       {"linear_nobias", [] { return std::make_shared<nn::Linear>(4, 2, false); }, {"x"}, nullptr},
       {"bilinear", [] { return std::make_shared<nn::Bilinear>(3, 4, 2); }, {"x", "x2"}, bilinear_call},
       {"embedding_padding", [] { return std::make_shared<nn::Embedding>(7, 3, 2); }, {"idx"}, nullptr},
-      {"mlp", [] { return std::make_shared<nn::MLP>(std::vector<int64_t>{12, 16, 8, 4}); }, {"x"}, nullptr},
+      {"mlp",
+       [] {
+         return std::make_shared<nn::MLP>(std::vector<int64_t>{12, 16, 8, 4});
+       },
+       {"x"},
+       nullptr},
       {"act_relu", [] { return std::make_shared<nn::ReLU>(); }, {"x"}, nullptr},
       {"act_leaky_relu", [] { return std::make_shared<nn::LeakyReLU>(0.2); }, {"x"}, nullptr},
       {"act_gelu", [] { return std::make_shared<nn::GELU>(); }, {"x"}, nullptr},
@@ -222,7 +229,10 @@ std::vector<RefCaseSpec> layer_reference_cases() {
       {"act_log_softmax", [] { return std::make_shared<nn::LogSoftmax>(1); }, {"x"}, nullptr},
       {"act_elu", [] { return fn_module([](const Tensor& x) { return F::elu(x, 0.7); }); }, {"x"}, nullptr},
       {"act_relu6", [] { return fn_module([](const Tensor& x) { return F::relu6(x); }); }, {"x"}, nullptr},
-      {"act_hardswish", [] { return fn_module([](const Tensor& x) { return F::hardswish(x); }); }, {"x"}, nullptr},
+      {"act_hardswish",
+       [] { return fn_module([](const Tensor& x) { return F::hardswish(x); }); },
+       {"x"},
+       nullptr},
   };
 }
 
@@ -304,8 +314,10 @@ TEST(NnLayers, DropoutTrainsAndEvaluates) {
   Tensor y = drop.forward(x);
   int64_t zeros = 0;
   for (double v : y.to_vector<double>()) {
-    if (v == 0.0) ++zeros;
-    else EXPECT_NEAR(v, 1.0 / 0.7, 1e-6);
+    if (v == 0.0)
+      ++zeros;
+    else
+      EXPECT_NEAR(v, 1.0 / 0.7, 1e-6);
   }
   EXPECT_NEAR(static_cast<double>(zeros) / 20000.0, 0.3, 0.02);
   // Same seed, same mask.
@@ -364,22 +376,38 @@ TEST(NnLayersMisuse, LinearNamesTheLayerAndTheShapes) {
   nn::Linear lin(4, 3);
   expect_error([&] { lin.forward(na::zeros({2, 5})); }, {"[Linear]", "last dim 4", "(2,5)"});
   expect_error([&] { lin.forward(na::zeros({}, na::kFloat32)); }, {"[Linear]", "last dim 4", "()"});
-  expect_error([&] { lin.forward(na::zeros({2, 4}, na::kFloat64)); }, {"[Linear]", "float64", "float32", "(2,4)"});
+  expect_error(
+      [&] {
+        lin.forward(na::zeros({2, 4}, na::kFloat64));
+      },
+      {"[Linear]", "float64", "float32", "(2,4)"});
   expect_error([&] { lin.forward(Tensor()); }, {"[Linear]", "undefined"});
   expect_error([] { nn::Linear(-1, 2); }, {"[Linear]", "-1"});
 }
 
 TEST(NnLayersMisuse, BilinearChecksBothInputs) {
   nn::Bilinear bil(3, 2, 4);
-  expect_error([&] { bil.forward(na::zeros({5, 2}), na::zeros({5, 2})); }, {"[Bilinear]", "input1", "3", "(5,2)"});
-  expect_error([&] { bil.forward(na::zeros({5, 3}), na::zeros({5, 3})); }, {"[Bilinear]", "input2", "2", "(5,3)"});
+  expect_error(
+      [&] {
+        bil.forward(na::zeros({5, 2}), na::zeros({5, 2}));
+      },
+      {"[Bilinear]", "input1", "3", "(5,2)"});
+  expect_error(
+      [&] {
+        bil.forward(na::zeros({5, 3}), na::zeros({5, 3}));
+      },
+      {"[Bilinear]", "input2", "2", "(5,3)"});
   expect_error([&] { bil.forward(na::zeros({5, 3}), na::zeros({4, 2})); }, {"[Bilinear]", "(5,3)", "(4,2)"});
 }
 
 TEST(NnLayersMisuse, EmbeddingChecksIndices) {
   nn::Embedding emb(5, 2);
   expect_error([&] { emb.forward(na::zeros({3})); }, {"[Embedding]", "integer", "float32", "(3,)"});
-  expect_error([&] { emb.forward(na::tensor<int64_t>({1, 5})); }, {"[Embedding]", "index 5", "(5,2)", "(2,)"});
+  expect_error(
+      [&] {
+        emb.forward(na::tensor<int64_t>({1, 5}));
+      },
+      {"[Embedding]", "index 5", "(5,2)", "(2,)"});
   expect_error([] { nn::Embedding(5, 2, 5); }, {"[Embedding]", "padding_idx 5"});
   expect_error([] { nn::Embedding(5, 2, -6); }, {"[Embedding]", "padding_idx -6"});
 }
@@ -392,7 +420,11 @@ TEST(NnLayersMisuse, OptionsAreValidated) {
   expect_error([] { nn::MLP({10, 0, 2}); }, {"[MLP]", "(10,0,2)"});
   expect_error([] { nn::MLP({10, 2}, "swish2"); }, {"[MLP]", "'swish2'"});
   expect_error([] { nn::Flatten(2, 5).forward(na::zeros({2, 3})); }, {"[Flatten]", "(2,3)"});
-  expect_error([] { nn::Flatten(1, 0).forward(na::zeros({2, 3})); }, {"[Flatten]", "start_dim=1", "end_dim=0"});
+  expect_error(
+      [] {
+        nn::Flatten(1, 0).forward(na::zeros({2, 3}));
+      },
+      {"[Flatten]", "start_dim=1", "end_dim=0"});
   expect_error([] { nn::GLU(1).forward(na::zeros({2, 3})); }, {"[glu]", "even", "(2,3)"});
   expect_error([] { nn::ReLU().forward(na::zeros({2}, na::kInt64)); }, {"[ReLU]", "int64", "(2,)"});
   nn::MLP mlp({12, 3});

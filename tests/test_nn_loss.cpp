@@ -135,15 +135,20 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         RefCaseFn{"loss_ce_smoothing_weight_mean",
                   [](const Inputs& v) {
-                    nn::CrossEntropyLoss m(nn::CrossEntropyLossOptions().weight(v.at("w")).label_smoothing(0.2));
+                    nn::CrossEntropyLoss m(
+                        nn::CrossEntropyLossOptions().weight(v.at("w")).label_smoothing(0.2));
                     return m.forward(x_of(v), v.at("y"));
                   }},
-        RefCaseFn{"loss_ce_ignore_index_in_range",
-                  [](const Inputs& v) { return nn::CrossEntropyLoss(Tensor(), 1).forward(x_of(v), v.at("y")); }},
-        RefCaseFn{"loss_nll_weight_ignore_none",
-                  [](const Inputs& v) { return nn::NLLLoss(v.at("w"), 2, "none").forward(x_of(v), v.at("y")); }},
-        RefCaseFn{"loss_mse_sum", [](const Inputs& v) { return nn::MSELoss("sum").forward(x_of(v), v.at("t")); }},
-        RefCaseFn{"loss_l1_none", [](const Inputs& v) { return nn::L1Loss("none").forward(x_of(v), v.at("t")); }},
+        RefCaseFn{
+            "loss_ce_ignore_index_in_range",
+            [](const Inputs& v) { return nn::CrossEntropyLoss(Tensor(), 1).forward(x_of(v), v.at("y")); }},
+        RefCaseFn{
+            "loss_nll_weight_ignore_none",
+            [](const Inputs& v) { return nn::NLLLoss(v.at("w"), 2, "none").forward(x_of(v), v.at("y")); }},
+        RefCaseFn{"loss_mse_sum",
+                  [](const Inputs& v) { return nn::MSELoss("sum").forward(x_of(v), v.at("t")); }},
+        RefCaseFn{"loss_l1_none",
+                  [](const Inputs& v) { return nn::L1Loss("none").forward(x_of(v), v.at("t")); }},
         RefCaseFn{"loss_smooth_l1_beta",
                   [](const Inputs& v) { return nn::SmoothL1Loss("mean", 0.5).forward(x_of(v), v.at("t")); }},
         RefCaseFn{"loss_huber_delta",
@@ -178,7 +183,9 @@ INSTANTIATE_TEST_SUITE_P(
     Losses, NnLossGradCheck,
     ::testing::Values(
         GradCase{"cross_entropy_mean", [](const auto& v) { return F::cross_entropy(v[0], v[1]); },
-                 [] { return std::vector<Tensor>{leaf({4, 5}, 1), labels({0, 3, 4, 1})}; }},
+                 [] {
+                   return std::vector<Tensor>{leaf({4, 5}, 1), labels({0, 3, 4, 1})};
+                 }},
         GradCase{"cross_entropy_weight_ignore_smoothing",
                  [](const auto& v) { return F::cross_entropy(v[0], v[1], v[2], -100, "mean", 0.2); },
                  [] {
@@ -187,43 +194,66 @@ INSTANTIATE_TEST_SUITE_P(
                  }},
         GradCase{"cross_entropy_none_nd",
                  [](const auto& v) { return F::cross_entropy(v[0], v[1], Tensor(), 2, "none", 0.1); },
-                 [] { return std::vector<Tensor>{leaf({2, 3, 4}, 4), labels({0, 2, 1, 2, 1, 0, 0, 1}, {2, 4})}; }},
-        GradCase{"cross_entropy_probabilities",
-                 [](const auto& v) { return F::cross_entropy(v[0], na::softmax(v[1], 1), v[2], -100, "mean", 0.1); },
                  [] {
-                   return std::vector<Tensor>{leaf({3, 4}, 5), leaf({3, 4}, 6), uniform_leaf(0.5, 2.0, {4}, 7)};
+                   return std::vector<Tensor>{leaf({2, 3, 4}, 4), labels({0, 2, 1, 2, 1, 0, 0, 1}, {2, 4})};
                  }},
+        GradCase{
+            "cross_entropy_probabilities",
+            [](const auto& v) {
+              return F::cross_entropy(v[0], na::softmax(v[1], 1), v[2], -100, "mean", 0.1);
+            },
+            [] {
+              return std::vector<Tensor>{leaf({3, 4}, 5), leaf({3, 4}, 6), uniform_leaf(0.5, 2.0, {4}, 7)};
+            }},
         GradCase{"nll_loss_weight_ignore",
                  [](const auto& v) { return F::nll_loss(v[0], v[1], v[2], 0, "mean"); },
                  [] {
-                   return std::vector<Tensor>{leaf({5, 3}, 8), labels({0, 2, 1, 2, 1}), uniform_leaf(0.5, 2.0, {3}, 9)};
+                   return std::vector<Tensor>{leaf({5, 3}, 8), labels({0, 2, 1, 2, 1}),
+                                              uniform_leaf(0.5, 2.0, {3}, 9)};
                  }},
         GradCase{"mse_loss", [](const auto& v) { return F::mse_loss(v[0], v[1]); },
-                 [] { return std::vector<Tensor>{leaf({3, 4}, 10), leaf({3, 4}, 11)}; }},
+                 [] {
+                   return std::vector<Tensor>{leaf({3, 4}, 10), leaf({3, 4}, 11)};
+                 }},
         GradCase{"mse_loss_broadcast_sum", [](const auto& v) { return F::mse_loss(v[0], v[1], "sum"); },
-                 [] { return std::vector<Tensor>{leaf({3, 4}, 12), leaf({4}, 13)}; }},
+                 [] {
+                   return std::vector<Tensor>{leaf({3, 4}, 12), leaf({4}, 13)};
+                 }},
         GradCase{"l1_loss", [](const auto& v) { return F::l1_loss(v[0], v[1], "none"); },
-                 [] { return std::vector<Tensor>{leaf({3, 4}, 14), leaf({3, 4}, 15)}; }},
+                 [] {
+                   return std::vector<Tensor>{leaf({3, 4}, 14), leaf({3, 4}, 15)};
+                 }},
         GradCase{"smooth_l1_loss", [](const auto& v) { return F::smooth_l1_loss(v[0], v[1], "mean", 0.7); },
-                 [] { return std::vector<Tensor>{leaf({4, 4}, 16), leaf({4, 4}, 17)}; }},
+                 [] {
+                   return std::vector<Tensor>{leaf({4, 4}, 16), leaf({4, 4}, 17)};
+                 }},
         GradCase{"huber_loss", [](const auto& v) { return F::huber_loss(v[0], v[1], "sum", 0.6); },
-                 [] { return std::vector<Tensor>{leaf({4, 4}, 18), leaf({4, 4}, 19)}; }},
+                 [] {
+                   return std::vector<Tensor>{leaf({4, 4}, 18), leaf({4, 4}, 19)};
+                 }},
         GradCase{"binary_cross_entropy_weight",
                  [](const auto& v) { return F::binary_cross_entropy(v[0], v[1], v[2]); },
                  [] {
-                   return std::vector<Tensor>{uniform_leaf(0.1, 0.9, {3, 4}, 20), uniform_leaf(0.0, 1.0, {3, 4}, 21),
+                   return std::vector<Tensor>{uniform_leaf(0.1, 0.9, {3, 4}, 20),
+                                              uniform_leaf(0.0, 1.0, {3, 4}, 21),
                                               uniform_leaf(0.5, 2.0, {4}, 22)};
                  }},
-        GradCase{"binary_cross_entropy_with_logits_pos_weight",
-                 [](const auto& v) { return F::binary_cross_entropy_with_logits(v[0], v[1], v[2], "mean", v[3]); },
+        GradCase{
+            "binary_cross_entropy_with_logits_pos_weight",
+            [](const auto& v) { return F::binary_cross_entropy_with_logits(v[0], v[1], v[2], "mean", v[3]); },
+            [] {
+              return std::vector<Tensor>{leaf({3, 4}, 23, 3.0), uniform_leaf(0.0, 1.0, {3, 4}, 24),
+                                         uniform_leaf(0.5, 2.0, {3, 1}, 25), uniform_leaf(0.5, 3.0, {4}, 26)};
+            }},
+        GradCase{"kl_div_batchmean",
+                 [](const auto& v) { return F::kl_div(na::log_softmax(v[0], 1), v[1], "batchmean"); },
                  [] {
-                   return std::vector<Tensor>{leaf({3, 4}, 23, 3.0), uniform_leaf(0.0, 1.0, {3, 4}, 24),
-                                              uniform_leaf(0.5, 2.0, {3, 1}, 25), uniform_leaf(0.5, 3.0, {4}, 26)};
+                   return std::vector<Tensor>{leaf({3, 4}, 27), uniform_leaf(0.1, 1.0, {3, 4}, 28)};
                  }},
-        GradCase{"kl_div_batchmean", [](const auto& v) { return F::kl_div(na::log_softmax(v[0], 1), v[1], "batchmean"); },
-                 [] { return std::vector<Tensor>{leaf({3, 4}, 27), uniform_leaf(0.1, 1.0, {3, 4}, 28)}; }},
         GradCase{"kl_div_log_target", [](const auto& v) { return F::kl_div(v[0], v[1], "none", true); },
-                 [] { return std::vector<Tensor>{leaf({3, 4}, 29), leaf({3, 4}, 30)}; }}),
+                 [] {
+                   return std::vector<Tensor>{leaf({3, 4}, 29), leaf({3, 4}, 30)};
+                 }}),
     [](const ::testing::TestParamInfo<GradCase>& i) { return std::string(i.param.name); });
 
 TEST(NnLossGradCheck, CrossEntropyLoss_module_float64_buffers) {
@@ -232,8 +262,8 @@ TEST(NnLossGradCheck, CrossEntropyLoss_module_float64_buffers) {
   m->to(na::kFloat64);
   EXPECT_EQ(m->weight.dtype(), na::kFloat64);
   Tensor y = labels({2, 0, 1, 1});
-  auto r = na_test::gradcheck([&](const std::vector<Tensor>& v) { return m->forward(v[0], y); }, {leaf({4, 3}, 31)},
-                              1e-6, 1e-6, 1e-4, "CrossEntropyLoss");
+  auto r = na_test::gradcheck([&](const std::vector<Tensor>& v) { return m->forward(v[0], y); },
+                              {leaf({4, 3}, 31)}, 1e-6, 1e-6, 1e-4, "CrossEntropyLoss");
   EXPECT_TRUE(r.ok) << r.message;
 }
 
@@ -279,22 +309,38 @@ TEST(NnLoss, ModulesKeepWeightsAsBuffers) {
 
 TEST(NnLossErrors, CrossEntropyTargets) {
   Tensor x = na::randn({3, 4});
-  EXPECT_EQ(error_of([&] { F::cross_entropy(x, labels({0, 4, 1})); }),
+  EXPECT_EQ(error_of([&] {
+              F::cross_entropy(x, labels({0, 4, 1}));
+            }),
             "[cross_entropy] target 4 is out of bounds for 4 classes (at position 1 of target shape (3,))");
-  EXPECT_EQ(error_of([&] { F::cross_entropy(x, labels({0, 1, -1})); }),
+  EXPECT_EQ(error_of([&] {
+              F::cross_entropy(x, labels({0, 1, -1}));
+            }),
             "[cross_entropy] target -1 is out of bounds for 4 classes (at position 2 of target shape (3,))");
-  EXPECT_EQ(error_of([&] { nn::CrossEntropyLoss().forward(x, labels({0, 1, 2, 3})); }),
-            "[cross_entropy] expected target of shape (3,) for input of shape (3,4), got target of shape (4,)");
+  EXPECT_EQ(
+      error_of([&] {
+        nn::CrossEntropyLoss().forward(x, labels({0, 1, 2, 3}));
+      }),
+      "[cross_entropy] expected target of shape (3,) for input of shape (3,4), got target of shape (4,)");
   EXPECT_EQ(error_of([&] { F::cross_entropy(x, na::zeros({3}, na::kBool)); }),
             "[cross_entropy] expected class-index targets of an integer dtype, got bool");
-  EXPECT_EQ(error_of([&] { F::cross_entropy(x, na::zeros({3, 5})); }),
+  EXPECT_EQ(error_of([&] {
+              F::cross_entropy(x, na::zeros({3, 5}));
+            }),
             "[cross_entropy] expected probability targets of the input's shape (3,4), got shape (3,5)");
-  EXPECT_EQ(error_of([&] { F::cross_entropy(x, labels({0, 1, 2}), na::ones({3})); }),
-            "[cross_entropy] expected a floating class weight of shape (4,) for input of shape (3,4), got float32 of "
+  EXPECT_EQ(error_of([&] {
+              F::cross_entropy(x, labels({0, 1, 2}), na::ones({3}));
+            }),
+            "[cross_entropy] expected a floating class weight of shape (4,) for input of shape (3,4), got "
+            "float32 of "
             "shape (3,)");
-  EXPECT_EQ(error_of([&] { F::cross_entropy(x, labels({0, 1, 2}), Tensor(), -100, "mean", 1.5); }),
+  EXPECT_EQ(error_of([&] {
+              F::cross_entropy(x, labels({0, 1, 2}), Tensor(), -100, "mean", 1.5);
+            }),
             "[cross_entropy] label_smoothing must be between 0.0 and 1.0, got 1.5");
-  EXPECT_EQ(error_of([&] { F::nll_loss(x, labels({0, 1, 9})); }),
+  EXPECT_EQ(error_of([&] {
+              F::nll_loss(x, labels({0, 1, 9}));
+            }),
             "[nll_loss] target 9 is out of bounds for 4 classes (at position 2 of target shape (3,))");
 }
 
@@ -303,11 +349,18 @@ TEST(NnLossErrors, ReductionsShapesAndRanges) {
             "[mse_loss] reduction must be 'none', 'mean' or 'sum', got 'avg'");
   EXPECT_EQ(error_of([] { F::kl_div(na::randn({3}), na::rand({3}), "batch"); }),
             "[kl_div] reduction must be 'none', 'mean', 'sum' or 'batchmean', got 'batch'");
-  EXPECT_EQ(error_of([] { F::l1_loss(na::randn({3, 4}), na::randn({5})); }),
+  EXPECT_EQ(error_of([] {
+              F::l1_loss(na::randn({3, 4}), na::randn({5}));
+            }),
             "[l1_loss] input of shape (3,4) and target of shape (5,) cannot be broadcast together");
-  EXPECT_EQ(error_of([] { F::binary_cross_entropy(na::tensor<float>({-0.5f, 0.5f}), na::zeros({2})); }),
-            "[binary_cross_entropy] all elements of input should be between 0 and 1, got values in [-0.5, 0.5]");
-  EXPECT_EQ(error_of([] { F::binary_cross_entropy_with_logits(na::randn({2, 3}), na::zeros({3, 2})); }),
+  EXPECT_EQ(
+      error_of([] {
+        F::binary_cross_entropy(na::tensor<float>({-0.5f, 0.5f}), na::zeros({2}));
+      }),
+      "[binary_cross_entropy] all elements of input should be between 0 and 1, got values in [-0.5, 0.5]");
+  EXPECT_EQ(error_of([] {
+              F::binary_cross_entropy_with_logits(na::randn({2, 3}), na::zeros({3, 2}));
+            }),
             "[binary_cross_entropy_with_logits] expected target of the input's shape (2,3), got shape (3,2)");
   EXPECT_EQ(error_of([] { F::huber_loss(na::randn({2}), na::randn({2}), "mean", 0.0); }),
             "[huber_loss] delta must be positive, got 0");

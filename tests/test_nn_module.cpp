@@ -128,7 +128,8 @@ TEST(NnModule, RegistrationMisuseIsAnError) {
   expect_error([&] { m.register_buffer("w", na::zeros({2})); }, {"[Bad]", "'w'", "parameter"});
   expect_error([&] { m.register_parameter("a.b", na::zeros({2})); }, {"[Bad]", "'a.b'", "'.'"});
   expect_error([&] { m.register_parameter("", na::zeros({2})); }, {"[Bad]", "empty"});
-  expect_error([&] { m.register_parameter("i", na::zeros({2}, na::kInt64)); }, {"[Bad]", "'i'", "floating", "int64"});
+  expect_error([&] { m.register_parameter("i", na::zeros({2}, na::kInt64)); },
+               {"[Bad]", "'i'", "floating", "int64"});
   expect_error([&] { m.register_module("c", std::shared_ptr<nn::Linear>()); }, {"[Bad]", "'c'", "null"});
   m.register_module("c", std::make_shared<nn::ReLU>());
   expect_error([&] { m.register_module("c", std::make_shared<nn::ReLU>()); }, {"[Bad]", "'c'", "already"});
@@ -218,11 +219,11 @@ TEST(NnModule, ToConvertsFloatingTensorsInPlaceAndKeepsHandles) {
 TEST(NnStateDict, KeysIncludeParametersAndBuffersInTorchOrder) {
   auto net = std::make_shared<Net>();
   EXPECT_EQ(keys_of(net->state_dict()),
-            (std::vector<std::string>{"block.scale", "block.count", "block.stat", "block.fc.weight", "block.fc.bias",
-                                      "head.weight"}));
+            (std::vector<std::string>{"block.scale", "block.count", "block.stat", "block.fc.weight",
+                                      "block.fc.bias", "head.weight"}));
   auto bn = std::make_shared<nn::BatchNorm2d>(4);
-  EXPECT_EQ(keys_of(bn->state_dict()),
-            (std::vector<std::string>{"weight", "bias", "running_mean", "running_var", "num_batches_tracked"}));
+  EXPECT_EQ(keys_of(bn->state_dict()), (std::vector<std::string>{"weight", "bias", "running_mean",
+                                                                 "running_var", "num_batches_tracked"}));
   for (auto& [n, t] : net->state_dict()) EXPECT_FALSE(t.requires_grad()) << n;
 }
 
@@ -268,8 +269,9 @@ TEST(NnStateDict, StrictLoadNamesMissingAndUnexpectedKeys) {
   auto sd = net->state_dict();
   sd.erase(sd.begin() + 3);  // block.fc.weight
   sd.emplace_back("block.fc.extra", na::zeros({1}));
-  expect_error([&] { net->load_state_dict(sd); },
-               {"[load_state_dict]", "Net", "missing", "\"block.fc.weight\"", "unexpected", "\"block.fc.extra\""});
+  expect_error(
+      [&] { net->load_state_dict(sd); },
+      {"[load_state_dict]", "Net", "missing", "\"block.fc.weight\"", "unexpected", "\"block.fc.extra\""});
 }
 
 TEST(NnStateDict, NonStrictLoadReportsKeysAndLoadsTheRest) {
@@ -325,15 +327,16 @@ TEST(NnStateDict, FailedLoadLeavesEveryTensorUnchanged) {
 
   auto after = target->state_dict();
   ASSERT_EQ(after.size(), before.size());
-  for (size_t i = 0; i < after.size(); ++i) EXPECT_EQ(after[i].second.to_vector<double>(), before[i]) << after[i].first;
+  for (size_t i = 0; i < after.size(); ++i)
+    EXPECT_EQ(after[i].second.to_vector<double>(), before[i]) << after[i].first;
   EXPECT_EQ(target->head->weight.version(), version);
 }
 
 // ------------------------------------------------------------------ printing
 
 TEST(NnModule, PrintsATorchStyleSummaryWithParameterCounts) {
-  auto seq = std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(4, 3), std::make_shared<nn::ReLU>(),
-                                              std::make_shared<nn::Dropout>(0.25));
+  auto seq = std::make_shared<nn::Sequential>(
+      std::make_shared<nn::Linear>(4, 3), std::make_shared<nn::ReLU>(), std::make_shared<nn::Dropout>(0.25));
   EXPECT_EQ(seq->str(),
             "Sequential(\n"
             "  (0): Linear(in_features=4, out_features=3, bias=true)\n"
@@ -402,7 +405,8 @@ TEST(NnContainers, ModuleDictKeepsInsertionOrder) {
   EXPECT_EQ(keys_of(dict.named_parameters())[2], "decoder.weight");
   EXPECT_EQ(dict.at<nn::Linear>("decoder")->in_features, 3);
   expect_error([&] { dict.at("nope"); }, {"[ModuleDict]", "'nope'", "'encoder', 'act', 'decoder'"});
-  expect_error([&] { dict.insert("act", std::make_shared<nn::ReLU>()); }, {"[ModuleDict]", "'act'", "already"});
+  expect_error([&] { dict.insert("act", std::make_shared<nn::ReLU>()); },
+               {"[ModuleDict]", "'act'", "already"});
 }
 
 // ------------------------------------------------------------------ init

@@ -30,8 +30,7 @@ void randomize(nn::Module& m, uint64_t seed) {
   for (const Tensor& p : m.parameters()) nn::init::normal_(p, 0.5, 1.0, &g);
 }
 
-template <class M>
-std::shared_ptr<M> f64(std::shared_ptr<M> m, uint64_t seed) {
+template <class M> std::shared_ptr<M> f64(std::shared_ptr<M> m, uint64_t seed) {
   m->to(na::kFloat64);
   randomize(*m, seed);
   return m;
@@ -105,8 +104,8 @@ TEST(NnGradCheck, FunctionalNormForms) {
                               {x, w, b}, 1e-6, 1e-5, 1e-3, "group_norm");
   EXPECT_TRUE(r.ok) << r.message;
   Tensor w3 = rand64({3}, 23).requires_grad_();
-  r = na_test::gradcheck([](const std::vector<Tensor>& v) { return F::rms_norm(v[0], {3}, v[1]); }, {x, w3}, 1e-6,
-                         1e-5, 1e-3, "rms_norm");
+  r = na_test::gradcheck([](const std::vector<Tensor>& v) { return F::rms_norm(v[0], {3}, v[1]); }, {x, w3},
+                         1e-6, 1e-5, 1e-3, "rms_norm");
   EXPECT_TRUE(r.ok) << r.message;
   r = na_test::gradcheck(
       [](const std::vector<Tensor>& v) { return F::batch_norm(v[0], Tensor(), Tensor(), v[1], v[2], true); },
@@ -125,10 +124,16 @@ void PrintTo(const NormCase& c, std::ostream* os) { *os << "core_" << c.name; }
 
 std::vector<NormCase> norm_reference_cases() {
   return {
-      {"layer_norm", [] { return std::make_shared<nn::LayerNorm>(std::vector<int64_t>{4, 5}); }},
+      {"layer_norm",
+       [] {
+         return std::make_shared<nn::LayerNorm>(std::vector<int64_t>{4, 5});
+       }},
       {"layer_norm_f32", [] { return std::make_shared<nn::LayerNorm>(8); }},
       {"layer_norm_noaffine", [] { return std::make_shared<nn::LayerNorm>(6, 1e-3, false); }},
-      {"rms_norm", [] { return std::make_shared<nn::RMSNorm>(std::vector<int64_t>{3, 4}, 1e-6); }},
+      {"rms_norm",
+       [] {
+         return std::make_shared<nn::RMSNorm>(std::vector<int64_t>{3, 4}, 1e-6);
+       }},
       {"rms_norm_default_eps", [] { return std::make_shared<nn::RMSNorm>(5); }},
       {"group_norm", [] { return std::make_shared<nn::GroupNorm>(3, 6); }},
       {"group_norm_3d", [] { return std::make_shared<nn::GroupNorm>(2, 4, 1e-3); }},
@@ -136,7 +141,8 @@ std::vector<NormCase> norm_reference_cases() {
       {"batch_norm1d_train_3d", [] { return std::make_shared<nn::BatchNorm1d>(3, 1e-5, 0.3); }},
       {"batch_norm1d_eval", [] { return std::make_shared<nn::BatchNorm1d>(4); }, true},
       {"batch_norm1d_cumulative", [] { return std::make_shared<nn::BatchNorm1d>(3, 1e-5, std::nullopt); }},
-      {"batch_norm1d_no_stats", [] { return std::make_shared<nn::BatchNorm1d>(3, 1e-5, 0.1, true, false); }, true},
+      {"batch_norm1d_no_stats", [] { return std::make_shared<nn::BatchNorm1d>(3, 1e-5, 0.1, true, false); },
+       true},
       {"batch_norm2d_train", [] { return std::make_shared<nn::BatchNorm2d>(3); }},
       {"batch_norm2d_eval", [] { return std::make_shared<nn::BatchNorm2d>(3); }, true},
       {"batch_norm2d_train_f32", [] { return std::make_shared<nn::BatchNorm2d>(4); }},
@@ -245,9 +251,17 @@ TEST(NnNormMisuse, LayerAndShapesAreNamed) {
   expect_error([&] { gn.forward(na::zeros({4})); }, {"[GroupNorm]", "(4,)"});
   expect_error([] { nn::GroupNorm(3, 4); }, {"[GroupNorm]", "(4)", "(3)"});
   nn::BatchNorm1d bn1(3);
-  expect_error([&] { bn1.forward(na::zeros({2, 3, 4, 4})); }, {"[BatchNorm1d]", "2D", "3D", "C = 3", "(2,3,4,4)"});
+  expect_error(
+      [&] {
+        bn1.forward(na::zeros({2, 3, 4, 4}));
+      },
+      {"[BatchNorm1d]", "2D", "3D", "C = 3", "(2,3,4,4)"});
   expect_error([&] { bn1.forward(na::zeros({2, 4})); }, {"[BatchNorm1d]", "C = 3", "(2,4)"});
-  expect_error([&] { bn1.forward(na::zeros({1, 3})); }, {"[batch_norm]", "more than 1 value per channel", "(1,3)"});
+  expect_error(
+      [&] {
+        bn1.forward(na::zeros({1, 3}));
+      },
+      {"[batch_norm]", "more than 1 value per channel", "(1,3)"});
   nn::BatchNorm2d bn2(3);
   expect_error([&] { bn2.forward(na::zeros({2, 3, 4})); }, {"[BatchNorm2d]", "4D", "(2,3,4)"});
   expect_error([] { nn::BatchNorm2d(0); }, {"[BatchNorm2d]", "num_features"});

@@ -10,9 +10,9 @@ TEST(Reductions, SumOverEachLayoutMatchesLoops) {
   auto x = na::randn({5, 6, 7}, na::kFloat64);
   auto v = x.to_vector<double>();
   auto at = [&](int i, int j, int k) { return v[(i * 6 + j) * 7 + k]; };
-  auto s0 = na::sum(x, {0}).to_vector<double>();   // leading dim: column kernel
-  auto s2 = na::sum(x, {2}).to_vector<double>();   // trailing dim: row kernel
-  auto s1 = na::sum(x, {1}, true);                 // middle dim: permuted
+  auto s0 = na::sum(x, {0}).to_vector<double>();  // leading dim: column kernel
+  auto s2 = na::sum(x, {2}).to_vector<double>();  // trailing dim: row kernel
+  auto s1 = na::sum(x, {1}, true);                // middle dim: permuted
   EXPECT_EQ(s1.shape(), (na::Shape{5, 1, 7}));
   auto s1v = s1.to_vector<double>();
   for (int j = 0; j < 6; ++j)
@@ -69,10 +69,17 @@ TEST(Reductions, MaxMinArgWithIndicesAndNaN) {
   auto withnan = na::tensor<float>({1, NAN, 3});
   EXPECT_TRUE(std::isnan(na::max(withnan).item()));
   EXPECT_EQ(na::argmax(withnan).item<int64_t>(), 1);
-  EXPECT_NE([] {
-    try { na::max(na::zeros({0})); } catch (const na::Error& e) { return std::string(e.what()); }
-    return std::string();
-  }().find("[max]"), std::string::npos);
+  EXPECT_NE(
+      [] {
+        try {
+          na::max(na::zeros({0}));
+        } catch (const na::Error& e) {
+          return std::string(e.what());
+        }
+        return std::string();
+      }()
+          .find("[max]"),
+      std::string::npos);
 }
 
 TEST(Reductions, VarStdProdLogsumexp) {
@@ -81,7 +88,8 @@ TEST(Reductions, VarStdProdLogsumexp) {
   EXPECT_NEAR(na::var(x, {}, 0).item(), 1.25, 1e-14);
   EXPECT_NEAR(na::std(x).item(), std::sqrt(5.0 / 3.0), 1e-14);
   EXPECT_EQ(na::prod(x).item(), 24.0);
-  EXPECT_NEAR(na::logsumexp(x, {0}).item(), std::log(std::exp(1.) + std::exp(2.) + std::exp(3.) + std::exp(4.)), 1e-14);
+  EXPECT_NEAR(na::logsumexp(x, {0}).item(),
+              std::log(std::exp(1.) + std::exp(2.) + std::exp(3.) + std::exp(4.)), 1e-14);
   auto big = na::tensor<float>({1000, 1000});
   EXPECT_NEAR(na::logsumexp(big, {0}).item(), 1000 + std::log(2.0), 1e-3);
   auto ninf = na::tensor<float>({-INFINITY, -INFINITY});

@@ -57,9 +57,9 @@ std::string shape_text(const na::Shape& s) {
 /// (NaN matches NaN, infinities must match exactly).
 ::testing::AssertionResult matches(const na::Tensor& actual, const na::Tensor& expected, Tol tol) {
   if (!actual.defined()) return ::testing::AssertionFailure() << "result is an undefined tensor";
-  const std::string shapes =
-      "actual " + shape_text(actual.shape()) + " " + na::dtype_name(actual.dtype()) + ", expected " +
-      shape_text(expected.shape()) + " " + na::dtype_name(expected.dtype());
+  const std::string shapes = "actual " + shape_text(actual.shape()) + " " + na::dtype_name(actual.dtype()) +
+                             ", expected " + shape_text(expected.shape()) + " " +
+                             na::dtype_name(expected.dtype());
   if (actual.dtype() != expected.dtype() || actual.shape() != expected.shape())
     return ::testing::AssertionFailure() << "dtype or shape differs: " << shapes;
   const std::vector<double> a = actual.to_vector<double>();
@@ -261,7 +261,10 @@ std::vector<RefOp> all_ops() {
        }},
 
       // --- reductions
-      {"sum_dims", [](Inputs& in) { return out(na::sum(in("x"), {0, 2})); }},
+      {"sum_dims",
+       [](Inputs& in) {
+         return out(na::sum(in("x"), {0, 2}));
+       }},
       {"sum_keepdim_negative_dim", [](Inputs& in) { return out(na::sum(in("x"), {-1}, true)); }},
       {"sum_all", [](Inputs& in) { return out(na::sum(in("x"))); }},
       {"sum_integer_and_bool",
@@ -269,10 +272,19 @@ std::vector<RefOp> all_ops() {
          auto x = in("x"), b = in("b");
          return Outputs{{"sum_int", na::sum(x, {1})}, {"sum_bool", na::sum(b)}, {"sum_int_all", na::sum(x)}};
        }},
-      {"mean_dims", [](Inputs& in) { return out(na::mean(in("x"), {1, 2})); }},
-      {"mean_all_keepdim", [](Inputs& in) { return out(na::mean(in("x"), {0, 1}, true)); }},
+      {"mean_dims",
+       [](Inputs& in) {
+         return out(na::mean(in("x"), {1, 2}));
+       }},
+      {"mean_all_keepdim",
+       [](Inputs& in) {
+         return out(na::mean(in("x"), {0, 1}, true));
+       }},
       {"var_dim_unbiased", [](Inputs& in) { return out(na::var(in("x"), {1})); }},
-      {"var_dims_correction0_keepdim", [](Inputs& in) { return out(na::var(in("x"), {0, 2}, 0, true)); }},
+      {"var_dims_correction0_keepdim",
+       [](Inputs& in) {
+         return out(na::var(in("x"), {0, 2}, 0, true));
+       }},
       {"var_all", [](Inputs& in) { return out(na::var(in("x"))); }},
       {"std_dim", [](Inputs& in) { return out(na::std(in("x"), {2})); }},
       {"std_all_correction0", [](Inputs& in) { return out(na::std(in("x"), {}, 0)); }},
@@ -302,7 +314,10 @@ std::vector<RefOp> all_ops() {
          return Outputs{{"argmax", na::argmax(x, 1)}, {"argmin", na::argmin(x, 1)}};
        }},
       {"logsumexp_dim", [](Inputs& in) { return out(na::logsumexp(in("x"), {1})); }},
-      {"logsumexp_large_keepdim", [](Inputs& in) { return out(na::logsumexp(in("x"), {0, 2}, true)); }},
+      {"logsumexp_large_keepdim",
+       [](Inputs& in) {
+         return out(na::logsumexp(in("x"), {0, 2}, true));
+       }},
       {"prod_dim", [](Inputs& in) { return out(na::prod(in("x"), 1)); }},
       {"prod_all", [](Inputs& in) { return out(na::prod(in("x"))); }},
       {"prod_with_zeros", [](Inputs& in) { return out(na::prod(in("x"), 1, true)); }},
@@ -337,24 +352,41 @@ std::vector<RefOp> all_ops() {
        }},
 
       // --- shape and indexing
-      {"cat_dim1", [](Inputs& in) { return out(na::cat({in("a"), in("b"), in("c")}, 1)); }},
-      {"cat_negative_dim", [](Inputs& in) { return out(na::cat({in("a"), in("b")}, -1)); }},
-      {"stack_dim1", [](Inputs& in) { return out(na::stack({in("a"), in("b"), in("c")}, 1)); }},
+      {"cat_dim1",
+       [](Inputs& in) {
+         return out(na::cat({in("a"), in("b"), in("c")}, 1));
+       }},
+      {"cat_negative_dim",
+       [](Inputs& in) {
+         return out(na::cat({in("a"), in("b")}, -1));
+       }},
+      {"stack_dim1",
+       [](Inputs& in) {
+         return out(na::stack({in("a"), in("b"), in("c")}, 1));
+       }},
       {"index_select_repeated", [](Inputs& in) { return out(na::index_select(in("x"), 1, in("index"))); }},
       {"gather_dim1", [](Inputs& in) { return out(na::gather(in("x"), 1, in("index"))); }},
       {"gather_dim0", [](Inputs& in) { return out(na::gather(in("x"), 0, in("index"))); }},
       {"scatter_dim1", [](Inputs& in) { return out(na::scatter(in("x"), 1, in("index"), in("src"))); }},
-      {"scatter_add_dim1", [](Inputs& in) { return out(na::scatter_add(in("x"), 1, in("index"), in("src"))); }},
-      {"scatter_add_dim0", [](Inputs& in) { return out(na::scatter_add(in("x"), 0, in("index"), in("src"))); }},
+      {"scatter_add_dim1",
+       [](Inputs& in) { return out(na::scatter_add(in("x"), 1, in("index"), in("src"))); }},
+      {"scatter_add_dim0",
+       [](Inputs& in) { return out(na::scatter_add(in("x"), 0, in("index"), in("src"))); }},
       {"embedding_repeated", [](Inputs& in) { return out(na::embedding(in("w"), in("indices"))); }},
 
       // --- non-contiguous inputs (views of the leaf; the gradient is the leaf's)
       {"transpose_mul", [](Inputs& in) { return out(in("x").t() * in("y")); }},
       {"transpose_matmul", [](Inputs& in) { return out(na::matmul(in("a").t(), in("b"))); }},
-      {"permute_exp_sum", [](Inputs& in) { return out(na::sum(na::exp(in("x").permute({2, 0, 1})), {1})); }},
+      {"permute_exp_sum",
+       [](Inputs& in) {
+         return out(na::sum(na::exp(in("x").permute({2, 0, 1})), {1}));
+       }},
       {"narrow_matmul", [](Inputs& in) { return out(na::matmul(in("x").narrow(0, 1, 3), in("w"))); }},
       {"slice_step_add", [](Inputs& in) { return out(in("x").slice(0, 0, 6, 2) + in("y")); }},
-      {"expand_mul", [](Inputs& in) { return out(in("x").expand({3, 4}) * in("y")); }},
+      {"expand_mul",
+       [](Inputs& in) {
+         return out(in("x").expand({3, 4}) * in("y"));
+       }},
       {"transpose_softmax", [](Inputs& in) { return out(na::softmax(in("x").t(), 1)); }},
       {"select_sum_keepdim", [](Inputs& in) { return out(na::sum(in("x").select(1, 2), {0}, true)); }},
 

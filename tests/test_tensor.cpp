@@ -10,8 +10,7 @@ using na::Shape;
 
 namespace {
 std::vector<double> vals(const na::Tensor& t) { return t.to_vector<double>(); }
-template <class F>
-std::string error_of(F f) {
+template <class F> std::string error_of(F f) {
   try {
     f();
   } catch (const na::Error& e) {
@@ -105,7 +104,10 @@ TEST(Tensor, ReshapeOfNonContiguousCopiesViewRefuses) {
   EXPECT_NE(error_of([&] { t.view({12}); }).find("[view]"), std::string::npos);
   auto r = t.reshape({12});
   EXPECT_EQ(r.numel(), 12);
-  EXPECT_NE(error_of([&] { na::ones({3, 4}).reshape({5, -1}); }).find("invalid for input of size 12"), std::string::npos);
+  EXPECT_NE(error_of([&] {
+              na::ones({3, 4}).reshape({5, -1});
+            }).find("invalid for input of size 12"),
+            std::string::npos);
 }
 
 TEST(Tensor, TypePromotion) {
@@ -131,7 +133,9 @@ TEST(Tensor, BroadcastingNonContiguousArithmetic) {
   for (int i = 0; i < 3; ++i)
     for (int j = 0; j < 2; ++j) expect.push_back(j * 3 + i + (j ? 20 : 10));
   EXPECT_EQ(vals(r), expect);
-  EXPECT_NE(error_of([] { na::mul(na::ones({2, 3}), na::ones({3, 2})); }).find("[mul] shapes (2,3) and (3,2)"),
+  EXPECT_NE(error_of([] {
+              na::mul(na::ones({2, 3}), na::ones({3, 2}));
+            }).find("[mul] shapes (2,3) and (3,2)"),
             std::string::npos);
 }
 
@@ -159,7 +163,8 @@ TEST(Tensor, InPlaceBumpsVersionAndChecksLeaves) {
 
 TEST(Tensor, ToDtypeRoundsAndClones) {
   auto f = na::tensor<float>({1.5f, -2.7f, 3.0f});
-  EXPECT_EQ(f.to(na::kInt32).to_vector<int32_t>(), (std::vector<int32_t>{1, -2, 3}));  // truncation, as C++/torch
+  EXPECT_EQ(f.to(na::kInt32).to_vector<int32_t>(),
+            (std::vector<int32_t>{1, -2, 3}));  // truncation, as C++/torch
   auto h = f.to(na::kFloat16).to(na::kFloat32);
   EXPECT_EQ(h.to_vector<float>(), (std::vector<float>{1.5f, -2.69921875f, 3.0f}));
   auto bf = f.to(na::kBFloat16).to(na::kFloat32);
@@ -180,7 +185,7 @@ TEST(Tensor, HalfConversionRoundTripsEveryPattern) {
     if (std::isnan(f)) continue;
     ASSERT_EQ(na::float_to_bf16(f), bits) << "pattern " << bits;
   }
-  EXPECT_EQ(na::float_to_half(65520.0f), 0x7c00);  // rounds to inf
+  EXPECT_EQ(na::float_to_half(65520.0f), 0x7c00);            // rounds to inf
   EXPECT_EQ(na::float_to_half(1.0f + 1.0f / 2048), 0x3c00);  // tie to even
 }
 
@@ -204,8 +209,13 @@ TEST(Tensor, ErrorsNameTheOpAndValues) {
   EXPECT_NE(error_of([&] { t.data_ptr<double>(); }).find("[data_ptr]"), std::string::npos);
   EXPECT_NE(error_of([&] { t.permute({0, 0}); }).find("[permute] repeated dim"), std::string::npos);
   EXPECT_NE(error_of([&] { t.expand({4, 3, 2}); }).find("[expand]"), std::string::npos);
-  EXPECT_NE(error_of([&] { na::Tensor u; u.shape(); }).find("undefined"), std::string::npos);
-  EXPECT_NE(error_of([] { na::ones({2}, na::kInt64).requires_grad_(); }).find("floating point"), std::string::npos);
+  EXPECT_NE(error_of([&] {
+              na::Tensor u;
+              u.shape();
+            }).find("undefined"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { na::ones({2}, na::kInt64).requires_grad_(); }).find("floating point"),
+            std::string::npos);
   EXPECT_NE(error_of([] { na::gelu(na::ones({2}), "fast"); }).find("[gelu]"), std::string::npos);
   EXPECT_NE(error_of([] { na::ones({2}).to(na::Device("cuda:0")); }).find("[to]"), std::string::npos);
   EXPECT_NE(error_of([] { na::Device("tpu"); }).find("[device] unknown device 'tpu'"), std::string::npos);

@@ -2,14 +2,13 @@
 // step N and goes on to N+M ends exactly where fresh objects restored from that checkpoint
 // end after the same M steps (model with dropout, shuffled DataLoader, AdamW, warmup-cosine).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <tuple>
-
-#include <unistd.h>
 
 #include "neural_arch/data/dataloader.hpp"
 #include "neural_arch/data/dataset.hpp"
@@ -48,7 +47,8 @@ struct TrainRun {
     opt = std::make_unique<na::optim::AdamW>(model->parameters(), na::optim::AdamWOptions().lr(1e-2));
     sched = std::make_unique<na::optim::WarmupCosineLR>(*opt, 5, kTotalSteps);
     loader = std::make_unique<na::data::DataLoader>(
-        make_dataset(), na::data::DataLoaderOptions().batch_size(kBatch).shuffle().seed(seed + 2).prefetch(prefetch));
+        make_dataset(),
+        na::data::DataLoaderOptions().batch_size(kBatch).shuffle().seed(seed + 2).prefetch(prefetch));
   }
   na::io::TrainingState state() {
     return {model.get(), opt.get(), sched.get(), loader.get(), {{"noise", &noise}}};
@@ -57,7 +57,8 @@ struct TrainRun {
 
 // Trains from pos until pos.step == until; saves a checkpoint to `path` right after step
 // `save_at` (if it is reached). Mid-epoch positions continue with begin_at().
-void train(TrainRun& r, na::io::TrainingPosition& pos, int64_t until, int64_t save_at = -1, const std::string& path = "") {
+void train(TrainRun& r, na::io::TrainingPosition& pos, int64_t until, int64_t save_at = -1,
+           const std::string& path = "") {
   const int64_t nb = r.loader->num_batches();
   while (pos.step < until) {
     auto it = pos.batch > 0 ? r.loader->begin_at(pos.batch) : r.loader->begin();
@@ -132,8 +133,10 @@ TEST_P(TrainingResume, RestoredRunMatchesUninterruptedRunBitForBit) {
 
 // 7 batches per epoch: step 10 is in the middle of epoch 1, step 7 at a boundary, 3 in epoch 0.
 INSTANTIATE_TEST_SUITE_P(Positions, TrainingResume,
-                         ::testing::Values(std::make_tuple(int64_t{10}, false), std::make_tuple(int64_t{7}, false),
-                                           std::make_tuple(int64_t{3}, false), std::make_tuple(int64_t{10}, true)));
+                         ::testing::Values(std::make_tuple(int64_t{10}, false),
+                                           std::make_tuple(int64_t{7}, false),
+                                           std::make_tuple(int64_t{3}, false),
+                                           std::make_tuple(int64_t{10}, true)));
 
 TEST(TrainingResumeErrors, ResumePastTheLoadersBatchesIsAnError) {
   TrainRun r(false);

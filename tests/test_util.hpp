@@ -29,10 +29,8 @@ namespace na = neural_arch;
 /// pointers and so change from run to run). A test file opts in with `using na_test::PrintTo;`
 /// in the namespace of its case structs.
 template <class T>
-  requires requires(const T& t) { std::string_view(t.name); }
-void PrintTo(const T& t, std::ostream* os) {
-  *os << t.name;
-}
+requires requires(const T& t) { std::string_view(t.name); }
+void PrintTo(const T& t, std::ostream* os) { *os << t.name; }
 
 /// The message of the neural_arch::Error that f throws; any other exception is named as such,
 /// and a call that throws nothing gives "no exception", so a test that expects a particular

@@ -91,13 +91,12 @@ bool has_avx512() {
 }
 
 const Isa kIsas[] = {
-    {"sse2", false, cpu::generic::vecmath_test::kTestLanes, always,
-     cpu::generic::vecmath_test::eval_vector, cpu::generic::vecmath_test::eval_scalar},
+    {"sse2", false, cpu::generic::vecmath_test::kTestLanes, always, cpu::generic::vecmath_test::eval_vector,
+     cpu::generic::vecmath_test::eval_scalar},
     {"avx2", true, cpu::vm_test_avx2::vecmath_test::kTestLanes, has_avx2,
      cpu::vm_test_avx2::vecmath_test::eval_vector, cpu::vm_test_avx2::vecmath_test::eval_scalar},
     {"avx512", true, cpu::vm_test_avx512::vecmath_test::kTestLanes, has_avx512,
-     cpu::vm_test_avx512::vecmath_test::eval_vector,
-     cpu::vm_test_avx512::vecmath_test::eval_scalar},
+     cpu::vm_test_avx512::vecmath_test::eval_vector, cpu::vm_test_avx512::vecmath_test::eval_scalar},
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -106,9 +105,7 @@ const Isa kIsas[] = {
 double sigmoid_ref(double x) {
   return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x));
 }
-double softplus_ref(double x) {
-  return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
-}
+double softplus_ref(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
 double normal_cdf(double x) { return 0.5 * std::erfc(-x * M_SQRT1_2); }
 double normal_pdf(double x) { return std::exp(-0.5 * x * x) * (0.5 * M_2_SQRTPI * M_SQRT1_2); }
 double gelu_v(double x) { return std::sqrt(8.0 / M_PI) * (x + 0.044715 * x * x * x); }
@@ -140,8 +137,7 @@ double ref_value(int fn, double x) {
       return limit_or(x, 1.0, 0.0, sigmoid_ref(v) * (1.0 + x * sigmoid_ref(-v) * dv));
     }
     case kVmSilu: return limit_or(x, inf, -0.0, x * sigmoid_ref(x));
-    case kVmSiluGrad:
-      return limit_or(x, 1.0, 0.0, sigmoid_ref(x) * (1.0 + x * sigmoid_ref(-x)));
+    case kVmSiluGrad: return limit_or(x, 1.0, 0.0, sigmoid_ref(x) * (1.0 + x * sigmoid_ref(-x)));
     case kVmMish: return limit_or(x, inf, -0.0, x * std::tanh(softplus_ref(x)));
     case kVmMishGrad: {
       const double sp = softplus_ref(x);
@@ -199,17 +195,66 @@ float from_bits(uint32_t b) {
 // Values that sit on the edges of the implementations or of float itself.
 std::vector<float> edge_values() {
   const float inf = std::numeric_limits<float>::infinity();
-  std::vector<float> base = {0.0f, inf, std::numeric_limits<float>::quiet_NaN(),
-                             std::numeric_limits<float>::denorm_min(), FLT_MIN, FLT_MAX,
-                             0x1p-149f * 3, 0x1.fffffcp-127f, 1e-30f, 1e-20f, 1e-10f, 1e-5f,
-                             0.5f, 1.0f, 2.0f, 0.5625f, 0.7f, 1.0f, 3.92f, 10.0f, 11.0f, 12.0f,
-                             13.2f, 14.5f, 20.0f, 30.0f, 87.3365f, 88.0f, 88.3763f,
-                             88.72283f, 88.7228394f, 88.72284f, 89.0f, 100.0f, 103.972f,
-                             104.0f, 120.0f, 150.0f, 200.0f, 1e10f, 1e20f, 1e30f, 0x1p20f,
-                             0x1.fffffep19f, 0x1.000002p20f, 0x1p24f, 0x1p63f, 0x1p100f,
-                             0.7518f, 0.7522f, 1.2785f, 1.1924f, 3.14159274f, 1.57079637f,
-                             0x1.921fb6p+1f * 1024, 0x1.6a09e6p-1f, 0x1.6a09e6p0f,
-                             0x1.3p-1f, 0.4142135f, 0.292893f};
+  std::vector<float> base = {0.0f,
+                             inf,
+                             std::numeric_limits<float>::quiet_NaN(),
+                             std::numeric_limits<float>::denorm_min(),
+                             FLT_MIN,
+                             FLT_MAX,
+                             0x1p-149f * 3,
+                             0x1.fffffcp-127f,
+                             1e-30f,
+                             1e-20f,
+                             1e-10f,
+                             1e-5f,
+                             0.5f,
+                             1.0f,
+                             2.0f,
+                             0.5625f,
+                             0.7f,
+                             1.0f,
+                             3.92f,
+                             10.0f,
+                             11.0f,
+                             12.0f,
+                             13.2f,
+                             14.5f,
+                             20.0f,
+                             30.0f,
+                             87.3365f,
+                             88.0f,
+                             88.3763f,
+                             88.72283f,
+                             88.7228394f,
+                             88.72284f,
+                             89.0f,
+                             100.0f,
+                             103.972f,
+                             104.0f,
+                             120.0f,
+                             150.0f,
+                             200.0f,
+                             1e10f,
+                             1e20f,
+                             1e30f,
+                             0x1p20f,
+                             0x1.fffffep19f,
+                             0x1.000002p20f,
+                             0x1p24f,
+                             0x1p63f,
+                             0x1p100f,
+                             0.7518f,
+                             0.7522f,
+                             1.2785f,
+                             1.1924f,
+                             3.14159274f,
+                             1.57079637f,
+                             0x1.921fb6p+1f * 1024,
+                             0x1.6a09e6p-1f,
+                             0x1.6a09e6p0f,
+                             0x1.3p-1f,
+                             0.4142135f,
+                             0.292893f};
   std::vector<float> out;
   for (float v : base) {
     for (float s : {1.0f, -1.0f}) {
@@ -288,8 +333,8 @@ const std::vector<float>& inputs(const FnSpec& spec) {
 std::string describe(float x, float got, double exact) {
   std::ostringstream os;
   os.precision(9);
-  os << "x = " << x << " (" << std::hexfloat << x << std::defaultfloat << "): got " << got
-     << ", exact " << exact;
+  os << "x = " << x << " (" << std::hexfloat << x << std::defaultfloat << "): got " << got << ", exact "
+     << exact;
   return os.str();
 }
 
@@ -339,9 +384,8 @@ TEST_P(VecMath, WithinDocumentedBoundsOverDenseSweeps) {
         worst_i = i;
       }
     }
-    EXPECT_EQ(failures, 0u) << spec.name << " on " << isa().name << ": " << failures << " of "
-                            << xs.size() << " values outside " << max_ulp << " ulp / "
-                            << spec.max_abs << " abs; e.g. "
+    EXPECT_EQ(failures, 0u) << spec.name << " on " << isa().name << ": " << failures << " of " << xs.size()
+                            << " values outside " << max_ulp << " ulp / " << spec.max_abs << " abs; e.g. "
                             << describe(xs[worst_i], got[worst_i], exact[worst_i]);
   }
 }
@@ -373,7 +417,7 @@ TEST_P(VecMath, SpecialValues) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   EXPECT_EQ(run1(kVmExp, -inf), 0.0f);
   EXPECT_EQ(run1(kVmExp, inf), inf);
-  EXPECT_EQ(run1(kVmExp, 88.72284f), inf);   // just past log(FLT_MAX)
+  EXPECT_EQ(run1(kVmExp, 88.72284f), inf);  // just past log(FLT_MAX)
   EXPECT_EQ(run1(kVmExp, 89.0f), inf);
   EXPECT_TRUE(std::isfinite(run1(kVmExp, 88.72283f)));
   EXPECT_EQ(run1(kVmExp, -104.0f), 0.0f);
@@ -422,8 +466,7 @@ TEST_P(VecMath, SpecialValues) {
 }
 
 TEST_P(VecMath, OddFunctionsKeepTheSignOfZero) {
-  for (int fn : {kVmExpm1, kVmLog1p, kVmTanh, kVmErf, kVmSin, kVmGeluErf, kVmGeluTanh, kVmSilu,
-                 kVmMish}) {
+  for (int fn : {kVmExpm1, kVmLog1p, kVmTanh, kVmErf, kVmSin, kVmGeluErf, kVmGeluTanh, kVmSilu, kVmMish}) {
     const float y = run1(fn, -0.0f);
     EXPECT_EQ(y, 0.0f) << kFns[fn].name;
     EXPECT_TRUE(std::signbit(y)) << kFns[fn].name << "(-0) lost its sign";

@@ -78,8 +78,7 @@ template <> struct dtype_of<uint8_t> { static constexpr DType value = DType::u8;
 template <> struct dtype_of<bool> { static constexpr DType value = DType::boolean; };
 
 /// Calls f(T{}) with T the C++ type of dtype t. Every dtype.
-template <class F>
-decltype(auto) visit_dtype(DType t, F&& f) {
+template <class F> decltype(auto) visit_dtype(DType t, F&& f) {
   switch (t) {
     case DType::f32: return f(float{});
     case DType::f64: return f(double{});

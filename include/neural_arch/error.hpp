@@ -15,8 +15,7 @@ class Error : public std::runtime_error {
 };
 
 namespace detail {
-template <class... Args>
-[[noreturn]] void throw_error(const char* op, Args&&... args) {
+template <class... Args> [[noreturn]] void throw_error(const char* op, Args&&... args) {
   std::ostringstream os;
   os << '[' << op << "] ";
   (os << ... << std::forward<Args>(args));
@@ -27,7 +26,7 @@ template <class... Args>
 }  // namespace neural_arch
 
 /// NA_CHECK(cond, "op", parts...): throws neural_arch::Error("[op] parts...") when cond is false.
-#define NA_CHECK(cond, op, ...)                                   \
-  do {                                                            \
+#define NA_CHECK(cond, op, ...)                                       \
+  do {                                                                \
     if (!(cond)) ::neural_arch::detail::throw_error(op, __VA_ARGS__); \
   } while (0)

@@ -11,7 +11,10 @@ namespace neural_arch {
 class Generator {
  public:
   explicit Generator(uint64_t seed = 0x5eed) { manual_seed(seed); }
-  void manual_seed(uint64_t seed) { seed_ = seed; engine_.seed(seed); }
+  void manual_seed(uint64_t seed) {
+    seed_ = seed;
+    engine_.seed(seed);
+  }
   uint64_t seed() const { return seed_; }
   std::mt19937_64& engine() { return engine_; }
   /// Opaque state string (the engine's textual state).

@@ -25,9 +25,9 @@ class Scalar {
  public:
   Scalar(double v) : d_(v), i_(static_cast<int64_t>(v)), integral_(false) {}  // NOLINT
   Scalar(float v) : Scalar(static_cast<double>(v)) {}                         // NOLINT
-  Scalar(int v) : d_(v), i_(v), integral_(true) {}                             // NOLINT
-  Scalar(int64_t v) : d_(static_cast<double>(v)), i_(v), integral_(true) {}    // NOLINT
-  Scalar(bool v) : d_(v), i_(v), integral_(true) {}                            // NOLINT
+  Scalar(int v) : d_(v), i_(v), integral_(true) {}                            // NOLINT
+  Scalar(int64_t v) : d_(static_cast<double>(v)), i_(v), integral_(true) {}   // NOLINT
+  Scalar(bool v) : d_(v), i_(v), integral_(true) {}                           // NOLINT
   double to_double() const { return d_; }
   int64_t to_int() const { return i_; }
   bool is_integral() const { return integral_; }
@@ -217,14 +217,13 @@ struct TensorImpl {
   Tensor grad;
   std::shared_ptr<Node> grad_fn;
   std::weak_ptr<Node> grad_accumulator;  // leaves only: shared by all uses in the graph
-  std::vector<TensorHook> leaf_hooks;     // leaves only: kept here since the accumulator is weak
-  void refresh();                         // recompute numel and is_contiguous
+  std::vector<TensorHook> leaf_hooks;    // leaves only: kept here since the accumulator is weak
+  void refresh();                        // recompute numel and is_contiguous
 };
 void check_dtype_match(DType actual, DType requested);
 }  // namespace detail
 
-template <class T>
-T* Tensor::data_ptr() const {
+template <class T> T* Tensor::data_ptr() const {
   detail::check_dtype_match(dtype(), dtype_of<T>::value);
   return static_cast<T*>(raw_data());
 }

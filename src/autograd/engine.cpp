@@ -37,8 +37,8 @@ std::vector<Tensor> run(const std::vector<Tensor>& outputs, const std::vector<Te
   // Backward ops run in their forward's dtypes (the saved tensors' and the casts' gradients),
   // never re-cast by an autocast scope the caller is in.
   optimization::detail::AutocastSuspend no_autocast;
-  NA_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), "backward",
-           "got ", grad_outputs.size(), " gradients for ", outputs.size(), " outputs");
+  NA_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), "backward", "got ",
+           grad_outputs.size(), " gradients for ", outputs.size(), " outputs");
   std::vector<Edge> roots;
   std::vector<Tensor> root_grads;
   for (size_t i = 0; i < outputs.size(); ++i) {
@@ -84,7 +84,8 @@ std::vector<Tensor> run(const std::vector<Tensor>& outputs, const std::vector<Te
     if (b.size() < n->num_outputs) b.resize(n->num_outputs);
     return b;
   };
-  for (size_t i = 0; i < roots.size(); ++i) add_into(buffer_of(roots[i].fn.get())[roots[i].input_nr], root_grads[i]);
+  for (size_t i = 0; i < roots.size(); ++i)
+    add_into(buffer_of(roots[i].fn.get())[roots[i].input_nr], root_grads[i]);
 
   std::priority_queue<Task> ready;
   std::unordered_set<Node*> queued;
@@ -107,7 +108,8 @@ std::vector<Tensor> run(const std::vector<Tensor>& outputs, const std::vector<Te
       }
     }
     for (size_t c = 0; c < captures.size(); ++c)
-      if (captures[c].fn.get() == n && captures[c].input_nr < grads.size()) captured[c] = grads[captures[c].input_nr];
+      if (captures[c].fn.get() == n && captures[c].input_nr < grads.size())
+        captured[c] = grads[captures[c].input_nr];
 
     std::vector<Tensor> in_grads;
     if (!(capturing && dynamic_cast<AccumulateGrad*>(n))) {
@@ -118,7 +120,8 @@ std::vector<Tensor> run(const std::vector<Tensor>& outputs, const std::vector<Te
     for (size_t i = 0; i < n->next_edges.size(); ++i) {
       const Edge& e = n->next_edges[i];
       if (!e.valid()) continue;
-      if (i < in_grads.size() && in_grads[i].defined()) add_into(buffer_of(e.fn.get())[e.input_nr], std::move(in_grads[i]));
+      if (i < in_grads.size() && in_grads[i].defined())
+        add_into(buffer_of(e.fn.get())[e.input_nr], std::move(in_grads[i]));
       if (--deps[e.fn.get()] == 0 && queued.insert(e.fn.get()).second) ready.push({e.fn.get()});
     }
   }
@@ -139,8 +142,7 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
   NA_CHECK(!inputs.empty(), "grad", "inputs must not be empty");
   std::vector<Edge> captures;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    NA_CHECK(inputs[i].defined() && inputs[i].requires_grad(), "grad", "input ", i,
-             " does not require grad");
+    NA_CHECK(inputs[i].defined() && inputs[i].requires_grad(), "grad", "input ", i, " does not require grad");
     captures.push_back(gradient_edge(inputs[i]));
   }
   auto result = run(outputs, grad_outputs, retain_graph || create_graph, create_graph, captures);

@@ -27,9 +27,10 @@ Tensor SavedTensor::unpack() const {
   if (!data_.defined()) return data_;
   NA_CHECK(data_.version() == version_, "backward",
            "one of the variables needed for gradient computation has been modified by an inplace "
-           "operation: a tensor of shape ", shape_str(data_.shape()), " saved by ",
-           current_node() ? current_node()->name() : std::string("an op"), " is at version ",
-           data_.version(), "; expected version ", version_, " instead");
+           "operation: a tensor of shape ",
+           shape_str(data_.shape()), " saved by ",
+           current_node() ? current_node()->name() : std::string("an op"), " is at version ", data_.version(),
+           "; expected version ", version_, " instead");
   if (!is_output_ || !current_node() || !is_grad_enabled()) return data_;
   // Under create_graph, re-attach the output to its node so double backward sees the graph.
   Tensor t = data_.detach();
@@ -94,8 +95,7 @@ Tensor sum_to(const Tensor& grad, const Shape& shape) {
 }
 
 std::vector<Tensor> LambdaNode::apply(std::vector<Tensor>&& grads) {
-  NA_CHECK(fn_ != nullptr, "backward",
-           "trying to backward through the graph a second time (through ", name_,
+  NA_CHECK(fn_ != nullptr, "backward", "trying to backward through the graph a second time (through ", name_,
            "); its saved tensors were freed after the first backward. Specify retain_graph=true "
            "on the first backward call if you need to backward twice");
   return fn_(grads);
@@ -108,8 +108,8 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
   Tensor& dst = leaf->grad;
   if (!dst.defined()) {
     // Steal the buffer when nobody else can see it; otherwise copy so grads never alias.
-    bool exclusive = !is_grad_enabled() && g.impl_ptr().use_count() == 1 &&
-                     g.storage().use_count() == 1 && g.is_contiguous() && !g.requires_grad();
+    bool exclusive = !is_grad_enabled() && g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 &&
+                     g.is_contiguous() && !g.requires_grad();
     dst = exclusive ? g : (is_grad_enabled() ? g : g.clone());
   } else if (is_grad_enabled()) {
     dst = dst + g;

@@ -11,7 +11,8 @@ Backend get_backend(const std::string& name) {
   if (name == "cpu") return Backend("cpu", Device(DeviceType::cpu), true, "");
   if (name == "cuda")
     return Backend("cuda", Device(DeviceType::cuda), false,
-                   "not built: this build of neural_arch has no CUDA backend (configure with -DNA_CUDA=ON once it exists)");
+                   "not built: this build of neural_arch has no CUDA backend (configure with -DNA_CUDA=ON "
+                   "once it exists)");
   if (name == "mps")
     return Backend("mps", Device(DeviceType::mps), false,
                    "MPS needs Apple silicon and macOS; this is not an Apple platform");

@@ -10,10 +10,14 @@ Device::Device(const std::string& spec) {
     kind = spec.substr(0, colon);
     idx = spec.substr(colon + 1);
   }
-  if (kind == "cpu") type = DeviceType::cpu;
-  else if (kind == "cuda") type = DeviceType::cuda;
-  else if (kind == "mps") type = DeviceType::mps;
-  else detail::throw_error("device", "unknown device '", spec, "' (expected cpu, cuda, cuda:N or mps)");
+  if (kind == "cpu")
+    type = DeviceType::cpu;
+  else if (kind == "cuda")
+    type = DeviceType::cuda;
+  else if (kind == "mps")
+    type = DeviceType::mps;
+  else
+    detail::throw_error("device", "unknown device '", spec, "' (expected cpu, cuda, cuda:N or mps)");
   if (!idx.empty()) {
     NA_CHECK(idx.find_first_not_of("0123456789") == std::string::npos && idx.size() < 6, "device",
              "bad device index in '", spec, "'");

@@ -10,10 +10,14 @@ namespace neural_arch {
 
 size_t element_size(DType t) {
   switch (t) {
-    case DType::f32: case DType::i32: return 4;
-    case DType::f64: case DType::i64: return 8;
-    case DType::f16: case DType::bf16: return 2;
-    case DType::u8: case DType::boolean: return 1;
+    case DType::f32:
+    case DType::i32: return 4;
+    case DType::f64:
+    case DType::i64: return 8;
+    case DType::f16:
+    case DType::bf16: return 2;
+    case DType::u8:
+    case DType::boolean: return 1;
   }
   return 1;
 }
@@ -93,10 +97,10 @@ uint16_t float_to_half(float f) {
   std::memcpy(&u, &f, 4);
   uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
   uint32_t abs = u & 0x7fffffffu;
-  if (abs > 0x7f800000u) return sign | 0x7e00u;  // NaN
+  if (abs > 0x7f800000u) return sign | 0x7e00u;   // NaN
   if (abs >= 0x477ff000u) return sign | 0x7c00u;  // rounds to inf (>= 65520)
-  if (abs < 0x38800000u) {                          // below smallest normal half: subnormal or zero
-    if (abs < 0x33000000u) return sign;             // < 2^-25 rounds to zero
+  if (abs < 0x38800000u) {                        // below smallest normal half: subnormal or zero
+    if (abs < 0x33000000u) return sign;           // < 2^-25 rounds to zero
     uint32_t e = abs >> 23;
     uint32_t mant = (abs & 0x7fffffu) | 0x800000u;
     uint32_t shift = 126 - e;  // 14 - (e - 127) + 13 -> places bit for 2^-24 units

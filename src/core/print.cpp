@@ -18,18 +18,24 @@ struct Formatter {
   std::string fmt(double v) const {
     char buf[64];
     if (is_bool) return v != 0 ? "True" : "False";
-    if (!floating) std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
-    else if (std::isnan(v)) std::snprintf(buf, sizeof buf, "nan");
-    else if (std::isinf(v)) std::snprintf(buf, sizeof buf, v > 0 ? "inf" : "-inf");
-    else if (sci) std::snprintf(buf, sizeof buf, "%.4e", v);
-    else if (int_mode) std::snprintf(buf, sizeof buf, "%.0f.", v);
-    else std::snprintf(buf, sizeof buf, "%.4f", v);
+    if (!floating)
+      std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
+    else if (std::isnan(v))
+      std::snprintf(buf, sizeof buf, "nan");
+    else if (std::isinf(v))
+      std::snprintf(buf, sizeof buf, v > 0 ? "inf" : "-inf");
+    else if (sci)
+      std::snprintf(buf, sizeof buf, "%.4e", v);
+    else if (int_mode)
+      std::snprintf(buf, sizeof buf, "%.0f.", v);
+    else
+      std::snprintf(buf, sizeof buf, "%.4f", v);
     return buf;
   }
 };
 
-void print_rec(std::ostringstream& os, const std::vector<double>& data, const Shape& shape, size_t dim, int64_t offset,
-               const Shape& strides, const Formatter& f, bool summarize, int indent) {
+void print_rec(std::ostringstream& os, const std::vector<double>& data, const Shape& shape, size_t dim,
+               int64_t offset, const Shape& strides, const Formatter& f, bool summarize, int indent) {
   const int64_t n = shape[dim];
   os << '[';
   for (int64_t i = 0; i < n; ++i) {
@@ -45,8 +51,10 @@ void print_rec(std::ostringstream& os, const std::vector<double>& data, const Sh
       print_rec(os, data, shape, dim + 1, offset + i * strides[dim], strides, f, summarize, indent + 1);
     }
     if (i + 1 < n) {
-      if (dim + 1 == shape.size()) os << ", ";
-      else os << ',' << std::string(shape.size() - dim - 1, '\n') << std::string(indent + 1, ' ');
+      if (dim + 1 == shape.size())
+        os << ", ";
+      else
+        os << ',' << std::string(shape.size() - dim - 1, '\n') << std::string(indent + 1, ' ');
     }
   }
   os << ']';
@@ -89,9 +97,12 @@ std::string Tensor::str() const {
     print_rec(os, data, shape(), 0, 0, st, f, numel() > kSummarizeAbove, 7);
   }
   if (numel() == 0 && dim() > 1) os << ", size=" << shape_str(shape());
-  if (dtype() != DType::f32 && dtype() != DType::i64 && dtype() != DType::boolean) os << ", dtype=" << dtype_name(dtype());
-  if (grad_fn()) os << ", grad_fn=<" << grad_fn()->name() << ">";
-  else if (requires_grad()) os << ", requires_grad=True";
+  if (dtype() != DType::f32 && dtype() != DType::i64 && dtype() != DType::boolean)
+    os << ", dtype=" << dtype_name(dtype());
+  if (grad_fn())
+    os << ", grad_fn=<" << grad_fn()->name() << ">";
+  else if (requires_grad())
+    os << ", requires_grad=True";
   os << ')';
   return os.str();
 }

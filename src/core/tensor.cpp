@@ -68,7 +68,8 @@ bool Tensor::is_contiguous() const { return checked(impl_).is_contiguous; }
 const std::shared_ptr<Storage>& Tensor::storage() const { return checked(impl_).storage; }
 void* Tensor::raw_data() const {
   const auto& i = checked(impl_);
-  return static_cast<char*>(i.storage->data()) + i.offset * static_cast<int64_t>(neural_arch::element_size(i.dtype));
+  return static_cast<char*>(i.storage->data()) +
+         i.offset * static_cast<int64_t>(neural_arch::element_size(i.dtype));
 }
 uint64_t Tensor::version() const { return checked(impl_).storage->version(); }
 
@@ -103,15 +104,16 @@ void Tensor::set_data(const Tensor& other) const {
   checked(impl_);
   NA_CHECK(other.defined(), "set_data", "the new data is an undefined tensor");
   const auto& o = *other.impl();
-  NA_CHECK(!impl_->requires_grad || is_floating(o.dtype), "set_data", "a tensor that requires grad needs floating data, got ",
-           dtype_name(o.dtype));
+  NA_CHECK(!impl_->requires_grad || is_floating(o.dtype), "set_data",
+           "a tensor that requires grad needs floating data, got ", dtype_name(o.dtype));
   impl_->storage = o.storage;
   impl_->shape = o.shape;
   impl_->strides = o.strides;
   impl_->offset = o.offset;
   impl_->dtype = o.dtype;
   impl_->refresh();
-  if (impl_->grad.defined() && (impl_->grad.shape() != o.shape || impl_->grad.dtype() != o.dtype)) impl_->grad = Tensor();
+  if (impl_->grad.defined() && (impl_->grad.shape() != o.shape || impl_->grad.dtype() != o.dtype))
+    impl_->grad = Tensor();
 }
 
 Tensor Tensor::detach() const {
@@ -149,31 +151,32 @@ void Tensor::retain_grad() const {
   std::weak_ptr<detail::TensorImpl> weak = impl_;
   register_hook([weak](const Tensor& g) {
     if (auto self = weak.lock()) {
-      if (!self->grad.defined()) self->grad = is_grad_enabled() ? g : g.clone();
-      else self->grad = self->grad + g;
+      if (!self->grad.defined())
+        self->grad = is_grad_enabled() ? g : g.clone();
+      else
+        self->grad = self->grad + g;
     }
     return Tensor();
   });
 }
 
-template <class T>
-T Tensor::item() const {
+template <class T> T Tensor::item() const {
   NA_CHECK(numel() == 1, "item", "a tensor with ", numel(), " elements cannot be converted to a scalar");
   return visit_dtype(dtype(), [&](auto v) -> T {
     using S = decltype(v);
-    return static_cast<T>(static_cast<std::conditional_t<std::is_same_v<S, Half> || std::is_same_v<S, BFloat16>, float, S>>(
-        *static_cast<const S*>(raw_data())));
+    return static_cast<T>(
+        static_cast<std::conditional_t<std::is_same_v<S, Half> || std::is_same_v<S, BFloat16>, float, S>>(
+            *static_cast<const S*>(raw_data())));
   });
 }
 
-template <class T>
-std::vector<T> Tensor::to_vector() const {
+template <class T> std::vector<T> Tensor::to_vector() const {
   Tensor c = contiguous().to(dtype_of<T>::value);
   const T* p = c.data_ptr<T>();
   return std::vector<T>(p, p + c.numel());
 }
 
-#define NA_INSTANTIATE(T) \
+#define NA_INSTANTIATE(T)             \
   template T Tensor::item<T>() const; \
   template std::vector<T> Tensor::to_vector<T>() const;
 NA_INSTANTIATE(float)
@@ -183,8 +186,7 @@ NA_INSTANTIATE(int64_t)
 NA_INSTANTIATE(uint8_t)
 #undef NA_INSTANTIATE
 template bool Tensor::item<bool>() const;
-template <>
-std::vector<bool> Tensor::to_vector<bool>() const {
+template <> std::vector<bool> Tensor::to_vector<bool>() const {
   auto v = to(DType::u8).to_vector<uint8_t>();
   return std::vector<bool>(v.begin(), v.end());
 }

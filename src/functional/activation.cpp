@@ -26,11 +26,14 @@ Tensor mish(const Tensor& x) {
   check_float(x, "mish");
   Tensor out = ops::unary_float(cpu::UnaryOp::mish, x, "mish");
   if (autograd::needs_grad({x}))
-    autograd::record("MishBackward", {x}, {out}, [x_ = autograd::SavedTensor(x)](const std::vector<Tensor>& g) {
-      Tensor v = x_.unpack();
-      if (is_grad_enabled()) return std::vector<Tensor>{g[0] * detail::mish_grad_composed(v)};
-      return std::vector<Tensor>{ops::backward_kernel(cpu::BinaryOp::mish_backward, g[0], v, "mish_backward")};
-    });
+    autograd::record("MishBackward", {x}, {out},
+                     [x_ = autograd::SavedTensor(x)](const std::vector<Tensor>& g) {
+                       Tensor v = x_.unpack();
+                       if (is_grad_enabled())
+                         return std::vector<Tensor>{g[0] * detail::mish_grad_composed(v)};
+                       return std::vector<Tensor>{
+                           ops::backward_kernel(cpu::BinaryOp::mish_backward, g[0], v, "mish_backward")};
+                     });
   return out;
 }
 
@@ -57,8 +60,7 @@ Tensor gate_grad_composed(const Tensor& b, cpu::GateOp gate) {
 // x viewed as (outer, 2, span) contiguous: the halves of row o are a = [o, 0, :] and
 // b = [o, 1, :]. fn(o, j0, j1) handles a piece of row o; the flat work is split across
 // threads so that one long row (dim 0) is threaded too.
-template <class F>
-void for_gated_spans(int64_t outer, int64_t span, F&& fn) {
+template <class F> void for_gated_spans(int64_t outer, int64_t span, F&& fn) {
   cpu::parallel_for(0, outer * span, 32768, [&](int64_t s, int64_t e) {
     while (s < e) {
       const int64_t o = s / span, j0 = s % span, j1 = std::min(span, j0 + (e - s));
@@ -72,10 +74,11 @@ void for_gated_spans(int64_t outer, int64_t span, F&& fn) {
 Tensor gated_unit(const Tensor& x, int64_t dim, cpu::GateOp gate, const char* op) {
   check_float(x, op);
   NA_CHECK(x.dim() >= 1, op, op, " does not support scalars (got a 0-d tensor)");
-  NA_CHECK(dim >= -x.dim() && dim < x.dim(), op, "dim ", dim, " is out of range for shape ", shape_str(x.shape()));
+  NA_CHECK(dim >= -x.dim() && dim < x.dim(), op, "dim ", dim, " is out of range for shape ",
+           shape_str(x.shape()));
   const int64_t d = dim < 0 ? dim + x.dim() : dim;
-  NA_CHECK(x.size(d) % 2 == 0, op, "halving dimension must be even, but dimension ", d, " is size ", x.size(d),
-           " (shape ", shape_str(x.shape()), ")");
+  NA_CHECK(x.size(d) % 2 == 0, op, "halving dimension must be even, but dimension ", d, " is size ",
+           x.size(d), " (shape ", shape_str(x.shape()), ")");
   const int64_t half = x.size(d) / 2;
   int64_t outer = 1, inner = 1;
   for (int64_t i = 0; i < d; ++i) outer *= x.size(i);
@@ -102,27 +105,28 @@ Tensor gated_unit(const Tensor& x, int64_t dim, cpu::GateOp gate, const char* op
     out = ops::cast(out, x.dtype());
   }
   if (autograd::needs_grad({x}))
-    autograd::record("GatedUnitBackward", {x}, {out},
-                     [x_ = autograd::SavedTensor(x), d, half, gate, outer, span, ct, es](const std::vector<Tensor>& g) {
-                       const Tensor v = x_.unpack();
-                       if (is_grad_enabled()) {
-                         const Tensor a = v.narrow(d, 0, half), b = v.narrow(d, half, half);
-                         return std::vector<Tensor>{
-                             cat({g[0] * gate_composed(b, gate), g[0] * a * gate_grad_composed(b, gate)}, d)};
-                       }
-                       const Tensor xc = ops::cast(v, ct).contiguous(), gc = ops::cast(g[0], ct).contiguous();
-                       Tensor gx = detail::make_tensor(v.shape(), ct);
-                       const cpu::GatedBackwardKernel k =
-                           cpu::kernels().gated_backward[static_cast<int>(gate)][cpu::dtype_index(ct)];
-                       const char* px = static_cast<const char*>(xc.raw_data());
-                       const char* pg = static_cast<const char*>(gc.raw_data());
-                       char* pgx = static_cast<char*>(gx.raw_data());
-                       for_gated_spans(outer, span, [&](int64_t o, int64_t j0, int64_t j1) {
-                         const int64_t ia = ((o * 2) * span + j0) * es, ib = ia + span * es;
-                         k(pgx + ia, pgx + ib, pg + (o * span + j0) * es, px + ia, px + ib, j1 - j0);
-                       });
-                       return std::vector<Tensor>{ops::cast(gx, v.dtype())};
-                     });
+    autograd::record(
+        "GatedUnitBackward", {x}, {out},
+        [x_ = autograd::SavedTensor(x), d, half, gate, outer, span, ct, es](const std::vector<Tensor>& g) {
+          const Tensor v = x_.unpack();
+          if (is_grad_enabled()) {
+            const Tensor a = v.narrow(d, 0, half), b = v.narrow(d, half, half);
+            return std::vector<Tensor>{
+                cat({g[0] * gate_composed(b, gate), g[0] * a * gate_grad_composed(b, gate)}, d)};
+          }
+          const Tensor xc = ops::cast(v, ct).contiguous(), gc = ops::cast(g[0], ct).contiguous();
+          Tensor gx = detail::make_tensor(v.shape(), ct);
+          const cpu::GatedBackwardKernel k =
+              cpu::kernels().gated_backward[static_cast<int>(gate)][cpu::dtype_index(ct)];
+          const char* px = static_cast<const char*>(xc.raw_data());
+          const char* pg = static_cast<const char*>(gc.raw_data());
+          char* pgx = static_cast<char*>(gx.raw_data());
+          for_gated_spans(outer, span, [&](int64_t o, int64_t j0, int64_t j1) {
+            const int64_t ia = ((o * 2) * span + j0) * es, ib = ia + span * es;
+            k(pgx + ia, pgx + ib, pg + (o * span + j0) * es, px + ia, px + ib, j1 - j0);
+          });
+          return std::vector<Tensor>{ops::cast(gx, v.dtype())};
+        });
   return out;
 }
 
@@ -131,8 +135,8 @@ Tensor gated_unit(const Tensor& x, int64_t dim, cpu::GateOp gate, const char* op
 Tensor glu(const Tensor& x, int64_t dim) { return gated_unit(x, dim, cpu::GateOp::sigmoid, "glu"); }
 
 Tensor geglu(const Tensor& x, int64_t dim, const std::string& approximate) {
-  NA_CHECK(approximate == "none" || approximate == "tanh", "geglu", "approximate must be 'none' or 'tanh', got '",
-           approximate, "'");
+  NA_CHECK(approximate == "none" || approximate == "tanh", "geglu",
+           "approximate must be 'none' or 'tanh', got '", approximate, "'");
   return gated_unit(x, dim, approximate == "tanh" ? cpu::GateOp::gelu_tanh : cpu::GateOp::gelu, "geglu");
 }
 

@@ -102,9 +102,8 @@ std::vector<Tensor> composed_attention_backward(const Tensor& q, const Tensor& k
 bool blocked_kernel_covers(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
                            double dropout_p, bool need_weights) {
   return fused_kernels_enabled() && !mask.defined() && dropout_p == 0.0 && !need_weights &&
-         is_floating(q.dtype()) && batch_dims(q) == batch_dims(k) &&
-         batch_dims(q) == batch_dims(v) && q.size(-1) > 0 && v.size(-1) > 0 && k.size(-2) > 0 &&
-         q.numel() > 0;
+         is_floating(q.dtype()) && batch_dims(q) == batch_dims(k) && batch_dims(q) == batch_dims(v) &&
+         q.size(-1) > 0 && v.size(-1) > 0 && k.size(-2) > 0 && q.numel() > 0;
 }
 
 Tensor sdpa_blocked(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, bool causal, double sc) {

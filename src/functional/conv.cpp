@@ -42,9 +42,12 @@ ConvShape resolve(const char* op, const Shape& xs, const Shape& ws, int spatial,
                   const ConvPadding& padding, Int2 dilation, int64_t groups) {
   const size_t rank = static_cast<size_t>(spatial) + 2;
   const char* xdesc = spatial == 2 ? "(N,C,H,W)" : "(N,C,L)";
-  const char* wdesc = spatial == 2 ? "(out_channels, in_channels/groups, kH, kW)" : "(out_channels, in_channels/groups, k)";
-  NA_CHECK(xs.size() == rank, op, "expected input with ", rank, " dims ", xdesc, ", got shape ", shape_str(xs));
-  NA_CHECK(ws.size() == rank, op, "expected weight with ", rank, " dims ", wdesc, ", got shape ", shape_str(ws));
+  const char* wdesc =
+      spatial == 2 ? "(out_channels, in_channels/groups, kH, kW)" : "(out_channels, in_channels/groups, k)";
+  NA_CHECK(xs.size() == rank, op, "expected input with ", rank, " dims ", xdesc, ", got shape ",
+           shape_str(xs));
+  NA_CHECK(ws.size() == rank, op, "expected weight with ", rank, " dims ", wdesc, ", got shape ",
+           shape_str(ws));
   NA_CHECK(groups >= 1, op, "groups must be positive, got ", groups);
   for (int64_t v : xs) NA_CHECK(v >= 0, op, "input shape ", shape_str(xs), " has a negative size");
   for (int64_t v : ws) NA_CHECK(v >= 0, op, "weight shape ", shape_str(ws), " has a negative size");
@@ -53,7 +56,8 @@ ConvShape resolve(const char* op, const Shape& xs, const Shape& ws, int spatial,
   NA_CHECK(ws[0] % groups == 0, op, "weight of shape ", shape_str(ws), " has ", ws[0],
            " output channels, which is not divisible by groups=", groups);
   NA_CHECK(xs[1] == ws[1] * groups, op, "input of shape ", shape_str(xs), " has ", xs[1],
-           " channels but weight of shape ", shape_str(ws), " with groups=", groups, " expects ", ws[1] * groups);
+           " channels but weight of shape ", shape_str(ws), " with groups=", groups, " expects ",
+           ws[1] * groups);
 
   ConvShape s;
   s.N = xs[0];
@@ -69,7 +73,8 @@ ConvShape resolve(const char* op, const Shape& xs, const Shape& ws, int spatial,
   s.dil_h = dilation.h;
   s.dil_w = dilation.w;
   if (spatial == 2) {
-    NA_CHECK(stride.h > 0 && stride.w > 0, op, "stride must be positive, got (", stride.h, ",", stride.w, ")");
+    NA_CHECK(stride.h > 0 && stride.w > 0, op, "stride must be positive, got (", stride.h, ",", stride.w,
+             ")");
     NA_CHECK(dilation.h > 0 && dilation.w > 0, op, "dilation must be positive, got (", dilation.h, ",",
              dilation.w, ")");
   } else {
@@ -88,9 +93,9 @@ ConvShape resolve(const char* op, const Shape& xs, const Shape& ws, int spatial,
   } else if (mode == "valid") {
     // all zero already
   } else if (mode == "same") {
-    NA_CHECK(s.stride_h == 1 && s.stride_w == 1, op, "padding='same' is not supported for strided convolutions (stride ",
-             dims_str(spatial, stride.h, stride.w),
-             ")");
+    NA_CHECK(s.stride_h == 1 && s.stride_w == 1, op,
+             "padding='same' is not supported for strided convolutions (stride ",
+             dims_str(spatial, stride.h, stride.w), ")");
     // PyTorch puts the odd element of the total padding at the end.
     const int64_t th = s.dil_h * (s.KH - 1), tw = s.dil_w * (s.KW - 1);
     s.pad_top = th / 2;
@@ -131,8 +136,9 @@ void check_bias(const Tensor& bias, const Tensor& weight, const char* op) {
   if (!bias.defined()) return;
   check_tensor(bias, op, "bias");
   check_same_dtype(weight, "weight", bias, "bias", op);
-  NA_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), op, "expected bias of shape ", shape_str({weight.size(0)}),
-           " for weight of shape ", shape_str(weight.shape()), ", got shape ", shape_str(bias.shape()));
+  NA_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), op, "expected bias of shape ",
+           shape_str({weight.size(0)}), " for weight of shape ", shape_str(weight.shape()), ", got shape ",
+           shape_str(bias.shape()));
 }
 
 Shape input_shape(const ConvShape& s) { return {s.N, s.C, s.H, s.W}; }
@@ -216,7 +222,8 @@ std::vector<Tensor> run_backward_all(const ConvShape& s, const Tensor& x, const 
     Tensor gx = detail::make_tensor(input_shape(s), DType::bf16);
     Tensor gw = detail::make_tensor(weight_shape(s), DType::bf16);
     Tensor gb = with_bias ? detail::make_tensor({s.O}, DType::bf16) : Tensor();
-    if (cpu::conv2d_backward(s, ptr<BF>(xc), ptr<BF>(gyc), ptr<BF>(wc), ptr<BF>(gx), ptr<BF>(gw), ptr<BF>(gb)))
+    if (cpu::conv2d_backward(s, ptr<BF>(xc), ptr<BF>(gyc), ptr<BF>(wc), ptr<BF>(gx), ptr<BF>(gw),
+                             ptr<BF>(gb)))
       return {gx, gw, gb};
   }
   const DType ct = ops::opmath_type(x.dtype());
@@ -225,12 +232,13 @@ std::vector<Tensor> run_backward_all(const ConvShape& s, const Tensor& x, const 
   Tensor gw = detail::make_tensor(weight_shape(s), ct);
   Tensor gb = with_bias ? detail::make_tensor({s.O}, ct) : Tensor();
   if (ct == DType::f64)
-    cpu::conv2d_backward(s, ptr<double>(xc), ptr<double>(gyc), ptr<double>(wc), ptr<double>(gx), ptr<double>(gw),
-                         ptr<double>(gb));
+    cpu::conv2d_backward(s, ptr<double>(xc), ptr<double>(gyc), ptr<double>(wc), ptr<double>(gx),
+                         ptr<double>(gw), ptr<double>(gb));
   else
     cpu::conv2d_backward(s, ptr<float>(xc), ptr<float>(gyc), ptr<float>(wc), ptr<float>(gx), ptr<float>(gw),
                          ptr<float>(gb));
-  return {ops::cast(gx, x.dtype()), ops::cast(gw, x.dtype()), with_bias ? ops::cast(gb, x.dtype()) : Tensor()};
+  return {ops::cast(gx, x.dtype()), ops::cast(gw, x.dtype()),
+          with_bias ? ops::cast(gb, x.dtype()) : Tensor()};
 }
 
 // ------------------------------------------------------------------ differentiable ops (4-D, validated)
@@ -250,7 +258,8 @@ Tensor conv_op(const ConvShape& s, const Tensor& x, const Tensor& w, const Tenso
                        std::vector<Tensor> r(3);
                        if (!g[0].defined()) return r;
                        // Without create_graph nothing is recorded: one fused call serves all three.
-                       if (gx && gw && !is_grad_enabled()) return run_backward_all(s, x_.unpack(), g[0], w_.unpack(), gb);
+                       if (gx && gw && !is_grad_enabled())
+                         return run_backward_all(s, x_.unpack(), g[0], w_.unpack(), gb);
                        if (gx) r[0] = input_grad_op(s, g[0], w_.unpack());
                        if (gw || gb) std::tie(r[1], r[2]) = weight_grad_op(s, x_.unpack(), g[0], gw, gb);
                        return r;
@@ -307,8 +316,9 @@ std::pair<Tensor, Tensor> weight_grad_op(const ConvShape& s, const Tensor& x, co
 
 void check_grad_output(const ConvShape& s, const Tensor& gy, const char* op) {
   const Shape want = output_shape(s);
-  NA_CHECK(gy.shape() == want, op, "grad_output has shape ", shape_str(gy.shape()), " but the convolution of input ",
-           shape_str(input_shape(s)), " with weight ", shape_str(weight_shape(s)), " gives ", shape_str(want));
+  NA_CHECK(gy.shape() == want, op, "grad_output has shape ", shape_str(gy.shape()),
+           " but the convolution of input ", shape_str(input_shape(s)), " with weight ",
+           shape_str(weight_shape(s)), " gives ", shape_str(want));
 }
 
 }  // namespace
@@ -328,8 +338,8 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Int
   return conv_op(s, input, weight, bias);
 }
 
-Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, int64_t stride, ConvPadding padding,
-              int64_t dilation, int64_t groups) {
+Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, int64_t stride,
+              ConvPadding padding, int64_t dilation, int64_t groups) {
   if (optimization::detail::AutocastCall ac{"conv1d", input, weight, bias})
     return conv1d(ac[0], ac[1], ac[2], stride, padding, dilation, groups);
   const char* op = "conv1d";
@@ -342,8 +352,8 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, int
   return conv_op(s, input.unsqueeze(2), weight.unsqueeze(2), bias).squeeze(2);
 }
 
-Tensor conv2d_input_grad(const Shape& input_shape_, const Tensor& weight, const Tensor& grad_output, Int2 stride,
-                         ConvPadding padding, Int2 dilation, int64_t groups) {
+Tensor conv2d_input_grad(const Shape& input_shape_, const Tensor& weight, const Tensor& grad_output,
+                         Int2 stride, ConvPadding padding, Int2 dilation, int64_t groups) {
   const char* op = "conv2d_input_grad";
   check_tensor(weight, op, "weight");
   check_tensor(grad_output, op, "grad_output");
@@ -353,8 +363,8 @@ Tensor conv2d_input_grad(const Shape& input_shape_, const Tensor& weight, const 
   return input_grad_op(s, grad_output, weight);
 }
 
-Tensor conv2d_weight_grad(const Tensor& input, const Shape& weight_shape_, const Tensor& grad_output, Int2 stride,
-                          ConvPadding padding, Int2 dilation, int64_t groups) {
+Tensor conv2d_weight_grad(const Tensor& input, const Shape& weight_shape_, const Tensor& grad_output,
+                          Int2 stride, ConvPadding padding, Int2 dilation, int64_t groups) {
   const char* op = "conv2d_weight_grad";
   check_tensor(input, op, "input");
   check_tensor(grad_output, op, "grad_output");

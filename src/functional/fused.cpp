@@ -61,7 +61,8 @@ Tensor bias_dropout_add(const Tensor& x, const Tensor& bias, const Tensor& resid
     DType t = x.dtype();
     bool mixed = false;
     for (const Tensor* o : {&bias, &residual})
-      if (o->defined() && o->dtype() != x.dtype() && optimization::autocast_compatible(o->dtype(), x.dtype()) &&
+      if (o->defined() && o->dtype() != x.dtype() &&
+          optimization::autocast_compatible(o->dtype(), x.dtype()) &&
           optimization::autocast_compatible(x.dtype(), o->dtype()))
         t = promote_types(t, o->dtype()), mixed = true;
     if (mixed) {

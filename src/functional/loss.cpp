@@ -29,7 +29,8 @@ Reduction parse_reduction(const std::string& r, const char* op, bool allow_batch
   if (r == "mean") return Reduction::mean;
   if (r == "sum") return Reduction::sum;
   if (r == "batchmean" && allow_batchmean) return Reduction::batchmean;
-  detail::throw_error(op, "reduction must be ", allow_batchmean ? "'none', 'mean', 'sum' or 'batchmean'" : "'none', 'mean' or 'sum'",
+  detail::throw_error(op, "reduction must be ",
+                      allow_batchmean ? "'none', 'mean', 'sum' or 'batchmean'" : "'none', 'mean' or 'sum'",
                       ", got '", r, "'");
 }
 
@@ -56,8 +57,8 @@ void check_broadcast(const Tensor& a, const char* an, const Tensor& b, const cha
   for (size_t i = 0; i < n; ++i) {
     const int64_t x = i < a.shape().size() ? a.shape()[a.shape().size() - 1 - i] : 1;
     const int64_t y = i < b.shape().size() ? b.shape()[b.shape().size() - 1 - i] : 1;
-    NA_CHECK(x == y || x == 1 || y == 1, op, an, " of shape ", shape_str(a.shape()), " and ", bn, " of shape ",
-             shape_str(b.shape()), " cannot be broadcast together");
+    NA_CHECK(x == y || x == 1 || y == 1, op, an, " of shape ", shape_str(a.shape()), " and ", bn,
+             " of shape ", shape_str(b.shape()), " cannot be broadcast together");
   }
 }
 
@@ -103,8 +104,9 @@ void check_class_weight(const Tensor& weight, const Tensor& input, const char* o
   if (!weight.defined()) return;
   const int64_t C = input.size(class_dim_of(input));
   NA_CHECK(is_floating(weight.dtype()) && weight.dim() == 1 && weight.size(0) == C, op,
-           "expected a floating class weight of shape ", shape_str({C}), " for input of shape ", shape_str(input.shape()),
-           ", got ", dtype_name(weight.dtype()), " of shape ", shape_str(weight.shape()));
+           "expected a floating class weight of shape ", shape_str({C}), " for input of shape ",
+           shape_str(input.shape()), ", got ", dtype_name(weight.dtype()), " of shape ",
+           shape_str(weight.shape()));
 }
 
 // Validates class-index targets (every value in [0, C) or ignore_index) and builds the safe
@@ -132,8 +134,8 @@ ClassTargets class_targets(const Tensor& input, const Tensor& target, int64_t ig
       ct.any_ignored = true;
       continue;
     }
-    NA_CHECK(t[i] >= 0 && t[i] < C, op, "target ", t[i], " is out of bounds for ", C, " classes (at position ", i,
-             " of target shape ", shape_str(target.shape()), ")");
+    NA_CHECK(t[i] >= 0 && t[i] < C, op, "target ", t[i], " is out of bounds for ", C,
+             " classes (at position ", i, " of target shape ", shape_str(target.shape()), ")");
     ip[i] = t[i];
     mp[i] = 1.0;
   }
@@ -144,7 +146,8 @@ ClassTargets class_targets(const Tensor& input, const Tensor& target, int64_t ig
 // The per-entry weight w[t] (0 for ignored entries).
 Tensor target_weights(const ClassTargets& ct, const Tensor& weight, const Tensor& input) {
   if (!weight.defined()) return ct.mask;
-  Tensor w = index_select(weight.to(input.dtype()), 0, ct.index.reshape({ct.index.numel()})).reshape(ct.index.shape());
+  Tensor w = index_select(weight.to(input.dtype()), 0, ct.index.reshape({ct.index.numel()}))
+                 .reshape(ct.index.shape());
   return ct.any_ignored ? w * ct.mask : w;
 }
 
@@ -172,7 +175,8 @@ Tensor class_weight_view(const Tensor& weight, const Tensor& input) {
 
 Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                 const std::string& reduction) {
-  if (optimization::detail::AutocastCall ac{"nll_loss", input, weight}) return nll_loss(ac[0], target, ac[1], ignore_index, reduction);
+  if (optimization::detail::AutocastCall ac{"nll_loss", input, weight})
+    return nll_loss(ac[0], target, ac[1], ignore_index, reduction);
   const char* op = "nll_loss";
   check_class_input(input, op);
   detail::check_defined(target, op, "target");
@@ -185,8 +189,8 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight,
 namespace {
 
 // cross_entropy's composition (PyTorch's formulas through log_softmax); arguments checked.
-Tensor cross_entropy_composed(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
-                              Reduction r, double label_smoothing) {
+Tensor cross_entropy_composed(const Tensor& input, const Tensor& target, const Tensor& weight,
+                              int64_t ignore_index, Reduction r, double label_smoothing) {
   const char* op = "cross_entropy";
   const int64_t cd = class_dim_of(input);
   const int64_t C = input.size(cd);
@@ -222,14 +226,14 @@ Tensor cross_entropy_composed(const Tensor& input, const Tensor& target, const T
 // none) and target weight, and the constants of the loss.
 struct CeState {
   int64_t rows = 0, C = 0;
-  std::vector<int64_t> tgt;    // class-index targets
-  std::vector<double> wt;      // w[t] (class index) or sum_c w_c t_c (probabilities), per row
-  double W = 0;                // sum of class weights (C without weights)
-  double eps = 0;              // label smoothing
-  double denom = 1;            // the mean's divisor
+  std::vector<int64_t> tgt;  // class-index targets
+  std::vector<double> wt;    // w[t] (class index) or sum_c w_c t_c (probabilities), per row
+  double W = 0;              // sum of class weights (C without weights)
+  double eps = 0;            // label smoothing
+  double denom = 1;          // the mean's divisor
   Reduction r = Reduction::mean;
   bool probs = false;
-  Shape loss_shape;            // per-row loss shape (reduction "none")
+  Shape loss_shape;  // per-row loss shape (reduction "none")
 };
 
 template <class T>
@@ -242,14 +246,15 @@ void ce_forward_rows(const Tensor& x, const Tensor& w, const Tensor& t, const Te
 }
 
 template <class T>
-Tensor ce_backward_rows(const Tensor& x, const Tensor& w, const Tensor& t, const Tensor& lse, const CeState& st,
-                        const std::vector<double>& a, const std::vector<double>& s, const std::vector<double>& p,
-                        const std::vector<double>& d) {
+Tensor ce_backward_rows(const Tensor& x, const Tensor& w, const Tensor& t, const Tensor& lse,
+                        const CeState& st, const std::vector<double>& a, const std::vector<double>& s,
+                        const std::vector<double>& p, const std::vector<double>& d) {
   Tensor gx = detail::make_tensor(x.shape(), x.dtype());
-  cpu::nn_kernels_for<T>().ce_backward(gx.data_ptr<T>(), x.data_ptr<T>(), lse.data_ptr<T>(), st.rows, st.C,
-                                       w.defined() ? w.data_ptr<T>() : nullptr, t.defined() ? t.data_ptr<T>() : nullptr,
-                                       st.probs ? nullptr : st.tgt.data(), a.data(), st.eps > 0 ? s.data() : nullptr,
-                                       st.probs ? p.data() : nullptr, st.probs ? nullptr : d.data());
+  cpu::nn_kernels_for<T>().ce_backward(
+      gx.data_ptr<T>(), x.data_ptr<T>(), lse.data_ptr<T>(), st.rows, st.C,
+      w.defined() ? w.data_ptr<T>() : nullptr, t.defined() ? t.data_ptr<T>() : nullptr,
+      st.probs ? nullptr : st.tgt.data(), a.data(), st.eps > 0 ? s.data() : nullptr,
+      st.probs ? p.data() : nullptr, st.probs ? nullptr : d.data());
   return gx;
 }
 
@@ -273,8 +278,8 @@ Tensor class_rows(const Tensor& input) {
   return x.contiguous().reshape({x.numel() / std::max<int64_t>(1, input.size(cd)), input.size(cd)});
 }
 
-Tensor cross_entropy_fused(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
-                           Reduction r, double ls) {
+Tensor cross_entropy_fused(const Tensor& input, const Tensor& target, const Tensor& weight,
+                           int64_t ignore_index, Reduction r, double ls) {
   const char* op = "cross_entropy";
   const int64_t cd = class_dim_of(input);
   auto st = std::make_shared<CeState>();
@@ -325,9 +330,12 @@ Tensor cross_entropy_fused(const Tensor& input, const Tensor& target, const Tens
     st->wt.assign(static_cast<size_t>(rows), 0.0);
   }
   Tensor lse = detail::make_tensor({rows}, x.dtype());
-  std::vector<double> wx(ls > 0 ? static_cast<size_t>(rows) : 0), wtx(st->probs ? static_cast<size_t>(rows) : 0);
-  if (x.dtype() == DType::f32) ce_forward_rows<float>(x, w, t, lse, *st, wx, wtx);
-  else ce_forward_rows<double>(x, w, t, lse, *st, wx, wtx);
+  std::vector<double> wx(ls > 0 ? static_cast<size_t>(rows) : 0),
+      wtx(st->probs ? static_cast<size_t>(rows) : 0);
+  if (x.dtype() == DType::f32)
+    ce_forward_rows<float>(x, w, t, lse, *st, wx, wtx);
+  else
+    ce_forward_rows<double>(x, w, t, lse, *st, wx, wtx);
 
   // Per-row losses in double (C-length work is done; this is O(rows)).
   std::vector<double> loss(static_cast<size_t>(rows));
@@ -344,7 +352,8 @@ Tensor cross_entropy_fused(const Tensor& input, const Tensor& target, const Tens
       } else if (st->tgt[i] < 0) {
         v = 0;
       } else {
-        const double xt = f32 ? x.data_ptr<float>()[i * C + st->tgt[i]] : x.data_ptr<double>()[i * C + st->tgt[i]];
+        const double xt =
+            f32 ? x.data_ptr<float>()[i * C + st->tgt[i]] : x.data_ptr<double>()[i * C + st->tgt[i]];
         v = st->wt[i] * (l - xt);
         if (ls > 0) v = keep * v + spread * (st->W * l - wx[i]);
         wsum += st->wt[i];
@@ -365,48 +374,53 @@ Tensor cross_entropy_fused(const Tensor& input, const Tensor& target, const Tens
   }
   if (autograd::needs_grad({input})) {
     using autograd::SavedTensor;
-    autograd::record(
-        "CrossEntropyBackward", {input}, {out},
-        [in_ = SavedTensor(input), tg_ = SavedTensor(target), wt_ = SavedTensor(weight), w, t, lse, st,
-         ignore_index](const std::vector<Tensor>& g) {
-          Tensor in = in_.unpack();
-          if (is_grad_enabled()) {
-            Tensor tgt = tg_.unpack(), wgt = wt_.defined() ? wt_.unpack() : Tensor();
-            const Reduction red = st->r;
-            const double eps = st->eps;
-            return composed_grad([&](const std::vector<Tensor>& v) {
-              return cross_entropy_composed(v[0], tgt, wgt, ignore_index, red, eps);
-            }, {in}, g[0]);
-          }
-          Tensor x = class_rows(in);
-          const int64_t rows = st->rows;
-          std::vector<double> gr(static_cast<size_t>(rows));
-          if (st->r == Reduction::none) {
-            Tensor gd = g[0].to(DType::f64).contiguous();
-            const double* gp = gd.data_ptr<double>();
-            for (int64_t i = 0; i < rows; ++i) gr[i] = gp[i];
-          } else {
-            const double g0 = g[0].to(DType::f64).item();
-            std::fill(gr.begin(), gr.end(), st->r == Reduction::sum ? g0 : g0 / st->denom);
-          }
-          const double keep = 1.0 - st->eps, spread = st->eps / static_cast<double>(st->C);
-          std::vector<double> a(gr.size()), s(gr.size()), p(st->probs ? gr.size() : 0), d(st->probs ? 0 : gr.size());
-          for (int64_t i = 0; i < rows; ++i) {
-            const bool ignored = !st->probs && st->tgt[i] < 0;
-            a[i] = ignored ? 0.0 : gr[i] * (keep * st->wt[i] + spread * st->W);
-            s[i] = ignored ? 0.0 : gr[i] * spread;
-            if (st->probs) p[i] = gr[i] * keep;
-            else d[i] = ignored ? 0.0 : gr[i] * keep * st->wt[i];
-          }
-          Tensor gx = x.dtype() == DType::f32 ? ce_backward_rows<float>(x, w, t, lse, *st, a, s, p, d)
-                                              : ce_backward_rows<double>(x, w, t, lse, *st, a, s, p, d);
-          // back to the input's layout: (rows, C) -> (N, d1.., C) -> classes at dim cd
-          Shape moved = st->loss_shape;
-          moved.push_back(st->C);
-          gx = gx.reshape(moved);
-          if (in.dim() > 2) gx = classes_second(gx).contiguous();
-          return std::vector<Tensor>{gx};
-        });
+    autograd::record("CrossEntropyBackward", {input}, {out},
+                     [in_ = SavedTensor(input), tg_ = SavedTensor(target), wt_ = SavedTensor(weight), w, t,
+                      lse, st, ignore_index](const std::vector<Tensor>& g) {
+                       Tensor in = in_.unpack();
+                       if (is_grad_enabled()) {
+                         Tensor tgt = tg_.unpack(), wgt = wt_.defined() ? wt_.unpack() : Tensor();
+                         const Reduction red = st->r;
+                         const double eps = st->eps;
+                         return composed_grad(
+                             [&](const std::vector<Tensor>& v) {
+                               return cross_entropy_composed(v[0], tgt, wgt, ignore_index, red, eps);
+                             },
+                             {in}, g[0]);
+                       }
+                       Tensor x = class_rows(in);
+                       const int64_t rows = st->rows;
+                       std::vector<double> gr(static_cast<size_t>(rows));
+                       if (st->r == Reduction::none) {
+                         Tensor gd = g[0].to(DType::f64).contiguous();
+                         const double* gp = gd.data_ptr<double>();
+                         for (int64_t i = 0; i < rows; ++i) gr[i] = gp[i];
+                       } else {
+                         const double g0 = g[0].to(DType::f64).item();
+                         std::fill(gr.begin(), gr.end(), st->r == Reduction::sum ? g0 : g0 / st->denom);
+                       }
+                       const double keep = 1.0 - st->eps, spread = st->eps / static_cast<double>(st->C);
+                       std::vector<double> a(gr.size()), s(gr.size()), p(st->probs ? gr.size() : 0),
+                           d(st->probs ? 0 : gr.size());
+                       for (int64_t i = 0; i < rows; ++i) {
+                         const bool ignored = !st->probs && st->tgt[i] < 0;
+                         a[i] = ignored ? 0.0 : gr[i] * (keep * st->wt[i] + spread * st->W);
+                         s[i] = ignored ? 0.0 : gr[i] * spread;
+                         if (st->probs)
+                           p[i] = gr[i] * keep;
+                         else
+                           d[i] = ignored ? 0.0 : gr[i] * keep * st->wt[i];
+                       }
+                       Tensor gx = x.dtype() == DType::f32
+                                       ? ce_backward_rows<float>(x, w, t, lse, *st, a, s, p, d)
+                                       : ce_backward_rows<double>(x, w, t, lse, *st, a, s, p, d);
+                       // back to the input's layout: (rows, C) -> (N, d1.., C) -> classes at dim cd
+                       Shape moved = st->loss_shape;
+                       moved.push_back(st->C);
+                       gx = gx.reshape(moved);
+                       if (in.dim() > 2) gx = classes_second(gx).contiguous();
+                       return std::vector<Tensor>{gx};
+                     });
   }
   return out;
 }
@@ -422,22 +436,24 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
   detail::check_defined(target, op, "target");
   check_class_weight(weight, input, op);
   const Reduction r = parse_reduction(reduction, op);
-  NA_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, op, "label_smoothing must be between 0.0 and 1.0, got ",
-           label_smoothing);
+  NA_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, op,
+           "label_smoothing must be between 0.0 and 1.0, got ", label_smoothing);
   if (is_floating(target.dtype()))
     NA_CHECK(target.shape() == input.shape(), op, "expected probability targets of the input's shape ",
              shape_str(input.shape()), ", got shape ", shape_str(target.shape()));
   // The fused kernel gives the input gradient only: weights or probability targets that need
   // gradients take the composition.
-  const bool fused = fused_kernels_enabled() && (input.dtype() == DType::f32 || input.dtype() == DType::f64) &&
-                     input.numel() > 0 && !(weight.defined() && weight.requires_grad() && is_grad_enabled()) &&
+  const bool fused = fused_kernels_enabled() &&
+                     (input.dtype() == DType::f32 || input.dtype() == DType::f64) && input.numel() > 0 &&
+                     !(weight.defined() && weight.requires_grad() && is_grad_enabled()) &&
                      !(is_floating(target.dtype()) && target.requires_grad() && is_grad_enabled());
   if (fused) return cross_entropy_fused(input, target, weight, ignore_index, r, label_smoothing);
   return cross_entropy_composed(input, target, weight, ignore_index, r, label_smoothing);
 }
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, const std::string& reduction) {
-  if (optimization::detail::AutocastCall ac{"mse_loss", input, target}) return mse_loss(ac[0], ac[1], reduction);
+  if (optimization::detail::AutocastCall ac{"mse_loss", input, target})
+    return mse_loss(ac[0], ac[1], reduction);
   const char* op = "mse_loss";
   check_elementwise(input, target, op);
   const Reduction r = parse_reduction(reduction, op);
@@ -446,7 +462,8 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, const std::string& re
 }
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, const std::string& reduction) {
-  if (optimization::detail::AutocastCall ac{"l1_loss", input, target}) return l1_loss(ac[0], ac[1], reduction);
+  if (optimization::detail::AutocastCall ac{"l1_loss", input, target})
+    return l1_loss(ac[0], ac[1], reduction);
   const char* op = "l1_loss";
   check_elementwise(input, target, op);
   const Reduction r = parse_reduction(reduction, op);
@@ -454,7 +471,8 @@ Tensor l1_loss(const Tensor& input, const Tensor& target, const std::string& red
 }
 
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, const std::string& reduction, double beta) {
-  if (optimization::detail::AutocastCall ac{"smooth_l1_loss", input, target}) return smooth_l1_loss(ac[0], ac[1], reduction, beta);
+  if (optimization::detail::AutocastCall ac{"smooth_l1_loss", input, target})
+    return smooth_l1_loss(ac[0], ac[1], reduction, beta);
   const char* op = "smooth_l1_loss";
   check_elementwise(input, target, op);
   NA_CHECK(beta >= 0.0, op, "beta must be non-negative, got ", beta);
@@ -465,7 +483,8 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, const std::stri
 }
 
 Tensor huber_loss(const Tensor& input, const Tensor& target, const std::string& reduction, double delta) {
-  if (optimization::detail::AutocastCall ac{"huber_loss", input, target}) return huber_loss(ac[0], ac[1], reduction, delta);
+  if (optimization::detail::AutocastCall ac{"huber_loss", input, target})
+    return huber_loss(ac[0], ac[1], reduction, delta);
   const char* op = "huber_loss";
   check_elementwise(input, target, op);
   NA_CHECK(delta > 0.0, op, "delta must be positive, got ", delta);
@@ -485,8 +504,8 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
   if (input.numel() > 0) {
     NoGradGuard no_grad;
     const double lo = input.min().item(), hi = input.max().item();
-    NA_CHECK(lo >= 0.0 && hi <= 1.0, op, "all elements of input should be between 0 and 1, got values in [", lo,
-             ", ", hi, "]");
+    NA_CHECK(lo >= 0.0 && hi <= 1.0, op, "all elements of input should be between 0 and 1, got values in [",
+             lo, ", ", hi, "]");
   }
   // log is clamped at -100 so that a probability of exactly 0 or 1 gives a finite loss.
   Tensor log_x = clamp(log(input), -100.0, std::nullopt);
@@ -498,7 +517,8 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
 
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight,
                                         const std::string& reduction, const Tensor& pos_weight) {
-  if (optimization::detail::AutocastCall ac{"binary_cross_entropy_with_logits", input, target, weight, pos_weight})
+  if (optimization::detail::AutocastCall ac{"binary_cross_entropy_with_logits", input, target, weight,
+                                            pos_weight})
     return binary_cross_entropy_with_logits(ac[0], ac[1], ac[2], reduction, ac[3]);
   const char* op = "binary_cross_entropy_with_logits";
   check_binary_target(input, target, op);
@@ -514,7 +534,8 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
 }
 
 Tensor kl_div(const Tensor& input, const Tensor& target, const std::string& reduction, bool log_target) {
-  if (optimization::detail::AutocastCall ac{"kl_div", input, target}) return kl_div(ac[0], ac[1], reduction, log_target);
+  if (optimization::detail::AutocastCall ac{"kl_div", input, target})
+    return kl_div(ac[0], ac[1], reduction, log_target);
   const char* op = "kl_div";
   check_float(input, op, "input");
   check_float(target, op, "target");

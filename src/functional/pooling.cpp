@@ -34,8 +34,8 @@ std::string pair_str(int64_t h, int64_t w) {
 
 void check_input(const Tensor& x, const char* op) {
   detail::check_defined(x, op);
-  NA_CHECK(x.dim() == 3 || x.dim() == 4, op, "expected input with 3 dims (C,H,W) or 4 dims (N,C,H,W), got shape ",
-           shape_str(x.shape()));
+  NA_CHECK(x.dim() == 3 || x.dim() == 4, op,
+           "expected input with 3 dims (C,H,W) or 4 dims (N,C,H,W), got shape ", shape_str(x.shape()));
   NA_CHECK(is_floating(x.dtype()), op, "expected a floating input, got ", dtype_name(x.dtype()));
   NA_CHECK(x.device().is_cpu(), op, "only CPU tensors are supported, got ", x.device().str());
   NA_CHECK(x.size(-1) > 0 && x.size(-2) > 0, op, "expected non-empty spatial dims, got input of shape ",
@@ -63,15 +63,15 @@ Window resolve_window(const char* op, const Tensor& x, Int2 k, Int2 s, Int2 p, I
   NA_CHECK(s.h > 0 && s.w > 0, op, "stride must be positive, got ", pair_str(s.h, s.w));
   NA_CHECK(d.h > 0 && d.w > 0, op, "dilation must be positive, got ", pair_str(d.h, d.w));
   NA_CHECK(p.h >= 0 && p.w >= 0 && p.h <= k.h / 2 && p.w <= k.w / 2, op,
-           "padding must be non-negative and at most half of the kernel size, got padding ", pair_str(p.h, p.w),
-           " for kernel_size ", pair_str(k.h, k.w));
+           "padding must be non-negative and at most half of the kernel size, got padding ",
+           pair_str(p.h, p.w), " for kernel_size ", pair_str(k.h, k.w));
   const int64_t H = x.size(-2), W = x.size(-1);
   Window w{k.h, k.w, s.h, s.w, p.h, p.w, d.h, d.w, 0, 0};
   w.OH = pooled_size(H, k.h, s.h, p.h, d.h, ceil_mode);
   w.OW = pooled_size(W, k.w, s.w, p.w, d.w, ceil_mode);
-  NA_CHECK(w.OH >= 1 && w.OW >= 1, op, "input of shape ", shape_str(x.shape()), " is too small for kernel_size ",
-           pair_str(k.h, k.w), " with dilation ", pair_str(d.h, d.w), " and padding ", pair_str(p.h, p.w),
-           ": the output size would be ", pair_str(w.OH, w.OW));
+  NA_CHECK(w.OH >= 1 && w.OW >= 1, op, "input of shape ", shape_str(x.shape()),
+           " is too small for kernel_size ", pair_str(k.h, k.w), " with dilation ", pair_str(d.h, d.w),
+           " and padding ", pair_str(p.h, p.w), ": the output size would be ", pair_str(w.OH, w.OW));
   return w;
 }
 
@@ -81,7 +81,9 @@ Tensor unbatch(const Tensor& t, bool was_unbatched) { return was_unbatched ? t.s
 Tensor prepare(const Tensor& t) { return ops::cast(t, ops::opmath_type(t.dtype())).contiguous(); }
 
 // Planes per task so that each task touches at least ~16K elements.
-int64_t plane_grain(int64_t plane_elems) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, plane_elems)); }
+int64_t plane_grain(int64_t plane_elems) {
+  return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, plane_elems));
+}
 
 // ------------------------------------------------------------------ max pooling
 
@@ -90,7 +92,8 @@ int64_t plane_grain(int64_t plane_elems) { return std::max<int64_t>(1, 16384 / s
 // on random data) and, with a 32-bit index type and a compile-time stride, the compiler turns
 // the selects into vector blends.
 template <class T, class I, int64_t S>
-void max_row_update(const T* xr, I row_base, int64_t lo, int64_t hi, int64_t stride, int64_t off, T* best, I* arg) {
+void max_row_update(const T* xr, I row_base, int64_t lo, int64_t hi, int64_t stride, int64_t off, T* best,
+                    I* arg) {
   const int64_t st = S > 0 ? S : stride;
 #pragma omp simd
   for (int64_t ow = lo; ow < hi; ++ow) {
@@ -110,7 +113,8 @@ template <class T, class I>
 void max_pool_kernel(const T* x, T* y, int64_t* idx, int64_t planes, int64_t H, int64_t W, const Window& w) {
   const int64_t in_plane = H * W, out_plane = w.OH * w.OW;
   // Per kernel column kw: the output columns whose input column is inside the image.
-  std::vector<int64_t> lo(static_cast<size_t>(w.kw)), hi(static_cast<size_t>(w.kw)), first_w(static_cast<size_t>(w.OW));
+  std::vector<int64_t> lo(static_cast<size_t>(w.kw)), hi(static_cast<size_t>(w.kw)),
+      first_w(static_cast<size_t>(w.OW));
   for (int64_t kw = 0; kw < w.kw; ++kw) {
     const int64_t off = kw * w.dw - w.pw;  // iw = ow * sw + off
     const int64_t l = off >= 0 ? 0 : (-off + w.sw - 1) / w.sw;
@@ -163,7 +167,8 @@ void max_pool_kernel(const T* x, T* y, int64_t* idx, int64_t planes, int64_t H, 
 // The common 2x2 window with stride 2 (no padding or dilation): each output from its four
 // inputs in registers, whole output rows at a time so the compiler vectorises across them.
 template <class T>
-void max_pool_2x2_kernel(const T* x, T* y, int64_t* idx, int64_t planes, int64_t H, int64_t W, const Window& w) {
+void max_pool_2x2_kernel(const T* x, T* y, int64_t* idx, int64_t planes, int64_t H, int64_t W,
+                         const Window& w) {
   const int64_t in_plane = H * W, out_plane = w.OH * w.OW, OW = w.OW;
   cpu::parallel_for(0, planes, plane_grain(in_plane), [&](int64_t b, int64_t e) {
     std::vector<int32_t> arg(static_cast<size_t>(OW));
@@ -215,7 +220,8 @@ void max_pool_kernel(const T* x, T* y, int64_t* idx, int64_t planes, int64_t H, 
 }
 
 template <class T>
-void max_unpool_kernel(const T* gy, const int64_t* idx, T* gx, int64_t planes, int64_t in_plane, int64_t out_plane) {
+void max_unpool_kernel(const T* gy, const int64_t* idx, T* gx, int64_t planes, int64_t in_plane,
+                       int64_t out_plane) {
   cpu::parallel_for(0, planes, plane_grain(in_plane), [&](int64_t b, int64_t e) {
     for (int64_t p = b; p < e; ++p) {
       T* gxp = gx + p * in_plane;
@@ -238,23 +244,23 @@ Tensor max_pool_backward_op(const Tensor& gy, const Tensor& idx, const Shape& in
     const int64_t planes = in_shape[0] * in_shape[1], in_plane = in_shape[2] * in_shape[3];
     const int64_t out_plane = gy.size(2) * gy.size(3);
     if (ct == DType::f64)
-      max_unpool_kernel(g.data_ptr<double>(), ic.data_ptr<int64_t>(), out.data_ptr<double>(), planes, in_plane,
-                        out_plane);
+      max_unpool_kernel(g.data_ptr<double>(), ic.data_ptr<int64_t>(), out.data_ptr<double>(), planes,
+                        in_plane, out_plane);
     else
       max_unpool_kernel(g.data_ptr<float>(), ic.data_ptr<int64_t>(), out.data_ptr<float>(), planes, in_plane,
                         out_plane);
     gx = ops::cast(out, gy.dtype());
   }
   if (autograd::needs_grad({gy})) {
-    autograd::record("MaxPool2dBackwardBackward", {gy}, {gx},
-                     [idx, gshape = gy.shape()](const std::vector<Tensor>& g) {
-                       if (!g[0].defined()) return std::vector<Tensor>(1);
-                       // The adjoint of scattering into the argmax positions is gathering from them.
-                       const Shape& s = g[0].shape();
-                       Tensor flat = g[0].reshape({s[0], s[1], s[2] * s[3]});
-                       Tensor picked = gather(flat, 2, idx.reshape({gshape[0], gshape[1], gshape[2] * gshape[3]}));
-                       return std::vector<Tensor>{picked.reshape(gshape)};
-                     });
+    autograd::record(
+        "MaxPool2dBackwardBackward", {gy}, {gx}, [idx, gshape = gy.shape()](const std::vector<Tensor>& g) {
+          if (!g[0].defined()) return std::vector<Tensor>(1);
+          // The adjoint of scattering into the argmax positions is gathering from them.
+          const Shape& s = g[0].shape();
+          Tensor flat = g[0].reshape({s[0], s[1], s[2] * s[3]});
+          Tensor picked = gather(flat, 2, idx.reshape({gshape[0], gshape[1], gshape[2] * gshape[3]}));
+          return std::vector<Tensor>{picked.reshape(gshape)};
+        });
   }
   return gx;
 }
@@ -275,10 +281,11 @@ ValuesIndices max_pool4d(const Tensor& x, const Window& w) {
     y = ops::cast(out, x.dtype());
   }
   if (autograd::needs_grad({x})) {
-    autograd::record("MaxPool2dBackward", {x}, {y}, [idx, in_shape = x.shape()](const std::vector<Tensor>& g) {
-      if (!g[0].defined()) return std::vector<Tensor>(1);
-      return std::vector<Tensor>{max_pool_backward_op(g[0], idx, in_shape)};
-    });
+    autograd::record("MaxPool2dBackward", {x}, {y},
+                     [idx, in_shape = x.shape()](const std::vector<Tensor>& g) {
+                       if (!g[0].defined()) return std::vector<Tensor>(1);
+                       return std::vector<Tensor>{max_pool_backward_op(g[0], idx, in_shape)};
+                     });
   }
   return {y, idx};
 }
@@ -351,7 +358,8 @@ template <class T> void avg_kernel(const T* x, T* y, int64_t planes, int64_t H, 
   });
 }
 
-template <class T> void avg_backward_kernel(const T* gy, T* gx, int64_t planes, int64_t H, int64_t W, const AvgPlan& p) {
+template <class T>
+void avg_backward_kernel(const T* gy, T* gx, int64_t planes, int64_t H, int64_t W, const AvgPlan& p) {
   const int64_t OH = static_cast<int64_t>(p.h.start.size()), OW = static_cast<int64_t>(p.w.start.size());
   cpu::parallel_for(0, planes, plane_grain(H * W), [&](int64_t b, int64_t e) {
     for (int64_t q = b; q < e; ++q) {
@@ -376,7 +384,8 @@ Tensor window_avg_backward_op(const Tensor& gy, const PlanPtr& plan, const Shape
 
 Tensor window_avg_op(const Tensor& x, const PlanPtr& plan) {
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  const int64_t OH = static_cast<int64_t>(plan->h.start.size()), OW = static_cast<int64_t>(plan->w.start.size());
+  const int64_t OH = static_cast<int64_t>(plan->h.start.size()),
+                OW = static_cast<int64_t>(plan->w.start.size());
   Tensor y;
   {
     NoGradGuard no_grad;
@@ -407,9 +416,11 @@ Tensor window_avg_backward_op(const Tensor& gy, const PlanPtr& plan, const Shape
     Tensor out = detail::make_tensor(in_shape, ct);
     const int64_t planes = in_shape[0] * in_shape[1];
     if (ct == DType::f64)
-      avg_backward_kernel(g.data_ptr<double>(), out.data_ptr<double>(), planes, in_shape[2], in_shape[3], *plan);
+      avg_backward_kernel(g.data_ptr<double>(), out.data_ptr<double>(), planes, in_shape[2], in_shape[3],
+                          *plan);
     else
-      avg_backward_kernel(g.data_ptr<float>(), out.data_ptr<float>(), planes, in_shape[2], in_shape[3], *plan);
+      avg_backward_kernel(g.data_ptr<float>(), out.data_ptr<float>(), planes, in_shape[2], in_shape[3],
+                          *plan);
     gx = ops::cast(out, gy.dtype());
   }
   if (autograd::needs_grad({gy})) {
@@ -436,7 +447,8 @@ ValuesIndices max_pool2d_with_indices(const Tensor& input, Int2 kernel_size, Int
   return {unbatch(r.values, unbatched), unbatch(r.indices, unbatched)};
 }
 
-Tensor max_pool2d(const Tensor& input, Int2 kernel_size, Int2 stride, Int2 padding, Int2 dilation, bool ceil_mode) {
+Tensor max_pool2d(const Tensor& input, Int2 kernel_size, Int2 stride, Int2 padding, Int2 dilation,
+                  bool ceil_mode) {
   return max_pool2d_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode).values;
 }
 

@@ -31,8 +31,8 @@ std::string LeakyReLU::extra_repr() const {
 }
 
 GELU::GELU(std::string approx) : Module("GELU"), approximate(std::move(approx)) {
-  NA_CHECK(approximate == "none" || approximate == "tanh", "GELU", "approximate must be 'none' or 'tanh', got '",
-           approximate, "'");
+  NA_CHECK(approximate == "none" || approximate == "tanh", "GELU",
+           "approximate must be 'none' or 'tanh', got '", approximate, "'");
 }
 Tensor GELU::forward(const Tensor& x) { return gelu(checked(x, type_name()), approximate); }
 std::string GELU::extra_repr() const { return "approximate='" + approximate + "'"; }

@@ -96,7 +96,8 @@ std::vector<std::string> ModuleDict::keys() const {
 }
 
 void ModuleDict::throw_wrong_type(const std::string& key) const {
-  detail::throw_error("ModuleDict", "module '", key, "' is a ", at(key)->type_name(), ", not the requested type");
+  detail::throw_error("ModuleDict", "module '", key, "' is a ", at(key)->type_name(),
+                      ", not the requested type");
 }
 
 }  // namespace neural_arch::nn

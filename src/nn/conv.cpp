@@ -1,5 +1,4 @@
 // Conv1d and Conv2d layers.
-#include "neural_arch/optimization/autocast.hpp"
 #include "neural_arch/nn/conv.hpp"
 
 #include <cmath>
@@ -7,6 +6,7 @@
 
 #include "neural_arch/nn/init.hpp"
 #include "neural_arch/ops.hpp"
+#include "neural_arch/optimization/autocast.hpp"
 
 namespace neural_arch::nn {
 
@@ -35,8 +35,8 @@ void check_channels(const char* layer, int64_t in, int64_t out, int64_t groups) 
 
 void check_padding(const char* layer, const ConvPadding& p, bool strided) {
   const std::string& m = p.mode();
-  NA_CHECK(m.empty() || m == "same" || m == "valid", layer, "padding must be a number, 'same' or 'valid', got '", m,
-           "'");
+  NA_CHECK(m.empty() || m == "same" || m == "valid", layer,
+           "padding must be a number, 'same' or 'valid', got '", m, "'");
   NA_CHECK(m != "same" || !strided, layer, "padding='same' is not supported for strided convolutions");
   NA_CHECK(!m.empty() || (p.h() >= 0 && p.w() >= 0), layer, "padding must be non-negative");
 }
@@ -54,10 +54,10 @@ void init_conv(const Tensor& weight, const Tensor& bias) {
 void check_input(const char* layer, const Tensor& x, const Tensor& weight, int64_t rank, const char* dims,
                  int64_t channels) {
   NA_CHECK(x.defined(), layer, "input is an undefined tensor");
-  NA_CHECK(x.dim() == rank && x.size(1) == channels, layer, "expected input with ", rank, " dims ", dims, " and ",
-           channels, " channels, got shape ", shape_str(x.shape()));
-  NA_CHECK(optimization::autocast_compatible(x.dtype(), weight.dtype()), layer, "input dtype ", dtype_name(x.dtype()),
-           " does not match the layer's parameter dtype ", dtype_name(weight.dtype()),
+  NA_CHECK(x.dim() == rank && x.size(1) == channels, layer, "expected input with ", rank, " dims ", dims,
+           " and ", channels, " channels, got shape ", shape_str(x.shape()));
+  NA_CHECK(optimization::autocast_compatible(x.dtype(), weight.dtype()), layer, "input dtype ",
+           dtype_name(x.dtype()), " does not match the layer's parameter dtype ", dtype_name(weight.dtype()),
            " (convert the input, or the module with to(dtype)), input shape ", shape_str(x.shape()));
 }
 
@@ -79,17 +79,22 @@ Conv2d::Conv2d(int64_t in, int64_t out, Int2 k, Conv2dOptions opt)
   reset_parameters();
 }
 
-Conv2d::Conv2d(int64_t in, int64_t out, Int2 k, Int2 stride, ConvPadding padding, Int2 dilation, int64_t groups,
-               bool with_bias)
+Conv2d::Conv2d(int64_t in, int64_t out, Int2 k, Int2 stride, ConvPadding padding, Int2 dilation,
+               int64_t groups, bool with_bias)
     : Conv2d(in, out, k,
-             Conv2dOptions().stride(stride).padding(std::move(padding)).dilation(dilation).groups(groups).bias(
-                 with_bias)) {}
+             Conv2dOptions()
+                 .stride(stride)
+                 .padding(std::move(padding))
+                 .dilation(dilation)
+                 .groups(groups)
+                 .bias(with_bias)) {}
 
 void Conv2d::reset_parameters() { init_conv(weight, bias); }
 
 Tensor Conv2d::forward(const Tensor& x) {
   check_input("Conv2d", x, weight, 4, "(N,C,H,W)", in_channels);
-  return functional::conv2d(x, weight, bias, options.stride_, options.padding_, options.dilation_, options.groups_);
+  return functional::conv2d(x, weight, bias, options.stride_, options.padding_, options.dilation_,
+                            options.groups_);
 }
 
 std::string Conv2d::extra_repr() const {
@@ -123,20 +128,25 @@ Conv1d::Conv1d(int64_t in, int64_t out, int64_t k, Conv1dOptions opt)
 Conv1d::Conv1d(int64_t in, int64_t out, int64_t k, int64_t stride, ConvPadding padding, int64_t dilation,
                int64_t groups, bool with_bias)
     : Conv1d(in, out, k,
-             Conv1dOptions().stride(stride).padding(std::move(padding)).dilation(dilation).groups(groups).bias(
-                 with_bias)) {}
+             Conv1dOptions()
+                 .stride(stride)
+                 .padding(std::move(padding))
+                 .dilation(dilation)
+                 .groups(groups)
+                 .bias(with_bias)) {}
 
 void Conv1d::reset_parameters() { init_conv(weight, bias); }
 
 Tensor Conv1d::forward(const Tensor& x) {
   check_input("Conv1d", x, weight, 3, "(N,C,L)", in_channels);
-  return functional::conv1d(x, weight, bias, options.stride_, options.padding_, options.dilation_, options.groups_);
+  return functional::conv1d(x, weight, bias, options.stride_, options.padding_, options.dilation_,
+                            options.groups_);
 }
 
 std::string Conv1d::extra_repr() const {
   std::ostringstream os;
-  os << in_channels << ", " << out_channels << ", kernel_size=(" << kernel_size << ",), stride=(" << options.stride_
-     << ",)";
+  os << in_channels << ", " << out_channels << ", kernel_size=(" << kernel_size << ",), stride=("
+     << options.stride_ << ",)";
   const ConvPadding& p = options.padding_;
   if (!p.mode().empty() || p.w() != 0) os << ", padding=" << padding_repr(p, false);
   if (options.dilation_ != 1) os << ", dilation=(" << options.dilation_ << ",)";

@@ -13,8 +13,8 @@ Dropout::Dropout(double p_) : Module("Dropout"), p(p_) {
 
 Tensor Dropout::forward(const Tensor& x) {
   NA_CHECK(x.defined(), "Dropout", "input is an undefined tensor");
-  NA_CHECK(is_floating(x.dtype()), "Dropout", "expected a floating input, got ", dtype_name(x.dtype()), " of shape ",
-           shape_str(x.shape()));
+  NA_CHECK(is_floating(x.dtype()), "Dropout", "expected a floating input, got ", dtype_name(x.dtype()),
+           " of shape ", shape_str(x.shape()));
   return dropout(x, p, is_training());
 }
 

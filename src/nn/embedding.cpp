@@ -11,11 +11,11 @@ namespace neural_arch::nn {
 
 Embedding::Embedding(int64_t num, int64_t dim, std::optional<int64_t> pad)
     : Module("Embedding"), num_embeddings(num), embedding_dim(dim) {
-  NA_CHECK(num >= 0 && dim >= 0, "Embedding", "num_embeddings and embedding_dim must be non-negative, got ", num,
-           " and ", dim);
+  NA_CHECK(num >= 0 && dim >= 0, "Embedding", "num_embeddings and embedding_dim must be non-negative, got ",
+           num, " and ", dim);
   if (pad) {
-    NA_CHECK(*pad >= -num && *pad < num, "Embedding", "padding_idx ", *pad, " must be within num_embeddings (", num,
-             ")");
+    NA_CHECK(*pad >= -num && *pad < num, "Embedding", "padding_idx ", *pad,
+             " must be within num_embeddings (", num, ")");
     padding_idx = *pad < 0 ? *pad + num : *pad;
   }
   weight = register_parameter("weight", empty({num, dim}));

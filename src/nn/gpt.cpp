@@ -9,7 +9,6 @@
 #include "neural_arch/functional/fused.hpp"
 #include "neural_arch/functional/loss.hpp"
 #include "neural_arch/functional/normalization.hpp"
-#include "neural_arch/autograd.hpp"
 #include "neural_arch/nn/init.hpp"
 #include "neural_arch/ops.hpp"
 #include "neural_arch/optimization/checkpoint.hpp"
@@ -144,10 +143,11 @@ Tensor GPT::generate(const Tensor& idx, int64_t max_new_tokens, double temperatu
                      Generator* gen) {
   NA_CHECK(idx.defined() && idx.dim() == 2 && idx.dtype() == DType::i64 && idx.size(1) >= 1, "GPT.generate",
            "expected int64 token ids of shape (B, T) with T >= 1, got ",
-           idx.defined() ? shape_str(idx.shape()) + " " + dtype_name(idx.dtype()) : std::string("an undefined tensor"));
+           idx.defined() ? shape_str(idx.shape()) + " " + dtype_name(idx.dtype())
+                         : std::string("an undefined tensor"));
   NA_CHECK(max_new_tokens >= 0, "GPT.generate", "max_new_tokens must be >= 0, got ", max_new_tokens);
-  NA_CHECK(temperature >= 0 && std::isfinite(temperature), "GPT.generate", "temperature must be finite and >= 0, got ",
-           temperature);
+  NA_CHECK(temperature >= 0 && std::isfinite(temperature), "GPT.generate",
+           "temperature must be finite and >= 0, got ", temperature);
   NA_CHECK(top_k >= 0, "GPT.generate", "top_k must be >= 0, got ", top_k);
   NoGradGuard no_grad;
   Generator& g = gen ? *gen : default_generator();
@@ -157,13 +157,16 @@ Tensor GPT::generate(const Tensor& idx, int64_t max_new_tokens, double temperatu
   std::vector<double> p(static_cast<size_t>(k));
   for (int64_t s = 0; s < max_new_tokens; ++s) {
     const int64_t T = out.size(1), t0 = std::max<int64_t>(0, T - config.block_size);
-    const Tensor logits = forward(out.narrow(1, t0, T - t0)).select(1, T - t0 - 1).to(DType::f32).contiguous();
+    const Tensor logits =
+        forward(out.narrow(1, t0, T - t0)).select(1, T - t0 - 1).to(DType::f32).contiguous();
     const float* lp = logits.data_ptr<float>();
     std::vector<int64_t> next(static_cast<size_t>(B));
     for (int64_t b = 0; b < B; ++b) {
       for (int64_t v = 0; v < V; ++v) cand[static_cast<size_t>(v)] = {lp[b * V + v], v};
       // Largest first; ties keep the lower id first, so top_k and greedy are deterministic.
-      auto by_logit = [](const auto& a, const auto& c) { return a.first > c.first || (a.first == c.first && a.second < c.second); };
+      auto by_logit = [](const auto& a, const auto& c) {
+        return a.first > c.first || (a.first == c.first && a.second < c.second);
+      };
       std::partial_sort(cand.begin(), cand.begin() + k, cand.end(), by_logit);
       if (temperature == 0) {
         next[static_cast<size_t>(b)] = cand[0].second;
@@ -171,8 +174,9 @@ Tensor GPT::generate(const Tensor& idx, int64_t max_new_tokens, double temperatu
       }
       double total = 0;
       for (int64_t i = 0; i < k; ++i) {
-        p[static_cast<size_t>(i)] = std::exp((static_cast<double>(cand[static_cast<size_t>(i)].first) -
-                                              static_cast<double>(cand[0].first)) / temperature);
+        p[static_cast<size_t>(i)] = std::exp(
+            (static_cast<double>(cand[static_cast<size_t>(i)].first) - static_cast<double>(cand[0].first)) /
+            temperature);
         total += p[static_cast<size_t>(i)];
       }
       // Inverse-CDF sampling with a 53-bit uniform from the generator.

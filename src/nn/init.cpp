@@ -64,7 +64,8 @@ Tensor normal_(const Tensor& t, double mean, double std, Generator* gen) {
 
 Tensor trunc_normal_(const Tensor& t, double mean, double std, double a, double b, Generator* gen) {
   check_target(t, "trunc_normal_");
-  NA_CHECK(a < b && std >= 0.0, "trunc_normal_", "expected a < b and std >= 0, got a=", a, ", b=", b, ", std=", std);
+  NA_CHECK(a < b && std >= 0.0, "trunc_normal_", "expected a < b and std >= 0, got a=", a, ", b=", b,
+           ", std=", std);
   NA_CHECK(mean + 6 * std > a && mean - 6 * std < b, "trunc_normal_", "the interval [", a, ", ", b,
            "] is more than 6 std from the mean ", mean, ": rejection sampling would not finish");
   Tensor v = normal(mean, std, t.shape(), kFloat64, gen).contiguous();

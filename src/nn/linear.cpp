@@ -1,5 +1,4 @@
 // Linear, Bilinear, Identity, Flatten.
-#include "neural_arch/optimization/autocast.hpp"
 #include "neural_arch/nn/linear.hpp"
 
 #include <cmath>
@@ -7,6 +6,7 @@
 
 #include "neural_arch/nn/init.hpp"
 #include "neural_arch/ops.hpp"
+#include "neural_arch/optimization/autocast.hpp"
 
 namespace neural_arch::nn {
 
@@ -14,8 +14,8 @@ namespace {
 
 void check_input_dtype(const Tensor& x, const Tensor& weight, const char* layer) {
   NA_CHECK(x.defined(), layer, "input is an undefined tensor");
-  NA_CHECK(optimization::autocast_compatible(x.dtype(), weight.dtype()), layer, "input dtype ", dtype_name(x.dtype()),
-           " does not match the layer's parameter dtype ", dtype_name(weight.dtype()),
+  NA_CHECK(optimization::autocast_compatible(x.dtype(), weight.dtype()), layer, "input dtype ",
+           dtype_name(x.dtype()), " does not match the layer's parameter dtype ", dtype_name(weight.dtype()),
            " (convert the input, or the module with to(dtype)), input shape ", shape_str(x.shape()));
 }
 
@@ -23,9 +23,10 @@ void check_input_dtype(const Tensor& x, const Tensor& weight, const char* layer)
 
 // ---------------------------------------------------------------- Linear
 
-Linear::Linear(int64_t in, int64_t out, bool with_bias) : Module("Linear"), in_features(in), out_features(out) {
-  NA_CHECK(in >= 0 && out >= 0, "Linear", "in_features and out_features must be non-negative, got ", in, " and ",
-           out);
+Linear::Linear(int64_t in, int64_t out, bool with_bias)
+    : Module("Linear"), in_features(in), out_features(out) {
+  NA_CHECK(in >= 0 && out >= 0, "Linear", "in_features and out_features must be non-negative, got ", in,
+           " and ", out);
   weight = register_parameter("weight", empty({out, in}));
   bias = register_parameter("bias", with_bias ? empty({out}) : Tensor());
   reset_parameters();
@@ -57,8 +58,8 @@ std::string Linear::extra_repr() const {
 
 Bilinear::Bilinear(int64_t in1, int64_t in2, int64_t out, bool with_bias)
     : Module("Bilinear"), in1_features(in1), in2_features(in2), out_features(out) {
-  NA_CHECK(in1 >= 0 && in2 >= 0 && out >= 0, "Bilinear", "feature sizes must be non-negative, got ", in1, ", ",
-           in2, ", ", out);
+  NA_CHECK(in1 >= 0 && in2 >= 0 && out >= 0, "Bilinear", "feature sizes must be non-negative, got ", in1,
+           ", ", in2, ", ", out);
   weight = register_parameter("weight", empty({out, in1, in2}));
   bias = register_parameter("bias", with_bias ? empty({out}) : Tensor());
   reset_parameters();
@@ -73,11 +74,12 @@ void Bilinear::reset_parameters() {
 Tensor Bilinear::forward(const Tensor& x1, const Tensor& x2) {
   check_input_dtype(x1, weight, "Bilinear");
   check_input_dtype(x2, weight, "Bilinear");
-  NA_CHECK(x1.dim() >= 1 && x1.size(-1) == in1_features, "Bilinear", "expected input1 with last dim ", in1_features,
-           " (in1_features), got shape ", shape_str(x1.shape()));
-  NA_CHECK(x2.dim() >= 1 && x2.size(-1) == in2_features, "Bilinear", "expected input2 with last dim ", in2_features,
-           " (in2_features), got shape ", shape_str(x2.shape()));
-  const Shape lead1(x1.shape().begin(), x1.shape().end() - 1), lead2(x2.shape().begin(), x2.shape().end() - 1);
+  NA_CHECK(x1.dim() >= 1 && x1.size(-1) == in1_features, "Bilinear", "expected input1 with last dim ",
+           in1_features, " (in1_features), got shape ", shape_str(x1.shape()));
+  NA_CHECK(x2.dim() >= 1 && x2.size(-1) == in2_features, "Bilinear", "expected input2 with last dim ",
+           in2_features, " (in2_features), got shape ", shape_str(x2.shape()));
+  const Shape lead1(x1.shape().begin(), x1.shape().end() - 1),
+      lead2(x2.shape().begin(), x2.shape().end() - 1);
   NA_CHECK(lead1 == lead2, "Bilinear", "input1 and input2 must have the same leading dims, got shapes ",
            shape_str(x1.shape()), " and ", shape_str(x2.shape()));
   int64_t n = 1;
@@ -95,8 +97,8 @@ Tensor Bilinear::forward(const Tensor& x1, const Tensor& x2) {
 
 std::string Bilinear::extra_repr() const {
   std::ostringstream os;
-  os << "in1_features=" << in1_features << ", in2_features=" << in2_features << ", out_features=" << out_features
-     << ", bias=" << (bias.defined() ? "true" : "false");
+  os << "in1_features=" << in1_features << ", in2_features=" << in2_features
+     << ", out_features=" << out_features << ", bias=" << (bias.defined() ? "true" : "false");
   return os.str();
 }
 
@@ -110,11 +112,11 @@ Tensor Flatten::forward(const Tensor& x) {
   NA_CHECK(x.defined(), "Flatten", "input is an undefined tensor");
   const int64_t nd = std::max<int64_t>(x.dim(), 1);
   const bool ok = start_dim >= -nd && start_dim < nd && end_dim >= -nd && end_dim < nd;
-  NA_CHECK(ok, "Flatten", "start_dim=", start_dim, ", end_dim=", end_dim, " are out of range for input of shape ",
-           shape_str(x.shape()));
+  NA_CHECK(ok, "Flatten", "start_dim=", start_dim, ", end_dim=", end_dim,
+           " are out of range for input of shape ", shape_str(x.shape()));
   const int64_t s = start_dim < 0 ? start_dim + nd : start_dim, e = end_dim < 0 ? end_dim + nd : end_dim;
-  NA_CHECK(s <= e, "Flatten", "start_dim=", start_dim, " comes after end_dim=", end_dim, " for input of shape ",
-           shape_str(x.shape()));
+  NA_CHECK(s <= e, "Flatten", "start_dim=", start_dim, " comes after end_dim=", end_dim,
+           " for input of shape ", shape_str(x.shape()));
   return x.flatten(start_dim, end_dim);
 }
 

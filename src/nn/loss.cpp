@@ -16,7 +16,10 @@ std::string reduction_repr(const std::string& r) {
 }  // namespace
 
 CrossEntropyLoss::CrossEntropyLoss(Tensor w, int64_t ignore, std::string red, double smoothing)
-    : Module("CrossEntropyLoss"), ignore_index(ignore), reduction(std::move(red)), label_smoothing(smoothing) {
+    : Module("CrossEntropyLoss"),
+      ignore_index(ignore),
+      reduction(std::move(red)),
+      label_smoothing(smoothing) {
   weight = register_buffer("weight", std::move(w));
 }
 
@@ -63,7 +66,8 @@ Tensor L1Loss::forward(const Tensor& input, const Tensor& target) {
 }
 std::string L1Loss::extra_repr() const { return reduction_repr(reduction); }
 
-SmoothL1Loss::SmoothL1Loss(std::string red, double b) : Module("SmoothL1Loss"), reduction(std::move(red)), beta(b) {}
+SmoothL1Loss::SmoothL1Loss(std::string red, double b)
+    : Module("SmoothL1Loss"), reduction(std::move(red)), beta(b) {}
 Tensor SmoothL1Loss::forward(const Tensor& input, const Tensor& target) {
   return functional::smooth_l1_loss(input, target, reduction, beta);
 }
@@ -101,7 +105,8 @@ Tensor BCEWithLogitsLoss::forward(const Tensor& input, const Tensor& target) {
 }
 std::string BCEWithLogitsLoss::extra_repr() const { return reduction_repr(reduction); }
 
-KLDivLoss::KLDivLoss(std::string red, bool log_t) : Module("KLDivLoss"), reduction(std::move(red)), log_target(log_t) {}
+KLDivLoss::KLDivLoss(std::string red, bool log_t)
+    : Module("KLDivLoss"), reduction(std::move(red)), log_target(log_t) {}
 Tensor KLDivLoss::forward(const Tensor& input, const Tensor& target) {
   return functional::kl_div(input, target, reduction, log_target);
 }

@@ -25,7 +25,8 @@ ModulePtr make_activation(const std::string& name) {
 
 MLP::MLP(std::vector<int64_t> sizes_, const std::string& activation, double dropout)
     : Module("MLP"), sizes(std::move(sizes_)) {
-  NA_CHECK(sizes.size() >= 2, "MLP", "needs at least an input and an output size, got ", sizes.size(), " size(s)");
+  NA_CHECK(sizes.size() >= 2, "MLP", "needs at least an input and an output size, got ", sizes.size(),
+           " size(s)");
   for (int64_t s : sizes) NA_CHECK(s > 0, "MLP", "layer sizes must be positive, got ", shape_str(sizes));
   NA_CHECK(dropout >= 0.0 && dropout < 1.0, "MLP", "dropout must be in [0, 1), got ", dropout);
   make_activation(activation);  // reject an unknown name before building anything
@@ -44,8 +45,8 @@ Tensor MLP::forward(const Tensor& x) {
   NA_CHECK(x.defined(), "MLP", "input is an undefined tensor");
   int64_t features = 1;
   for (int64_t d = 1; d < x.dim(); ++d) features *= x.size(d);
-  NA_CHECK(x.dim() >= 2 && features == sizes[0], "MLP", "expected input (N, ", sizes[0],
-           ") or (N, *) with ", sizes[0], " features per sample, got shape ", shape_str(x.shape()));
+  NA_CHECK(x.dim() >= 2 && features == sizes[0], "MLP", "expected input (N, ", sizes[0], ") or (N, *) with ",
+           sizes[0], " features per sample, got shape ", shape_str(x.shape()));
   return net->forward(x);
 }
 

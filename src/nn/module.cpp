@@ -90,7 +90,8 @@ Tensor Module::register_buffer(const std::string& name, Tensor t) {
 void Module::register_module_impl(const std::string& name, std::shared_ptr<Module> m) {
   check_name(name, type_name_, "submodule");
   NA_CHECK(m != nullptr, type_name_.c_str(), "submodule '", name, "' is a null module handle");
-  NA_CHECK(m.get() != this, type_name_.c_str(), "a module cannot be registered as its own submodule ('", name, "')");
+  NA_CHECK(m.get() != this, type_name_.c_str(), "a module cannot be registered as its own submodule ('", name,
+           "')");
   for (const auto& [n, _] : children_)
     NA_CHECK(n != name, type_name_.c_str(), "submodule '", name, "' is already registered");
   for (const auto& [n, _] : params_)
@@ -136,7 +137,8 @@ StateDict Module::named_parameters(bool recurse) const {
   StateDict out;
   std::unordered_set<const void*> seen_tensors;
   std::unordered_set<const Module*> seen_modules;
-  std::function<void(const Module&, const std::string&)> walk = [&](const Module& m, const std::string& prefix) {
+  std::function<void(const Module&, const std::string&)> walk = [&](const Module& m,
+                                                                    const std::string& prefix) {
     if (!seen_modules.insert(&m).second) return;
     for (const auto& [n, p] : m.params_)
       if (p.defined() && seen_tensors.insert(p.impl()).second) out.emplace_back(join_name(prefix, n), p);
@@ -157,7 +159,8 @@ StateDict Module::named_buffers(bool recurse) const {
   StateDict out;
   std::unordered_set<const void*> seen_tensors;
   std::unordered_set<const Module*> seen_modules;
-  std::function<void(const Module&, const std::string&)> walk = [&](const Module& m, const std::string& prefix) {
+  std::function<void(const Module&, const std::string&)> walk = [&](const Module& m,
+                                                                    const std::string& prefix) {
     if (!seen_modules.insert(&m).second) return;
     for (const auto& [n, b] : m.buffers_)
       if (b.defined() && seen_tensors.insert(b.impl()).second) out.emplace_back(join_name(prefix, n), b);
@@ -174,7 +177,9 @@ std::vector<std::shared_ptr<Module>> Module::children() const {
   return out;
 }
 
-std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_children() const { return children_; }
+std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_children() const {
+  return children_;
+}
 
 std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_modules() {
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> out;
@@ -232,7 +237,8 @@ void Module::to(DType dtype) {
 
 StateDict Module::state_dict() const {
   StateDict out;
-  std::function<void(const Module&, const std::string&)> walk = [&](const Module& m, const std::string& prefix) {
+  std::function<void(const Module&, const std::string&)> walk = [&](const Module& m,
+                                                                    const std::string& prefix) {
     for (const auto& [n, p] : m.params_)
       if (p.defined()) out.emplace_back(join_name(prefix, n), p.detach());
     for (const auto& [n, b] : m.buffers_)
@@ -259,7 +265,8 @@ Module::LoadResult Module::load_state_dict(const StateDict& state, bool strict) 
   std::map<std::string, const Tensor*> given;
   std::vector<std::string> problems;
   for (const auto& [k, t] : state) {
-    if (!given.emplace(k, &t).second) problems.push_back("key \"" + k + "\" appears more than once in the state_dict");
+    if (!given.emplace(k, &t).second)
+      problems.push_back("key \"" + k + "\" appears more than once in the state_dict");
   }
 
   LoadResult result;
@@ -278,14 +285,15 @@ Module::LoadResult Module::load_state_dict(const StateDict& state, bool strict) 
       continue;
     }
     if (src.shape() != dst.shape()) {
-      problems.push_back("size mismatch for " + k + ": copying a tensor with shape " + shape_str(src.shape()) +
-                         " from the state_dict, the shape in the current model is " + shape_str(dst.shape()));
+      problems.push_back("size mismatch for " + k + ": copying a tensor with shape " +
+                         shape_str(src.shape()) + " from the state_dict, the shape in the current model is " +
+                         shape_str(dst.shape()));
       continue;
     }
     if (src.dtype() != dst.dtype()) {
-      problems.push_back(std::string("dtype mismatch for ") + k + ": copying a tensor of dtype " +
-                         dtype_name(src.dtype()) + " from the state_dict, the dtype in the current model is " +
-                         dtype_name(dst.dtype()));
+      problems.push_back(
+          std::string("dtype mismatch for ") + k + ": copying a tensor of dtype " + dtype_name(src.dtype()) +
+          " from the state_dict, the dtype in the current model is " + dtype_name(dst.dtype()));
       continue;
     }
     if (src.device() != dst.device()) {
@@ -296,8 +304,8 @@ Module::LoadResult Module::load_state_dict(const StateDict& state, bool strict) 
     writes.emplace_back(dst, src);
   }
   for (const auto& [k, _] : state)
-    if (!own_keys.count(k) &&
-        std::find(result.unexpected_keys.begin(), result.unexpected_keys.end(), k) == result.unexpected_keys.end())
+    if (!own_keys.count(k) && std::find(result.unexpected_keys.begin(), result.unexpected_keys.end(), k) ==
+                                  result.unexpected_keys.end())
       result.unexpected_keys.push_back(k);
 
   // Key problems come first in the message: they are the usual cause (a renamed layer).
@@ -317,7 +325,8 @@ Module::LoadResult Module::load_state_dict(const StateDict& state, bool strict) 
   NoGradGuard no_grad;
   // A source that is exactly its destination (a module loading its own state_dict) needs no write.
   auto same_view = [](const Tensor& a, const Tensor& b) {
-    return a.storage() == b.storage() && a.storage_offset() == b.storage_offset() && a.strides() == b.strides();
+    return a.storage() == b.storage() && a.storage_offset() == b.storage_offset() &&
+           a.strides() == b.strides();
   };
   std::erase_if(writes, [&](const std::pair<Tensor, Tensor>& w) { return same_view(w.first, w.second); });
   std::set<const Storage*> dst_storages;
@@ -347,7 +356,8 @@ std::string Module::repr(int indent) const {
     for (std::string line; std::getline(is, line);) extra_lines.push_back(line);
   }
   std::vector<std::string> child_lines;
-  for (const auto& [n, c] : children_) child_lines.push_back("(" + n + "): " + add_indent(c->repr(indent + 2), 2));
+  for (const auto& [n, c] : children_)
+    child_lines.push_back("(" + n + "): " + add_indent(c->repr(indent + 2), 2));
   std::string s = type_name_ + "(";
   if (extra_lines.size() == 1 && child_lines.empty()) {
     s += extra_lines[0];

@@ -1,6 +1,5 @@
 // LayerNorm, RMSNorm, GroupNorm, BatchNorm1d/2d: shape checks that name the layer, then the
 // functional forms.
-#include "neural_arch/optimization/autocast.hpp"
 #include "neural_arch/nn/normalization.hpp"
 
 #include <sstream>
@@ -9,6 +8,7 @@
 #include "neural_arch/functional/normalization.hpp"
 #include "neural_arch/nn/init.hpp"
 #include "neural_arch/ops.hpp"
+#include "neural_arch/optimization/autocast.hpp"
 
 namespace neural_arch::nn {
 
@@ -22,16 +22,16 @@ void check_defined_float(const Tensor& x, const std::string& layer) {
 
 void check_param_dtype(const Tensor& x, const Tensor& p, const std::string& layer) {
   if (!p.defined()) return;
-  NA_CHECK(optimization::autocast_compatible(x.dtype(), p.dtype()), layer.c_str(), "input dtype ", dtype_name(x.dtype()),
-           " does not match the layer's parameter dtype ", dtype_name(p.dtype()),
+  NA_CHECK(optimization::autocast_compatible(x.dtype(), p.dtype()), layer.c_str(), "input dtype ",
+           dtype_name(x.dtype()), " does not match the layer's parameter dtype ", dtype_name(p.dtype()),
            " (convert the input, or the module with to(dtype)), input shape ", shape_str(x.shape()));
 }
 
 void check_trailing(const Tensor& x, const std::vector<int64_t>& normalized_shape, const std::string& layer) {
   const size_t k = normalized_shape.size();
   bool ok = x.dim() >= static_cast<int64_t>(k);
-  for (size_t i = 0; ok && i < k; ++i) ok = x.size(x.dim() - static_cast<int64_t>(k) + static_cast<int64_t>(i)) ==
-                                            normalized_shape[i];
+  for (size_t i = 0; ok && i < k; ++i)
+    ok = x.size(x.dim() - static_cast<int64_t>(k) + static_cast<int64_t>(i)) == normalized_shape[i];
   NA_CHECK(ok, layer.c_str(), "expected input with trailing shape ", shape_str(normalized_shape),
            " (normalized_shape), got shape ", shape_str(x.shape()));
 }
@@ -67,7 +67,8 @@ Tensor LayerNorm::forward(const Tensor& x) {
 
 std::string LayerNorm::extra_repr() const {
   std::ostringstream os;
-  os << shape_str(normalized_shape) << ", eps=" << eps << ", elementwise_affine=" << (elementwise_affine ? "true" : "false");
+  os << shape_str(normalized_shape) << ", eps=" << eps
+     << ", elementwise_affine=" << (elementwise_affine ? "true" : "false");
   return os.str();
 }
 
@@ -95,8 +96,10 @@ Tensor RMSNorm::forward(const Tensor& x) {
 std::string RMSNorm::extra_repr() const {
   std::ostringstream os;
   os << shape_str(normalized_shape) << ", eps=";
-  if (eps) os << *eps;
-  else os << "None";
+  if (eps)
+    os << *eps;
+  else
+    os << "None";
   os << ", elementwise_affine=" << (elementwise_affine ? "true" : "false");
   return os.str();
 }
@@ -185,20 +188,24 @@ Tensor BatchNormBase::forward(const Tensor& x) {
 std::string BatchNormBase::extra_repr() const {
   std::ostringstream os;
   os << num_features << ", eps=" << eps << ", momentum=";
-  if (momentum) os << *momentum;
-  else os << "None";
-  os << ", affine=" << (affine ? "true" : "false") << ", track_running_stats=" << (track_running_stats ? "true" : "false");
+  if (momentum)
+    os << *momentum;
+  else
+    os << "None";
+  os << ", affine=" << (affine ? "true" : "false")
+     << ", track_running_stats=" << (track_running_stats ? "true" : "false");
   return os.str();
 }
 
 void BatchNorm1d::check_input(const Tensor& x) const {
   NA_CHECK((x.dim() == 2 || x.dim() == 3) && x.size(1) == num_features, "BatchNorm1d",
-           "expected 2D (N, C) or 3D (N, C, L) input with C = ", num_features, ", got shape ", shape_str(x.shape()));
+           "expected 2D (N, C) or 3D (N, C, L) input with C = ", num_features, ", got shape ",
+           shape_str(x.shape()));
 }
 
 void BatchNorm2d::check_input(const Tensor& x) const {
-  NA_CHECK(x.dim() == 4 && x.size(1) == num_features, "BatchNorm2d", "expected 4D (N, C, H, W) input with C = ",
-           num_features, ", got shape ", shape_str(x.shape()));
+  NA_CHECK(x.dim() == 4 && x.size(1) == num_features, "BatchNorm2d",
+           "expected 4D (N, C, H, W) input with C = ", num_features, ", got shape ", shape_str(x.shape()));
 }
 
 }  // namespace neural_arch::nn

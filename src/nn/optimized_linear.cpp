@@ -1,5 +1,4 @@
 // OptimizedLinear: Linear + activation through optimization::fuse_linear_activation.
-#include "neural_arch/optimization/autocast.hpp"
 #include "neural_arch/nn/optimized_linear.hpp"
 
 #include <cmath>
@@ -8,17 +7,21 @@
 
 #include "neural_arch/nn/init.hpp"
 #include "neural_arch/ops.hpp"
+#include "neural_arch/optimization/autocast.hpp"
 #include "neural_arch/optimization/fusion.hpp"
 
 namespace neural_arch::nn {
 
 OptimizedLinear::OptimizedLinear(int64_t in, int64_t out, std::string act, bool fusion, bool with_bias)
-    : Module("OptimizedLinear"), in_features(in), out_features(out), activation(std::move(act)),
+    : Module("OptimizedLinear"),
+      in_features(in),
+      out_features(out),
+      activation(std::move(act)),
       enable_fusion(fusion) {
-  NA_CHECK(in >= 0 && out >= 0, "OptimizedLinear", "in_features and out_features must be non-negative, got ", in,
-           " and ", out);
-  NA_CHECK(optimization::is_fusable_activation(activation), "OptimizedLinear", "unknown activation '", activation,
-           "'; expected one of none, relu, gelu, gelu_tanh, silu");
+  NA_CHECK(in >= 0 && out >= 0, "OptimizedLinear", "in_features and out_features must be non-negative, got ",
+           in, " and ", out);
+  NA_CHECK(optimization::is_fusable_activation(activation), "OptimizedLinear", "unknown activation '",
+           activation, "'; expected one of none, relu, gelu, gelu_tanh, silu");
   weight = register_parameter("weight", empty({out, in}));
   bias = register_parameter("bias", with_bias ? empty({out}) : Tensor());
   reset_parameters();
@@ -35,9 +38,9 @@ void OptimizedLinear::reset_parameters() {
 
 Tensor OptimizedLinear::forward(const Tensor& x) {
   NA_CHECK(x.defined(), "OptimizedLinear", "input is an undefined tensor");
-  NA_CHECK(optimization::autocast_compatible(x.dtype(), weight.dtype()), "OptimizedLinear", "input dtype ", dtype_name(x.dtype()),
-           " does not match the layer's parameter dtype ", dtype_name(weight.dtype()), ", input shape ",
-           shape_str(x.shape()));
+  NA_CHECK(optimization::autocast_compatible(x.dtype(), weight.dtype()), "OptimizedLinear", "input dtype ",
+           dtype_name(x.dtype()), " does not match the layer's parameter dtype ", dtype_name(weight.dtype()),
+           ", input shape ", shape_str(x.shape()));
   NA_CHECK(x.dim() >= 1 && x.size(-1) == in_features, "OptimizedLinear", "expected input with last dim ",
            in_features, " (in_features), got shape ", shape_str(x.shape()));
   return enable_fusion ? optimization::fuse_linear_activation(x, weight, bias, activation)

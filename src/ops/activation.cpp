@@ -32,7 +32,8 @@ Tensor leaky_relu(const Tensor& x, double slope) {
   if (autograd::needs_grad({x}))
     autograd::record("LeakyReluBackward", {x}, {out}, [x_ = SavedTensor(x), slope](const Grads& g) {
       Tensor v = x_.unpack();
-      if (is_grad_enabled()) return Grads{g[0] * where(gt(v, zeros_like(v)), ones_like(v), full_like(v, slope))};
+      if (is_grad_enabled())
+        return Grads{g[0] * where(gt(v, zeros_like(v)), ones_like(v), full_like(v, slope))};
       const double q[1] = {slope};
       return Grads{ops::backward_kernel(BinaryOp::leaky_relu_backward, g[0], v, "leaky_relu_backward", q)};
     });
@@ -40,8 +41,8 @@ Tensor leaky_relu(const Tensor& x, double slope) {
 }
 
 Tensor gelu(const Tensor& x, const std::string& approximate) {
-  NA_CHECK(approximate == "none" || approximate == "tanh", "gelu", "approximate must be 'none' or 'tanh', got '",
-           approximate, "'");
+  NA_CHECK(approximate == "none" || approximate == "tanh", "gelu",
+           "approximate must be 'none' or 'tanh', got '", approximate, "'");
   const bool tanh_form = approximate == "tanh";
   Tensor out = ops::unary_float(tanh_form ? UnaryOp::gelu_tanh : UnaryOp::gelu, x, "gelu");
   if (autograd::needs_grad({x}))
@@ -57,8 +58,8 @@ Tensor gelu(const Tensor& x, const std::string& approximate) {
         Tensor pdf = exp(v * v * -0.5) * (1.0 / std::sqrt(2.0 * M_PI));
         return Grads{g[0] * (cdf + v * pdf)};
       }
-      return Grads{ops::backward_kernel(tanh_form ? BinaryOp::gelu_tanh_backward : BinaryOp::gelu_backward, g[0], v,
-                                        "gelu_backward")};
+      return Grads{ops::backward_kernel(tanh_form ? BinaryOp::gelu_tanh_backward : BinaryOp::gelu_backward,
+                                        g[0], v, "gelu_backward")};
     });
   return out;
 }

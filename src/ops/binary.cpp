@@ -25,8 +25,8 @@ Tensor arith(BinaryOp op, const Tensor& a, const Tensor& b, const char* name, do
   detail::check_defined(b, name, "second input");
   const DType rt = force ? *force : ops::result_type(a, b);
   const DType ct = compute_type(rt);
-  NA_CHECK(rt != DType::boolean || op == BinaryOp::maximum || op == BinaryOp::minimum || op == BinaryOp::mul, name,
-           "not supported for bool tensors; convert with to()");
+  NA_CHECK(rt != DType::boolean || op == BinaryOp::maximum || op == BinaryOp::minimum || op == BinaryOp::mul,
+           name, "not supported for bool tensors; convert with to()");
   const double p[2] = {alpha, 0};
   // Both operands already narrow: the one-pass f16/bf16 kernel. (A mixed pair, like a bf16
   // tensor with an f32 0-d scalar, widens instead so the scalar is not rounded to bf16.)
@@ -55,17 +55,20 @@ Tensor compare(BinaryOp op, const Tensor& a, const Tensor& b, const char* name) 
 Tensor logical(BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
   detail::check_defined(a, name, "first input");
   detail::check_defined(b, name, "second input");
-  return ops::run_binary(op, ops::cast(a, DType::boolean), ops::cast(b, DType::boolean), DType::boolean, nullptr,
-                         name);
+  return ops::run_binary(op, ops::cast(a, DType::boolean), ops::cast(b, DType::boolean), DType::boolean,
+                         nullptr, name);
 }
 
 }  // namespace
 
 Tensor scalar_like(Scalar s, const Tensor& like) {
   DType t;
-  if (is_floating(like.dtype())) t = like.dtype();
-  else if (s.is_integral()) t = like.dtype() == DType::boolean ? DType::i64 : like.dtype();
-  else t = DType::f32;
+  if (is_floating(like.dtype()))
+    t = like.dtype();
+  else if (s.is_integral())
+    t = like.dtype() == DType::boolean ? DType::i64 : like.dtype();
+  else
+    t = DType::f32;
   return scalar_tensor(s, t);
 }
 
@@ -73,10 +76,11 @@ Tensor add(const Tensor& a, const Tensor& b, Scalar alpha) {
   Tensor out = arith(BinaryOp::add, a, b, "add", alpha.to_double());
   if (autograd::needs_grad({a, b})) {
     const double al = alpha.to_double();
-    autograd::record("AddBackward", {a, b}, {out},
-                     [sa = a.shape(), sb = b.shape(), ta = a.dtype(), tb = b.dtype(), al](const std::vector<Tensor>& g) {
-                       return std::vector<Tensor>{grad_to(g[0], sa, ta), grad_to(al == 1.0 ? g[0] : g[0] * al, sb, tb)};
-                     });
+    autograd::record(
+        "AddBackward", {a, b}, {out},
+        [sa = a.shape(), sb = b.shape(), ta = a.dtype(), tb = b.dtype(), al](const std::vector<Tensor>& g) {
+          return std::vector<Tensor>{grad_to(g[0], sa, ta), grad_to(al == 1.0 ? g[0] : g[0] * al, sb, tb)};
+        });
   }
   return out;
 }
@@ -85,10 +89,11 @@ Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) {
   Tensor out = arith(BinaryOp::sub, a, b, "sub", alpha.to_double());
   if (autograd::needs_grad({a, b})) {
     const double al = alpha.to_double();
-    autograd::record("SubBackward", {a, b}, {out},
-                     [sa = a.shape(), sb = b.shape(), ta = a.dtype(), tb = b.dtype(), al](const std::vector<Tensor>& g) {
-                       return std::vector<Tensor>{grad_to(g[0], sa, ta), grad_to(g[0] * (-al), sb, tb)};
-                     });
+    autograd::record(
+        "SubBackward", {a, b}, {out},
+        [sa = a.shape(), sb = b.shape(), ta = a.dtype(), tb = b.dtype(), al](const std::vector<Tensor>& g) {
+          return std::vector<Tensor>{grad_to(g[0], sa, ta), grad_to(g[0] * (-al), sb, tb)};
+        });
   }
   return out;
 }
@@ -97,14 +102,15 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = arith(BinaryOp::mul, a, b, "mul");
   if (autograd::needs_grad({a, b})) {
     const bool ga = a.requires_grad(), gb = b.requires_grad();
-    autograd::record("MulBackward", {a, b}, {out},
-                     [a_ = SavedTensor(gb ? a : Tensor()), b_ = SavedTensor(ga ? b : Tensor()), ga, gb,
-                      sa = a.shape(), sb = b.shape(), ta = a.dtype(), tb = b.dtype()](const std::vector<Tensor>& g) {
-                       Tensor ra, rb;
-                       if (ga) ra = grad_to(g[0] * b_.unpack(), sa, ta);
-                       if (gb) rb = grad_to(g[0] * a_.unpack(), sb, tb);
-                       return std::vector<Tensor>{ra, rb};
-                     });
+    autograd::record(
+        "MulBackward", {a, b}, {out},
+        [a_ = SavedTensor(gb ? a : Tensor()), b_ = SavedTensor(ga ? b : Tensor()), ga, gb, sa = a.shape(),
+         sb = b.shape(), ta = a.dtype(), tb = b.dtype()](const std::vector<Tensor>& g) {
+          Tensor ra, rb;
+          if (ga) ra = grad_to(g[0] * b_.unpack(), sa, ta);
+          if (gb) rb = grad_to(g[0] * a_.unpack(), sb, tb);
+          return std::vector<Tensor>{ra, rb};
+        });
   }
   return out;
 }
@@ -132,18 +138,19 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   Tensor out = arith(BinaryOp::pow, a, b, "pow");
   if (autograd::needs_grad({a, b})) {
     const bool ga = a.requires_grad(), gb = b.requires_grad();
-    autograd::record("PowBackward", {a, b}, {out},
-                     [a_ = SavedTensor(a), b_ = SavedTensor(b), o_ = SavedTensor(out, true), ga, gb,
-                      sa = a.shape(), sb = b.shape(), ta = a.dtype(), tb = b.dtype()](const std::vector<Tensor>& g) {
-                       Tensor x = a_.unpack(), y = b_.unpack(), ra, rb;
-                       if (ga) ra = grad_to(g[0] * y * pow(x, y - 1), sa, ta);
-                       if (gb) {
-                         // d/dy x^y = x^y log x, defined as 0 where x == 0 and y >= 0 (as torch does).
-                         Tensor lg = where(eq(x, zeros_like(x)) & ge(y, zeros_like(y)), zeros_like(x), log(x));
-                         rb = grad_to(g[0] * o_.unpack() * lg, sb, tb);
-                       }
-                       return std::vector<Tensor>{ra, rb};
-                     });
+    autograd::record(
+        "PowBackward", {a, b}, {out},
+        [a_ = SavedTensor(a), b_ = SavedTensor(b), o_ = SavedTensor(out, true), ga, gb, sa = a.shape(),
+         sb = b.shape(), ta = a.dtype(), tb = b.dtype()](const std::vector<Tensor>& g) {
+          Tensor x = a_.unpack(), y = b_.unpack(), ra, rb;
+          if (ga) ra = grad_to(g[0] * y * pow(x, y - 1), sa, ta);
+          if (gb) {
+            // d/dy x^y = x^y log x, defined as 0 where x == 0 and y >= 0 (as torch does).
+            Tensor lg = where(eq(x, zeros_like(x)) & ge(y, zeros_like(y)), zeros_like(x), log(x));
+            rb = grad_to(g[0] * o_.unpack() * lg, sb, tb);
+          }
+          return std::vector<Tensor>{ra, rb};
+        });
   }
   return out;
 }
@@ -151,12 +158,13 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 Tensor maximum(const Tensor& a, const Tensor& b) {
   Tensor out = arith(BinaryOp::maximum, a, b, "maximum");
   if (autograd::needs_grad({a, b})) {
-    autograd::record("MaximumBackward", {a, b}, {out}, [a_ = SavedTensor(a), b_ = SavedTensor(b)](const std::vector<Tensor>& g) {
-      // Ties split the gradient evenly, as torch does.
-      Tensor x = a_.unpack(), y = b_.unpack();
-      Tensor wa = (gt(x, y).to(g[0].dtype()) + eq(x, y).to(g[0].dtype()) * 0.5);
-      return std::vector<Tensor>{grad_for(g[0] * wa, x), grad_for(g[0] * (1.0 - wa), y)};
-    });
+    autograd::record("MaximumBackward", {a, b}, {out},
+                     [a_ = SavedTensor(a), b_ = SavedTensor(b)](const std::vector<Tensor>& g) {
+                       // Ties split the gradient evenly, as torch does.
+                       Tensor x = a_.unpack(), y = b_.unpack();
+                       Tensor wa = (gt(x, y).to(g[0].dtype()) + eq(x, y).to(g[0].dtype()) * 0.5);
+                       return std::vector<Tensor>{grad_for(g[0] * wa, x), grad_for(g[0] * (1.0 - wa), y)};
+                     });
   }
   return out;
 }
@@ -164,11 +172,12 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
 Tensor minimum(const Tensor& a, const Tensor& b) {
   Tensor out = arith(BinaryOp::minimum, a, b, "minimum");
   if (autograd::needs_grad({a, b})) {
-    autograd::record("MinimumBackward", {a, b}, {out}, [a_ = SavedTensor(a), b_ = SavedTensor(b)](const std::vector<Tensor>& g) {
-      Tensor x = a_.unpack(), y = b_.unpack();
-      Tensor wa = (lt(x, y).to(g[0].dtype()) + eq(x, y).to(g[0].dtype()) * 0.5);
-      return std::vector<Tensor>{grad_for(g[0] * wa, x), grad_for(g[0] * (1.0 - wa), y)};
-    });
+    autograd::record("MinimumBackward", {a, b}, {out},
+                     [a_ = SavedTensor(a), b_ = SavedTensor(b)](const std::vector<Tensor>& g) {
+                       Tensor x = a_.unpack(), y = b_.unpack();
+                       Tensor wa = (lt(x, y).to(g[0].dtype()) + eq(x, y).to(g[0].dtype()) * 0.5);
+                       return std::vector<Tensor>{grad_for(g[0] * wa, x), grad_for(g[0] * (1.0 - wa), y)};
+                     });
   }
   return out;
 }
@@ -179,9 +188,15 @@ Tensor lt(const Tensor& a, const Tensor& b) { return compare(BinaryOp::lt, a, b,
 Tensor le(const Tensor& a, const Tensor& b) { return compare(BinaryOp::le, a, b, "le"); }
 Tensor gt(const Tensor& a, const Tensor& b) { return compare(BinaryOp::gt, a, b, "gt"); }
 Tensor ge(const Tensor& a, const Tensor& b) { return compare(BinaryOp::ge, a, b, "ge"); }
-Tensor logical_and(const Tensor& a, const Tensor& b) { return logical(BinaryOp::logical_and, a, b, "logical_and"); }
-Tensor logical_or(const Tensor& a, const Tensor& b) { return logical(BinaryOp::logical_or, a, b, "logical_or"); }
-Tensor logical_xor(const Tensor& a, const Tensor& b) { return logical(BinaryOp::logical_xor, a, b, "logical_xor"); }
+Tensor logical_and(const Tensor& a, const Tensor& b) {
+  return logical(BinaryOp::logical_and, a, b, "logical_and");
+}
+Tensor logical_or(const Tensor& a, const Tensor& b) {
+  return logical(BinaryOp::logical_or, a, b, "logical_or");
+}
+Tensor logical_xor(const Tensor& a, const Tensor& b) {
+  return logical(BinaryOp::logical_xor, a, b, "logical_xor");
+}
 Tensor logical_not(const Tensor& a) {
   detail::check_defined(a, "logical_not");
   return ops::run_unary(cpu::UnaryOp::logical_not, ops::cast(a, DType::boolean), nullptr, "logical_not");

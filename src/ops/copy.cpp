@@ -16,7 +16,8 @@ Tensor Tensor::to(DType t) const {
   if (dtype() == t) return *this;
   Tensor out = ops::cast(*this, t);
   if (is_floating(t) && autograd::needs_grad({*this}))
-    autograd::record("ToCopyBackward", {*this}, {out}, [from = dtype()](const Grads& g) { return Grads{g[0].to(from)}; });
+    autograd::record("ToCopyBackward", {*this}, {out},
+                     [from = dtype()](const Grads& g) { return Grads{g[0].to(from)}; });
   return out;
 }
 
@@ -35,8 +36,9 @@ Tensor Tensor::clone() const {
   } else {
     const auto& k = cpu::kernels();
     const DType t = dtype();
-    ops::for_each_row(shape(), {ops::operand(out, shape()), ops::operand(*this, shape())},
-                      [&](char* const* p, const int64_t* s, int64_t n) { k.cast(p[0], t, p[1], t, n, s[0], s[1]); });
+    ops::for_each_row(
+        shape(), {ops::operand(out, shape()), ops::operand(*this, shape())},
+        [&](char* const* p, const int64_t* s, int64_t n) { k.cast(p[0], t, p[1], t, n, s[0], s[1]); });
   }
   if (autograd::needs_grad({*this}))
     autograd::record("CloneBackward", {*this}, {out}, [](const Grads& g) { return Grads{g[0]}; });
@@ -59,8 +61,9 @@ void rebase(const Tensor& self, const Tensor& result, const char* op) {
     const auto& k = cpu::kernels();
     Tensor src = result.dtype() == self.dtype() ? result : ops::cast(result, self.dtype());
     const DType t = self.dtype();
-    ops::for_each_row(self.shape(), {ops::operand(self, self.shape()), ops::operand(src, self.shape())},
-                      [&](char* const* p, const int64_t* s, int64_t n) { k.cast(p[0], t, p[1], t, n, s[0], s[1]); });
+    ops::for_each_row(
+        self.shape(), {ops::operand(self, self.shape()), ops::operand(src, self.shape())},
+        [&](char* const* p, const int64_t* s, int64_t n) { k.cast(p[0], t, p[1], t, n, s[0], s[1]); });
   }
   self.storage()->bump_version();  // after the write: saved copies of the old value must see it
   if (!result.requires_grad()) return;
@@ -73,12 +76,12 @@ void rebase(const Tensor& self, const Tensor& result, const char* op) {
 void check_cast(DType from, DType to, const char* op) {
   const bool ok = from == to || promote_types(from, to) == to ||
                   (is_floating(to) && is_floating(from));  // narrowing between floats is allowed
-  NA_CHECK(ok, op, "result type ", dtype_name(from), " can't be cast to the desired output type ", dtype_name(to));
+  NA_CHECK(ok, op, "result type ", dtype_name(from), " can't be cast to the desired output type ",
+           dtype_name(to));
 }
 
 // The shared body of every in-place binary op: value = fn(self, other), written into self.
-template <class F>
-Tensor& inplace(Tensor& self, const Tensor& other, const char* op, F fn) {
+template <class F> Tensor& inplace(Tensor& self, const Tensor& other, const char* op, F fn) {
   ops::check_inplace(self, op);
   detail::check_defined(other, op, "other");
   Shape bs = broadcast_shapes(self.shape(), other.shape(), op);
@@ -118,8 +121,9 @@ Tensor& Tensor::copy_(const Tensor& src) {
   }
   const auto& k = cpu::kernels();
   const DType to = dtype(), from = src.dtype();
-  ops::for_each_row(shape(), {ops::operand(*this, shape()), ops::operand(src, shape())},
-                    [&](char* const* p, const int64_t* s, int64_t n) { k.cast(p[0], to, p[1], from, n, s[0], s[1]); });
+  ops::for_each_row(
+      shape(), {ops::operand(*this, shape()), ops::operand(src, shape())},
+      [&](char* const* p, const int64_t* s, int64_t n) { k.cast(p[0], to, p[1], from, n, s[0], s[1]); });
   return *this;
 }
 
@@ -131,19 +135,22 @@ Tensor& Tensor::fill_(Scalar v) {
   int64_t i = v.to_int();
   const auto& k = cpu::kernels();
   alignas(8) unsigned char one[8];
-  if (v.is_integral()) k.cast(reinterpret_cast<char*>(one), dtype(), reinterpret_cast<const char*>(&i), DType::i64, 1, 1, 1);
-  else k.cast(reinterpret_cast<char*>(one), dtype(), reinterpret_cast<const char*>(&d), DType::f64, 1, 1, 1);
+  if (v.is_integral())
+    k.cast(reinterpret_cast<char*>(one), dtype(), reinterpret_cast<const char*>(&i), DType::i64, 1, 1, 1);
+  else
+    k.cast(reinterpret_cast<char*>(one), dtype(), reinterpret_cast<const char*>(&d), DType::f64, 1, 1, 1);
   const size_t es = element_size();
-  ops::for_each_row(shape(), {ops::operand(*this, shape())}, [&](char* const* p, const int64_t* s, int64_t n) {
-    if (s[0] == 1 && es == 4) {
-      uint32_t w;
-      std::memcpy(&w, one, 4);
-      auto* q = reinterpret_cast<uint32_t*>(p[0]);
-      for (int64_t j = 0; j < n; ++j) q[j] = w;
-    } else {
-      for (int64_t j = 0; j < n; ++j) std::memcpy(p[0] + j * s[0] * es, one, es);
-    }
-  });
+  ops::for_each_row(shape(), {ops::operand(*this, shape())},
+                    [&](char* const* p, const int64_t* s, int64_t n) {
+                      if (s[0] == 1 && es == 4) {
+                        uint32_t w;
+                        std::memcpy(&w, one, 4);
+                        auto* q = reinterpret_cast<uint32_t*>(p[0]);
+                        for (int64_t j = 0; j < n; ++j) q[j] = w;
+                      } else {
+                        for (int64_t j = 0; j < n; ++j) std::memcpy(p[0] + j * s[0] * es, one, es);
+                      }
+                    });
   return *this;
 }
 
@@ -188,7 +195,8 @@ Tensor& Tensor::clamp_(Scalar lo, Scalar hi) {
 }
 
 Tensor& Tensor::masked_fill_(const Tensor& mask, Scalar value) {
-  return inplace(*this, mask, "masked_fill_", [&](const Tensor& a, const Tensor& m) { return masked_fill(a, m, value); });
+  return inplace(*this, mask, "masked_fill_",
+                 [&](const Tensor& a, const Tensor& m) { return masked_fill(a, m, value); });
 }
 
 }  // namespace neural_arch

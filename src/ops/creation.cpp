@@ -16,15 +16,16 @@ Tensor finish(Tensor t, const TensorOptions& opt) {
 }
 
 // Writes f(i) for i in [0, numel) into a fresh tensor of dtype (computed in double/int64).
-template <class F>
-Tensor generate(const Shape& shape, DType dtype, F f) {
+template <class F> Tensor generate(const Shape& shape, DType dtype, F f) {
   Tensor t = detail::make_tensor(shape, dtype);
   visit_dtype(dtype, [&](auto v) {
     using T = decltype(v);
     T* p = static_cast<T*>(t.raw_data());
     for (int64_t i = 0; i < t.numel(); ++i) {
-      if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) p[i] = T(static_cast<float>(f(i)));
-      else p[i] = static_cast<T>(f(i));
+      if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>)
+        p[i] = T(static_cast<float>(f(i)));
+      else
+        p[i] = static_cast<T>(f(i));
     }
   });
   return t;
@@ -61,9 +62,11 @@ Tensor arange(Scalar end, std::optional<TensorOptions> opt) { return arange(0, e
 Tensor arange(Scalar start, Scalar end, Scalar step, std::optional<TensorOptions> opt) {
   const double s = start.to_double(), e = end.to_double(), st = step.to_double();
   NA_CHECK(st != 0, "arange", "step must be nonzero");
-  NA_CHECK(std::isfinite(s) && std::isfinite(e), "arange", "start (", s, ") and end (", e, ") must be finite");
-  NA_CHECK((st > 0 && e >= s) || (st < 0 && e <= s), "arange", "upper bound and larger bound inconsistent with step sign (start ",
-           s, ", end ", e, ", step ", st, ")");
+  NA_CHECK(std::isfinite(s) && std::isfinite(e), "arange", "start (", s, ") and end (", e,
+           ") must be finite");
+  NA_CHECK((st > 0 && e >= s) || (st < 0 && e <= s), "arange",
+           "upper bound and larger bound inconsistent with step sign (start ", s, ", end ", e, ", step ", st,
+           ")");
   const bool integral = start.is_integral() && end.is_integral() && step.is_integral();
   TensorOptions o = opt ? *opt : TensorOptions(integral ? DType::i64 : DType::f32);
   const int64_t n = static_cast<int64_t>(std::ceil((e - s) / st));
@@ -97,13 +100,16 @@ Tensor uniform(double low, double high, const Shape& shape, TensorOptions opt, G
   // 53 random bits per draw for f64, 24 for f32, so values are exactly representable.
   const bool f64 = opt.dtype_ == DType::f64;
   Tensor t = generate(shape, opt.dtype_, [&](int64_t) {
-    double u = f64 ? static_cast<double>(eng() >> 11) * 0x1.0p-53 : static_cast<double>(eng() >> 40) * 0x1.0p-24;
+    double u =
+        f64 ? static_cast<double>(eng() >> 11) * 0x1.0p-53 : static_cast<double>(eng() >> 40) * 0x1.0p-24;
     return low + (high - low) * u;
   });
   return finish(t, opt);
 }
 
-Tensor rand(const Shape& shape, TensorOptions opt, Generator* gen) { return uniform(0.0, 1.0, shape, opt, gen); }
+Tensor rand(const Shape& shape, TensorOptions opt, Generator* gen) {
+  return uniform(0.0, 1.0, shape, opt, gen);
+}
 
 Tensor normal(double mean, double std, const Shape& shape, TensorOptions opt, Generator* gen) {
   NA_CHECK(is_floating(opt.dtype_), "normal", "expected a floating dtype, got ", dtype_name(opt.dtype_));
@@ -127,7 +133,9 @@ Tensor normal(double mean, double std, const Shape& shape, TensorOptions opt, Ge
   return finish(t, opt);
 }
 
-Tensor randn(const Shape& shape, TensorOptions opt, Generator* gen) { return normal(0.0, 1.0, shape, opt, gen); }
+Tensor randn(const Shape& shape, TensorOptions opt, Generator* gen) {
+  return normal(0.0, 1.0, shape, opt, gen);
+}
 
 Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opt, Generator* gen) {
   NA_CHECK(low < high, "randint", "expects low < high, got low ", low, " high ", high);
@@ -137,7 +145,8 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opt,
     // Rejection sampling avoids modulo bias.
     const uint64_t limit = UINT64_MAX - UINT64_MAX % range;
     uint64_t r;
-    do r = eng(); while (r >= limit);
+    do r = eng();
+    while (r >= limit);
     return static_cast<double>(low + static_cast<int64_t>(r % range));
   });
   return finish(t, opt);
@@ -145,7 +154,8 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opt,
 
 Tensor from_blob_copy(const void* data, const Shape& shape, DType dtype) {
   Tensor t = detail::make_tensor(shape, dtype);
-  NA_CHECK(data != nullptr || t.numel() == 0, "from_blob_copy", "null data pointer for shape ", shape_str(shape));
+  NA_CHECK(data != nullptr || t.numel() == 0, "from_blob_copy", "null data pointer for shape ",
+           shape_str(shape));
   if (t.numel()) std::memcpy(t.raw_data(), data, t.numel() * t.element_size());
   return t;
 }
@@ -172,10 +182,14 @@ Tensor tensor(const std::vector<T>& data, std::optional<Shape> shape, std::optio
 }
 
 template Tensor tensor<float>(const std::vector<float>&, std::optional<Shape>, std::optional<TensorOptions>);
-template Tensor tensor<double>(const std::vector<double>&, std::optional<Shape>, std::optional<TensorOptions>);
-template Tensor tensor<int32_t>(const std::vector<int32_t>&, std::optional<Shape>, std::optional<TensorOptions>);
-template Tensor tensor<int64_t>(const std::vector<int64_t>&, std::optional<Shape>, std::optional<TensorOptions>);
-template Tensor tensor<uint8_t>(const std::vector<uint8_t>&, std::optional<Shape>, std::optional<TensorOptions>);
+template Tensor tensor<double>(const std::vector<double>&, std::optional<Shape>,
+                               std::optional<TensorOptions>);
+template Tensor tensor<int32_t>(const std::vector<int32_t>&, std::optional<Shape>,
+                                std::optional<TensorOptions>);
+template Tensor tensor<int64_t>(const std::vector<int64_t>&, std::optional<Shape>,
+                                std::optional<TensorOptions>);
+template Tensor tensor<uint8_t>(const std::vector<uint8_t>&, std::optional<Shape>,
+                                std::optional<TensorOptions>);
 template Tensor tensor<bool>(const std::vector<bool>&, std::optional<Shape>, std::optional<TensorOptions>);
 
 }  // namespace neural_arch

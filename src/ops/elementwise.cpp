@@ -16,8 +16,7 @@ int category(DType t) { return t == DType::boolean ? 0 : is_integral(t) ? 1 : 2;
 Operand operand(const Tensor& t, const Shape& shape) {
   Operand o{static_cast<char*>(t.raw_data()), Shape(shape.size(), 0), static_cast<int64_t>(t.element_size())};
   const int64_t lead = static_cast<int64_t>(shape.size()) - t.dim();
-  for (int64_t i = 0; i < t.dim(); ++i)
-    o.strides[lead + i] = t.size(i) == 1 ? 0 : t.stride(i);
+  for (int64_t i = 0; i < t.dim(); ++i) o.strides[lead + i] = t.size(i) == 1 ? 0 : t.stride(i);
   return o;
 }
 
@@ -33,8 +32,7 @@ void for_each_row(const Shape& shape, const std::vector<Operand>& ops, const Row
   for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
     if (shape[d] == 1) continue;
     bool merge = !sh.empty();
-    for (size_t k = 0; merge && k < nops; ++k)
-      merge = ops[k].strides[d] == st[k].back() * sh.back();
+    for (size_t k = 0; merge && k < nops; ++k) merge = ops[k].strides[d] == st[k].back() * sh.back();
     if (merge) {
       sh.back() *= shape[d];
     } else {
@@ -89,7 +87,9 @@ Tensor cast(const Tensor& x, DType dtype) {
   Tensor out = detail::make_tensor(x.shape(), dtype);
   const auto& k = cpu::kernels();
   for_each_row(x.shape(), {operand(out, x.shape()), operand(x, x.shape())},
-               [&](char* const* p, const int64_t* s, int64_t n) { k.cast(p[0], dtype, p[1], x.dtype(), n, s[0], s[1]); });
+               [&](char* const* p, const int64_t* s, int64_t n) {
+                 k.cast(p[0], dtype, p[1], x.dtype(), n, s[0], s[1]);
+               });
   return out;
 }
 
@@ -117,7 +117,9 @@ Tensor run_binary(cpu::BinaryOp op, const Tensor& a, const Tensor& b, DType out_
     return out;
   }
   for_each_row(shape, {operand(out, shape), operand(a, shape), operand(b, shape)},
-               [&](char* const* ptr, const int64_t* s, int64_t n) { k(ptr[0], ptr[1], ptr[2], n, s[0], s[1], s[2], p); });
+               [&](char* const* ptr, const int64_t* s, int64_t n) {
+                 k(ptr[0], ptr[1], ptr[2], n, s[0], s[1], s[2], p);
+               });
   return out;
 }
 
@@ -129,7 +131,8 @@ Tensor run_unary(cpu::UnaryOp op, const Tensor& x, const double* p, const char* 
     char* o = static_cast<char*>(out.raw_data());
     const char* in = static_cast<const char*>(x.raw_data());
     const int64_t es = x.element_size();
-    cpu::parallel_for(0, x.numel(), kGrain, [&](int64_t s, int64_t e) { k(o + s * es, in + s * es, e - s, 1, 1, p); });
+    cpu::parallel_for(0, x.numel(), kGrain,
+                      [&](int64_t s, int64_t e) { k(o + s * es, in + s * es, e - s, 1, 1, p); });
     return out;
   }
   for_each_row(x.shape(), {operand(out, x.shape()), operand(x, x.shape())},
@@ -148,8 +151,10 @@ Tensor unary_float(cpu::UnaryOp op, const Tensor& x, const char* name, const dou
   return cast(out, rt);
 }
 
-Tensor backward_kernel(cpu::BinaryOp op, const Tensor& grad, const Tensor& x, const char* name, const double* p) {
-  if (grad.dtype() == x.dtype() && has_binary_kernel(op, x.dtype())) return run_binary(op, grad, x, x.dtype(), p, name);
+Tensor backward_kernel(cpu::BinaryOp op, const Tensor& grad, const Tensor& x, const char* name,
+                       const double* p) {
+  if (grad.dtype() == x.dtype() && has_binary_kernel(op, x.dtype()))
+    return run_binary(op, grad, x, x.dtype(), p, name);
   const DType ct = opmath_type(x.dtype());
   Tensor out = run_binary(op, cast(grad, ct), cast(x, ct), ct, p, name);
   return cast(out, x.dtype());
@@ -185,5 +190,7 @@ Shape broadcast_shapes_impl(const Shape& a, const Shape& b, const char* op) {
 }  // namespace neural_arch::ops
 
 namespace neural_arch {
-Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) { return ops::broadcast_shapes_impl(a, b, op); }
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+  return ops::broadcast_shapes_impl(a, b, op);
+}
 }  // namespace neural_arch

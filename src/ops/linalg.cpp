@@ -413,7 +413,8 @@ Tensor linear_in(const Tensor& x, const Tensor& weight, const Tensor& bias, DTyp
   {
     NoGradGuard no_grad;
     const DType gt = gemm_type(ct);
-    Tensor xc = ops::cast(x, gt), wc = ops::cast(weight, gt), bc = bias.defined() ? ops::cast(bias, gt) : Tensor();
+    Tensor xc = ops::cast(x, gt), wc = ops::cast(weight, gt),
+           bc = bias.defined() ? ops::cast(bias, gt) : Tensor();
     out = gt == DType::f64    ? linear_forward<double>(xc, wc, bc)
           : gt == DType::bf16 ? linear_forward<BFloat16>(xc, wc, bc)
                               : linear_forward<float>(xc, wc, bc);
@@ -422,29 +423,30 @@ Tensor linear_in(const Tensor& x, const Tensor& weight, const Tensor& bias, DTyp
   if (autograd::needs_grad({x, weight, bias})) {
     const bool gx = x.requires_grad(), gw = weight.requires_grad(),
                gbias = bias.defined() && bias.requires_grad();
-    autograd::record("LinearBackward", {x, weight, bias}, {out},
-                     [x_ = SavedTensor(gw ? x : Tensor()), w_ = SavedTensor(gx ? weight : Tensor()), gx, gw,
-                      gbias, in = weight.size(1), outf = weight.size(0), ct, tx = x.dtype(), tw = weight.dtype(),
-                      tb = bias.defined() ? bias.dtype() : ct](const std::vector<Tensor>& g) {
-                       const Tensor& gy = g[0];
-                       Tensor rx, rw, rb;
-                       if (gx) rx = matmul(gy, w_.unpack().to(ct)).to(tx);
-                       // Leading dims flattened: grad_W is one GEMM over all rows.
-                       // Explicit row counts: reshape cannot infer -1 when a dim is 0.
-                       int64_t rows = 1;
-                       for (int64_t d = 0; d + 1 < gy.dim(); ++d) rows *= gy.size(d);
-                       Tensor g2 = gy.reshape({rows, outf});
-                       if (gw) {
-                         Tensor xx = x_.unpack().to(ct).reshape({rows, in});
-                         // bf16 operands for an f32 weight (autocast): the GEMM writes f32 directly,
-                         // so the gradient is not rounded to bf16 on its way to the f32 parameter.
-                         rw = ct == DType::bf16 && tw == DType::f32 && g2.dtype() == DType::bf16
-                                  ? mm_bf16_to_f32(g2.t(), xx)
-                                  : mm(g2.t(), xx).to(tw);
-                       }
-                       if (gbias) rb = sum(g2, {0}).to(tb);
-                       return std::vector<Tensor>{rx, rw, rb};
-                     });
+    autograd::record(
+        "LinearBackward", {x, weight, bias}, {out},
+        [x_ = SavedTensor(gw ? x : Tensor()), w_ = SavedTensor(gx ? weight : Tensor()), gx, gw, gbias,
+         in = weight.size(1), outf = weight.size(0), ct, tx = x.dtype(), tw = weight.dtype(),
+         tb = bias.defined() ? bias.dtype() : ct](const std::vector<Tensor>& g) {
+          const Tensor& gy = g[0];
+          Tensor rx, rw, rb;
+          if (gx) rx = matmul(gy, w_.unpack().to(ct)).to(tx);
+          // Leading dims flattened: grad_W is one GEMM over all rows.
+          // Explicit row counts: reshape cannot infer -1 when a dim is 0.
+          int64_t rows = 1;
+          for (int64_t d = 0; d + 1 < gy.dim(); ++d) rows *= gy.size(d);
+          Tensor g2 = gy.reshape({rows, outf});
+          if (gw) {
+            Tensor xx = x_.unpack().to(ct).reshape({rows, in});
+            // bf16 operands for an f32 weight (autocast): the GEMM writes f32 directly,
+            // so the gradient is not rounded to bf16 on its way to the f32 parameter.
+            rw = ct == DType::bf16 && tw == DType::f32 && g2.dtype() == DType::bf16
+                     ? mm_bf16_to_f32(g2.t(), xx)
+                     : mm(g2.t(), xx).to(tw);
+          }
+          if (gbias) rb = sum(g2, {0}).to(tb);
+          return std::vector<Tensor>{rx, rw, rb};
+        });
   }
   return out;
 }

@@ -3,8 +3,12 @@
 
 namespace neural_arch {
 
-Tensor Tensor::sum(const std::vector<int64_t>& dims, bool keepdim) const { return neural_arch::sum(*this, dims, keepdim); }
-Tensor Tensor::mean(const std::vector<int64_t>& dims, bool keepdim) const { return neural_arch::mean(*this, dims, keepdim); }
+Tensor Tensor::sum(const std::vector<int64_t>& dims, bool keepdim) const {
+  return neural_arch::sum(*this, dims, keepdim);
+}
+Tensor Tensor::mean(const std::vector<int64_t>& dims, bool keepdim) const {
+  return neural_arch::mean(*this, dims, keepdim);
+}
 Tensor Tensor::exp() const { return neural_arch::exp(*this); }
 Tensor Tensor::log() const { return neural_arch::log(*this); }
 Tensor Tensor::sqrt() const { return neural_arch::sqrt(*this); }

@@ -33,14 +33,17 @@ std::vector<bool> reduced_mask(const Tensor& x, const std::vector<int64_t>& dims
 Shape reduced_shape(const Tensor& x, const std::vector<bool>& mask, bool keepdim) {
   Shape s;
   for (int64_t i = 0; i < x.dim(); ++i) {
-    if (!mask[i]) s.push_back(x.size(i));
-    else if (keepdim) s.push_back(1);
+    if (!mask[i])
+      s.push_back(x.size(i));
+    else if (keepdim)
+      s.push_back(1);
   }
   return s;
 }
 
 // Kernel-level reduction; x must have a dtype the kernel table supports for `op`.
-Tensor reduce_raw(ReduceOp op, const Tensor& x, const std::vector<bool>& mask, bool keepdim, const char* name) {
+Tensor reduce_raw(ReduceOp op, const Tensor& x, const std::vector<bool>& mask, bool keepdim,
+                  const char* name) {
   Shape keep_shape = reduced_shape(x, mask, true);
   Shape out_shape = reduced_shape(x, mask, keepdim);
   int64_t rcount = 1;
@@ -120,11 +123,13 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, std:
   detail::check_defined(x, "sum");
   auto mask = reduced_mask(x, dims, "sum");
   const DType rt = dtype ? *dtype : sum_type(x.dtype());
-  Tensor out = ops::cast(reduce_raw(ReduceOp::sum, ops::cast(x, ops::opmath_type(rt)), mask, keepdim, "sum"), rt);
+  Tensor out =
+      ops::cast(reduce_raw(ReduceOp::sum, ops::cast(x, ops::opmath_type(rt)), mask, keepdim, "sum"), rt);
   if (autograd::needs_grad({x}))
-    autograd::record("SumBackward", {x}, {out}, [in = x.shape(), mask, keepdim, t = x.dtype()](const Grads& g) {
-      return Grads{expand_back(g[0], in, mask, keepdim).to(t)};
-    });
+    autograd::record("SumBackward", {x}, {out},
+                     [in = x.shape(), mask, keepdim, t = x.dtype()](const Grads& g) {
+                       return Grads{expand_back(g[0], in, mask, keepdim).to(t)};
+                     });
   return out;
 }
 
@@ -140,10 +145,11 @@ template <class F> Tensor in_opmath(const Tensor& x, F&& f) {
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   if (optimization::detail::AutocastCall ac{"mean", x}) return mean(ac[0], dims, keepdim);
   detail::check_defined(x, "mean");
-  NA_CHECK(is_floating(x.dtype()), "mean", "could not infer output dtype: input dtype must be floating point, got ",
-           dtype_name(x.dtype()));
+  NA_CHECK(is_floating(x.dtype()), "mean",
+           "could not infer output dtype: input dtype must be floating point, got ", dtype_name(x.dtype()));
   auto mask = reduced_mask(x, dims, "mean");
-  return in_opmath(x, [&](const Tensor& xc) { return sum(xc, dims, keepdim) / static_cast<double>(count_of(x, mask)); });
+  return in_opmath(
+      x, [&](const Tensor& xc) { return sum(xc, dims, keepdim) / static_cast<double>(count_of(x, mask)); });
 }
 
 Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim) {
@@ -169,21 +175,25 @@ Tensor prod(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
   if (dim) dims.push_back(*dim);
   auto mask = reduced_mask(x, dims, "prod");
   const DType rt = sum_type(x.dtype());
-  Tensor out = ops::cast(reduce_raw(ReduceOp::prod, ops::cast(x, ops::opmath_type(rt)), mask, dim && keepdim, "prod"), rt);
+  Tensor out = ops::cast(
+      reduce_raw(ReduceOp::prod, ops::cast(x, ops::opmath_type(rt)), mask, dim && keepdim, "prod"), rt);
   if (autograd::needs_grad({x}))
-    autograd::record("ProdBackward", {x}, {out}, [x_ = SavedTensor(x), mask, keepdim = dim && keepdim, dims](const Grads& g) {
-      // d/dx_i prod = prod of the others: out/x_i without zeros; with one zero only that
-      // element gets the product of the rest; with two or more zeros everything is 0.
-      Tensor v = x_.unpack();
-      Tensor is_zero = eq(v, zeros_like(v));
-      Tensor safe = where(is_zero, ones_like(v), v);
-      Tensor p_nz = dims.empty() ? prod(safe).reshape(Shape(v.dim(), 1)) : prod(safe, dims[0], true);
-      Tensor zc = sum(is_zero.to(v.dtype()), dims, true);
-      Tensor no_zero = eq(zc, zeros_like(zc));
-      Tensor one_zero = eq(zc, ones_like(zc));
-      Tensor others = where(no_zero, p_nz / safe, where(logical_and(is_zero, one_zero), p_nz.expand(v.shape()), zeros_like(v)));
-      return Grads{expand_back(g[0], v.shape(), mask, keepdim) * others};
-    });
+    autograd::record(
+        "ProdBackward", {x}, {out},
+        [x_ = SavedTensor(x), mask, keepdim = dim && keepdim, dims](const Grads& g) {
+          // d/dx_i prod = prod of the others: out/x_i without zeros; with one zero only that
+          // element gets the product of the rest; with two or more zeros everything is 0.
+          Tensor v = x_.unpack();
+          Tensor is_zero = eq(v, zeros_like(v));
+          Tensor safe = where(is_zero, ones_like(v), v);
+          Tensor p_nz = dims.empty() ? prod(safe).reshape(Shape(v.dim(), 1)) : prod(safe, dims[0], true);
+          Tensor zc = sum(is_zero.to(v.dtype()), dims, true);
+          Tensor no_zero = eq(zc, zeros_like(zc));
+          Tensor one_zero = eq(zc, ones_like(zc));
+          Tensor others = where(no_zero, p_nz / safe,
+                                where(logical_and(is_zero, one_zero), p_nz.expand(v.shape()), zeros_like(v)));
+          return Grads{expand_back(g[0], v.shape(), mask, keepdim) * others};
+        });
   return out;
 }
 
@@ -195,16 +205,17 @@ Tensor minmax_all(const Tensor& x, bool is_max) {
            shape_str(x.shape()), ")");
   NA_CHECK(x.dtype() != DType::boolean, name, "not implemented for bool tensors");
   std::vector<bool> mask(x.dim(), true);
-  Tensor out = ops::cast(reduce_raw(is_max ? ReduceOp::max : ReduceOp::min, ops::cast(x, ops::opmath_type(x.dtype())), mask,
-                                    false, name),
+  Tensor out = ops::cast(reduce_raw(is_max ? ReduceOp::max : ReduceOp::min,
+                                    ops::cast(x, ops::opmath_type(x.dtype())), mask, false, name),
                          x.dtype());
   if (autograd::needs_grad({x}))
-    autograd::record(is_max ? "MaxBackward" : "MinBackward", {x}, {out}, [x_ = SavedTensor(x), y_ = SavedTensor(out, true)](const Grads& g) {
-      // Ties share the gradient evenly.
-      Tensor v = x_.unpack();
-      Tensor hit = eq(v, y_.unpack().expand(v.shape())).to(v.dtype());
-      return Grads{hit * (g[0] / sum(hit))};
-    });
+    autograd::record(is_max ? "MaxBackward" : "MinBackward", {x}, {out},
+                     [x_ = SavedTensor(x), y_ = SavedTensor(out, true)](const Grads& g) {
+                       // Ties share the gradient evenly.
+                       Tensor v = x_.unpack();
+                       Tensor hit = eq(v, y_.unpack().expand(v.shape())).to(v.dtype());
+                       return Grads{hit * (g[0] / sum(hit))};
+                     });
   return out;
 }
 
@@ -215,7 +226,8 @@ ValuesIndices minmax_dim(const Tensor& x, int64_t dim, bool keepdim, bool is_max
   int64_t d = detail::wrap_dim(dim, x.dim(), name);
   Tensor v = x.dim() == 0 ? x.reshape({1}) : x;
   if (x.dim() == 0) d = 0;
-  NA_CHECK(v.size(d) > 0, name, "cannot reduce over a zero-size dimension ", d, " (shape ", shape_str(x.shape()), ")");
+  NA_CHECK(v.size(d) > 0, name, "cannot reduce over a zero-size dimension ", d, " (shape ",
+           shape_str(x.shape()), ")");
   const DType ct = ops::opmath_type(x.dtype());
   Tensor moved;
   {
@@ -227,9 +239,11 @@ ValuesIndices minmax_dim(const Tensor& x, int64_t dim, bool keepdim, bool is_max
   kshape[d] = 1;
   Tensor idx = detail::make_tensor({outer}, DType::i64);
   Tensor val = detail::make_tensor({outer}, ct);
-  auto kern = is_max ? cpu::kernels().argmax[cpu::dtype_index(ct)] : cpu::kernels().argmin[cpu::dtype_index(ct)];
+  auto kern =
+      is_max ? cpu::kernels().argmax[cpu::dtype_index(ct)] : cpu::kernels().argmin[cpu::dtype_index(ct)];
   NA_CHECK(kern != nullptr, name, "not implemented for dtype ", dtype_name(x.dtype()));
-  kern(idx.data_ptr<int64_t>(), static_cast<char*>(val.raw_data()), static_cast<const char*>(moved.raw_data()), outer, inner);
+  kern(idx.data_ptr<int64_t>(), static_cast<char*>(val.raw_data()),
+       static_cast<const char*>(moved.raw_data()), outer, inner);
   // moved has dim d swapped to the end; swap back in the kept shape.
   Shape mshape = moved.shape();
   mshape.back() = 1;
@@ -245,21 +259,22 @@ ValuesIndices minmax_dim(const Tensor& x, int64_t dim, bool keepdim, bool is_max
   }
   values = values.detach();
   if (autograd::needs_grad({x}))
-    autograd::record(is_max ? "MaxDimBackward" : "MinDimBackward", {x}, {values},
-                     [in = x.shape(), idx_ = SavedTensor(indices), d, keepdim, scalar = x.dim() == 0](const Grads& g) {
-                       if (scalar) return Grads{g[0]};
-                       Tensor ind = idx_.unpack(), gg = g[0];
-                       if (!keepdim) {
-                         ind = ind.unsqueeze(d);
-                         gg = gg.unsqueeze(d);
-                       }
-                       // One-hot of the chosen index along d: only that element gets the gradient.
-                       Shape ashape(in.size(), 1);
-                       ashape[d] = in[d];
-                       Tensor positions = arange(in[d]).reshape(ashape);
-                       Tensor hit = eq(positions, ind).to(gg.dtype());
-                       return Grads{hit * gg};
-                     });
+    autograd::record(
+        is_max ? "MaxDimBackward" : "MinDimBackward", {x}, {values},
+        [in = x.shape(), idx_ = SavedTensor(indices), d, keepdim, scalar = x.dim() == 0](const Grads& g) {
+          if (scalar) return Grads{g[0]};
+          Tensor ind = idx_.unpack(), gg = g[0];
+          if (!keepdim) {
+            ind = ind.unsqueeze(d);
+            gg = gg.unsqueeze(d);
+          }
+          // One-hot of the chosen index along d: only that element gets the gradient.
+          Shape ashape(in.size(), 1);
+          ashape[d] = in[d];
+          Tensor positions = arange(in[d]).reshape(ashape);
+          Tensor hit = eq(positions, ind).to(gg.dtype());
+          return Grads{hit * gg};
+        });
   return {values, indices};
 }
 }  // namespace
@@ -288,7 +303,8 @@ Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
 Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   if (optimization::detail::AutocastCall ac{"logsumexp", x}) return logsumexp(ac[0], dims, keepdim);
   detail::check_defined(x, "logsumexp");
-  if (ops::opmath_type(x.dtype()) != x.dtype()) return logsumexp(x.to(ops::opmath_type(x.dtype())), dims, keepdim).to(x.dtype());
+  if (ops::opmath_type(x.dtype()) != x.dtype())
+    return logsumexp(x.to(ops::opmath_type(x.dtype())), dims, keepdim).to(x.dtype());
   Tensor xf = is_floating(x.dtype()) ? x : x.to(DType::f32);
   auto mask = reduced_mask(xf, dims, "logsumexp");
   Tensor m;

@@ -19,30 +19,30 @@ using autograd::SavedTensor;
 using Grads = std::vector<Tensor>;
 
 namespace {
-template <class T>
-void softmax_rows(T* out, const T* in, int64_t rows, int64_t n, bool log_form) {
-  cpu::parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1)), [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      const T* x = in + r * n;
-      T* y = out + r * n;
-      T m = -INFINITY;
-      for (int64_t i = 0; i < n; ++i) m = x[i] > m || std::isnan(x[i]) ? x[i] : m;
-      if (std::isinf(m) && m < 0) m = 0;  // all -inf row: exp(-inf) = 0 -> NaN, as torch
-      double s = 0;
-      if (log_form) {
-        for (int64_t i = 0; i < n; ++i) s += std::exp(x[i] - m);
-        const T lse = static_cast<T>(std::log(s)) + m;
-        for (int64_t i = 0; i < n; ++i) y[i] = x[i] - lse;
-      } else {
-        for (int64_t i = 0; i < n; ++i) {
-          y[i] = std::exp(x[i] - m);
-          s += y[i];
-        }
-        const T inv = static_cast<T>(1.0 / s);
-        for (int64_t i = 0; i < n; ++i) y[i] *= inv;
-      }
-    }
-  });
+template <class T> void softmax_rows(T* out, const T* in, int64_t rows, int64_t n, bool log_form) {
+  cpu::parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1)),
+                    [&](int64_t b, int64_t e) {
+                      for (int64_t r = b; r < e; ++r) {
+                        const T* x = in + r * n;
+                        T* y = out + r * n;
+                        T m = -INFINITY;
+                        for (int64_t i = 0; i < n; ++i) m = x[i] > m || std::isnan(x[i]) ? x[i] : m;
+                        if (std::isinf(m) && m < 0) m = 0;  // all -inf row: exp(-inf) = 0 -> NaN, as torch
+                        double s = 0;
+                        if (log_form) {
+                          for (int64_t i = 0; i < n; ++i) s += std::exp(x[i] - m);
+                          const T lse = static_cast<T>(std::log(s)) + m;
+                          for (int64_t i = 0; i < n; ++i) y[i] = x[i] - lse;
+                        } else {
+                          for (int64_t i = 0; i < n; ++i) {
+                            y[i] = std::exp(x[i] - m);
+                            s += y[i];
+                          }
+                          const T inv = static_cast<T>(1.0 / s);
+                          for (int64_t i = 0; i < n; ++i) y[i] *= inv;
+                        }
+                      }
+                    });
 }
 
 // The fused backward on rows along dim d (moved last and made contiguous when it is not).
@@ -52,11 +52,11 @@ Tensor fused_softmax_backward(const Tensor& g, const Tensor& y, int64_t d, bool 
   const int64_t n = gt.size(-1);
   const int64_t rows = n ? gt.numel() / n : 0;
   if (gt.dtype() == DType::f32)
-    cpu::nn_kernels().f32.softmax_backward(gx.data_ptr<float>(), gt.data_ptr<float>(), yt.data_ptr<float>(), rows, n,
-                                           log_form);
+    cpu::nn_kernels().f32.softmax_backward(gx.data_ptr<float>(), gt.data_ptr<float>(), yt.data_ptr<float>(),
+                                           rows, n, log_form);
   else
-    cpu::nn_kernels().f64.softmax_backward(gx.data_ptr<double>(), gt.data_ptr<double>(), yt.data_ptr<double>(), rows,
-                                           n, log_form);
+    cpu::nn_kernels().f64.softmax_backward(gx.data_ptr<double>(), gt.data_ptr<double>(),
+                                           yt.data_ptr<double>(), rows, n, log_form);
   return d == gx.dim() - 1 ? gx : gx.transpose(d, -1).contiguous();
 }
 

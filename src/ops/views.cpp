@@ -28,7 +28,8 @@ Shape infer_shape(const Shape& shape, int64_t numel, const char* op) {
     }
   }
   if (infer >= 0) {
-    NA_CHECK(known != 0 && numel % known == 0, op, "shape ", shape_str(shape), " is invalid for input of size ", numel);
+    NA_CHECK(known != 0 && numel % known == 0, op, "shape ", shape_str(shape),
+             " is invalid for input of size ", numel);
     s[infer] = numel / known;
   } else {
     NA_CHECK(known == numel, op, "shape ", shape_str(shape), " is invalid for input of size ", numel);
@@ -168,8 +169,8 @@ Tensor Tensor::t() const {
 
 Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
   detail::check_defined(*this, "permute");
-  NA_CHECK(static_cast<int64_t>(dims.size()) == dim(), "permute", "number of dims don't match: got ", dims.size(),
-           " dims for a tensor of ", dim(), " dims");
+  NA_CHECK(static_cast<int64_t>(dims.size()) == dim(), "permute", "number of dims don't match: got ",
+           dims.size(), " dims for a tensor of ", dim(), " dims");
   Shape s(dim()), st(dim());
   std::vector<int64_t> inverse(dim(), -1);
   for (int64_t i = 0; i < dim(); ++i) {
@@ -209,8 +210,8 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
   d = wrap_dim(d, dim(), "narrow");
   const int64_t n = size(d);
   if (start < 0) start += n;
-  NA_CHECK(start >= 0 && length >= 0 && start + length <= n, "narrow", "start (", start, ") + length (", length,
-           ") exceeds dimension size (", n, ") of dim ", d);
+  NA_CHECK(start >= 0 && length >= 0 && start + length <= n, "narrow", "start (", start, ") + length (",
+           length, ") exceeds dimension size (", n, ") of dim ", d);
   return slice(d, start, start + length, 1);
 }
 
@@ -219,20 +220,23 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   NA_CHECK(dim() > 0, "select", "cannot select on a 0-d tensor");
   d = wrap_dim(d, dim(), "select");
   const int64_t n = size(d);
-  NA_CHECK(index >= -n && index < n, "select", "index ", index, " is out of bounds for dimension ", d, " with size ", n);
+  NA_CHECK(index >= -n && index < n, "select", "index ", index, " is out of bounds for dimension ", d,
+           " with size ", n);
   if (index < 0) index += n;
   return slice(d, index, index + 1, 1).squeeze(d);
 }
 
 Tensor Tensor::expand(const Shape& target) const {
   detail::check_defined(*this, "expand");
-  NA_CHECK(static_cast<int64_t>(target.size()) >= dim(), "expand", "the number of sizes provided (", target.size(),
-           ") must be greater or equal to the number of dimensions in the tensor (", dim(), ")");
+  NA_CHECK(static_cast<int64_t>(target.size()) >= dim(), "expand", "the number of sizes provided (",
+           target.size(), ") must be greater or equal to the number of dimensions in the tensor (", dim(),
+           ")");
   const int64_t lead = static_cast<int64_t>(target.size()) - dim();
   Shape s(target.size()), st(target.size());
   for (int64_t i = 0; i < static_cast<int64_t>(target.size()); ++i) {
     if (i < lead) {
-      NA_CHECK(target[i] >= 0, "expand", "the expanded size ", target[i], " is not allowed in a leading dimension");
+      NA_CHECK(target[i] >= 0, "expand", "the expanded size ", target[i],
+               " is not allowed in a leading dimension");
       s[i] = target[i];
       st[i] = 0;
       continue;
@@ -240,8 +244,8 @@ Tensor Tensor::expand(const Shape& target) const {
     const int64_t have = size(i - lead);
     const int64_t want = target[i] == -1 ? have : target[i];
     NA_CHECK(have == want || have == 1, "expand", "the expanded size of the tensor (", want,
-             ") must match the existing size (", have, ") at non-singleton dimension ", i, ". Target sizes: ",
-             shape_str(target), ". Tensor sizes: ", shape_str(shape()));
+             ") must match the existing size (", have, ") at non-singleton dimension ", i,
+             ". Target sizes: ", shape_str(target), ". Tensor sizes: ", shape_str(shape()));
     s[i] = want;
     st[i] = have == want ? stride(i - lead) : 0;
   }

@@ -110,8 +110,9 @@ void Optimizer::add_param_group(ParamGroup group) {
     NA_CHECK(p.defined(), op, "parameter ", k, " of the new group is an undefined tensor");
     NA_CHECK(p.is_leaf(), op, "can't optimize a non-leaf tensor (parameter ", k, " of the new group)");
     // f16/bf16 are accepted here: step() requires set_master_weights(true) for them.
-    NA_CHECK(is_floating(p.dtype()), op, "parameter ", k, " of the new group has dtype ", dtype_name(p.dtype()), "; ",
-             name_, " updates float32 and float64 parameters (float16/bfloat16 with master weights)");
+    NA_CHECK(is_floating(p.dtype()), op, "parameter ", k, " of the new group has dtype ",
+             dtype_name(p.dtype()), "; ", name_,
+             " updates float32 and float64 parameters (float16/bfloat16 with master weights)");
     NA_CHECK(seen.insert(p.impl()).second, op, "parameter ", k,
              " of the new group appears more than once among the optimizer's parameters");
   }
@@ -428,8 +429,8 @@ void Optimizer::load_state_dict(const nn::StateDict& dict) {
     for (const auto& [name, t] : fields) {
       const std::string key = "state." + std::to_string(idx) + "." + name;
       if (name == kMasterKey) {
-        NA_CHECK(narrow, op, "'", key, "' is a master copy, but parameter ", idx, " is ", dtype_name(p.dtype()),
-                 " (master copies belong to float16/bfloat16 parameters)");
+        NA_CHECK(narrow, op, "'", key, "' is a master copy, but parameter ", idx, " is ",
+                 dtype_name(p.dtype()), " (master copies belong to float16/bfloat16 parameters)");
         NA_CHECK(t.dtype() == DType::f32 && t.shape() == p.shape(), op, "'", key,
                  "' must be float32 of the parameter's shape ", shape_str(p.shape()), ", got ",
                  dtype_name(t.dtype()), " ", shape_str(t.shape()));

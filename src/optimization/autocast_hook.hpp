@@ -36,8 +36,7 @@ DType autocast_compute_dtype(const char* op);
 
 class AutocastCall {
  public:
-  template <class... Ts>
-  explicit AutocastCall(const char* op, const Ts&... inputs) {
+  template <class... Ts> explicit AutocastCall(const char* op, const Ts&... inputs) {
     if (!autocast_state.enabled) return;
     args_ = {inputs...};
     active_ = true;

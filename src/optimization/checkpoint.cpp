@@ -49,8 +49,8 @@ std::vector<Tensor> checkpoint(const SegmentFn& fn, const std::vector<Tensor>& i
   std::vector<Tensor> saved_inputs = inputs;
   auto node_fn = [fn, saved_inputs, versions, rng_state](const std::vector<Tensor>& grads) {
     for (size_t i = 0; i < saved_inputs.size(); ++i)
-      NA_CHECK(!saved_inputs[i].defined() || saved_inputs[i].version() == versions[i], "checkpoint",
-               "input ", i, " was modified in place after the checkpointed forward");
+      NA_CHECK(!saved_inputs[i].defined() || saved_inputs[i].version() == versions[i], "checkpoint", "input ",
+               i, " was modified in place after the checkpointed forward");
     std::vector<Tensor> leaves = fresh_leaves(saved_inputs);
     std::vector<Tensor> recomputed;
     {
@@ -85,16 +85,18 @@ std::vector<Tensor> checkpoint(const SegmentFn& fn, const std::vector<Tensor>& i
 
 Tensor checkpoint(const std::function<Tensor(const Tensor&)>& fn, const Tensor& input) {
   // fn is copied: the node runs it again during backward, after this call has returned.
-  return checkpoint([fn](const std::vector<Tensor>& in) { return std::vector<Tensor>{fn(in[0])}; }, {input})[0];
+  return checkpoint([fn](const std::vector<Tensor>& in) { return std::vector<Tensor>{fn(in[0])}; },
+                    {input})[0];
 }
 
 Tensor checkpoint_sequential(const std::vector<std::shared_ptr<nn::Module>>& modules, int64_t segments,
                              const Tensor& input) {
   const auto n = static_cast<int64_t>(modules.size());
-  NA_CHECK(segments >= 1 && segments <= n, "checkpoint_sequential", "segments must be in [1, ", n, "] for ", n,
-           " module(s), got ", segments);
+  NA_CHECK(segments >= 1 && segments <= n, "checkpoint_sequential", "segments must be in [1, ", n, "] for ",
+           n, " module(s), got ", segments);
   for (int64_t i = 0; i < n; ++i)
-    NA_CHECK(modules[static_cast<size_t>(i)] != nullptr, "checkpoint_sequential", "module ", i, " is a null handle");
+    NA_CHECK(modules[static_cast<size_t>(i)] != nullptr, "checkpoint_sequential", "module ", i,
+             " is a null handle");
   // torch's split: chunks of n / segments, the last one (with the remainder) not checkpointed.
   const int64_t size = n / segments;
   Tensor x = input;
@@ -126,8 +128,9 @@ bool set_checkpointing(nn::Module& m, int64_t segments) {
     const auto n = static_cast<int64_t>(seq->size());
     NA_CHECK(n >= 1, "enable_gradient_checkpointing", "the Sequential is empty: nothing to checkpoint");
     const int64_t k =
-        segments == 0 ? std::max<int64_t>(1, static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(n)))))
-                      : segments;
+        segments == 0
+            ? std::max<int64_t>(1, static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(n)))))
+            : segments;
     NA_CHECK(k >= 1 && k <= n, "enable_gradient_checkpointing", "segments must be in [1, ", n,
              "] for a Sequential of ", n, " module(s) (or 0 for round(sqrt(n))), got ", segments);
     seq->gradient_checkpointing_segments = k;

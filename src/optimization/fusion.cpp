@@ -123,7 +123,8 @@ void activation_backward_pass(Act act, const T* g, const T* s, T* gz, T* gbias, 
   cpu::BinaryKernel k = nullptr;
   if (act != Act::none) {
     k = cpu::kernels().binary[static_cast<int>(backward_op(act))][cpu::dtype_index(dtype_of<T>::value)];
-    NA_CHECK(k != nullptr, "fuse_linear_activation", "no backward kernel for ", dtype_name(dtype_of<T>::value));
+    NA_CHECK(k != nullptr, "fuse_linear_activation", "no backward kernel for ",
+             dtype_name(dtype_of<T>::value));
   }
   cpu::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
@@ -164,9 +165,9 @@ Grads fused_backward(Act act, const Tensor& grad_out, const Tensor& saved, const
   if (act != Act::none) gz = detail::make_tensor({rows, outf}, dtype_of<T>::value);
   if (gb) gbias = detail::make_tensor({outf}, dtype_of<T>::value);
   if (act != Act::none || gb)
-    activation_backward_pass<T>(act, g.data_ptr<T>(), act == Act::none ? nullptr : saved.contiguous().data_ptr<T>(),
-                                act == Act::none ? nullptr : gz.data_ptr<T>(), gb ? gbias.data_ptr<T>() : nullptr,
-                                rows, outf);
+    activation_backward_pass<T>(
+        act, g.data_ptr<T>(), act == Act::none ? nullptr : saved.contiguous().data_ptr<T>(),
+        act == Act::none ? nullptr : gz.data_ptr<T>(), gb ? gbias.data_ptr<T>() : nullptr, rows, outf);
   Tensor rx, rw;
   if (gx) {
     const Tensor wc = w.contiguous();
@@ -179,7 +180,8 @@ Grads fused_backward(Act act, const Tensor& grad_out, const Tensor& saved, const
     const Tensor xc = x.contiguous();
     rw = detail::make_tensor({outf, in}, dtype_of<T>::value);
     if (rw.numel() > 0) {
-      if (rows == 0) rw.zero_();
+      if (rows == 0)
+        rw.zero_();
       else
         cpu::gemm(true, false, outf, in, rows, gz.data_ptr<T>(), std::max<int64_t>(outf, 1), xc.data_ptr<T>(),
                   std::max<int64_t>(in, 1), rw.data_ptr<T>(), std::max<int64_t>(in, 1));
@@ -203,8 +205,8 @@ Tensor fused_forward(Act act, bool keep_z, const Tensor& x, const Tensor& w, con
   // W (out, in) row-major is W^T passed transposed: one GEMM, epilogue in the post-ops.
   auto run = [&](Tensor& dst, cpu::GemmActivation ga) {
     cpu::gemm(false, true, rows, outf, in, xc.data_ptr<T>(), std::max<int64_t>(in, 1), wc.data_ptr<T>(),
-              std::max<int64_t>(in, 1), dst.data_ptr<T>(), outf, T(0), bc.defined() ? bc.data_ptr<T>() : nullptr,
-              ga);
+              std::max<int64_t>(in, 1), dst.data_ptr<T>(), outf, T(0),
+              bc.defined() ? bc.data_ptr<T>() : nullptr, ga);
   };
   if (!keep_z) {
     run(out, gemm_activation(act));
@@ -223,9 +225,10 @@ void check_args(const Tensor& x, const Tensor& w, const Tensor& b) {
   NA_CHECK(is_floating(x.dtype()), op, "expected a floating input, got ", dtype_name(x.dtype()));
   NA_CHECK(x.dtype() == w.dtype(), op, "input dtype ", dtype_name(x.dtype()), " does not match weight dtype ",
            dtype_name(w.dtype()));
-  NA_CHECK(w.dim() == 2, op, "weight must be 2-D (out_features, in_features), got shape ", shape_str(w.shape()));
-  NA_CHECK(x.dim() >= 1 && x.size(-1) == w.size(1), op, "input shape ", shape_str(x.shape()), " and weight shape ",
-           shape_str(w.shape()), " cannot be multiplied: in_features is ", w.size(1));
+  NA_CHECK(w.dim() == 2, op, "weight must be 2-D (out_features, in_features), got shape ",
+           shape_str(w.shape()));
+  NA_CHECK(x.dim() >= 1 && x.size(-1) == w.size(1), op, "input shape ", shape_str(x.shape()),
+           " and weight shape ", shape_str(w.shape()), " cannot be multiplied: in_features is ", w.size(1));
   if (b.defined()) {
     NA_CHECK(b.dtype() == x.dtype(), op, "bias dtype ", dtype_name(b.dtype()), " does not match input dtype ",
              dtype_name(x.dtype()));
@@ -263,27 +266,27 @@ Tensor fuse_linear_activation(const Tensor& x, const Tensor& weight, const Tenso
   const bool gx = x.requires_grad(), gw = weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
   // What backward reads: z, or y for relu (saved as this node's output), nothing for none.
   SavedTensor s = act == Act::relu ? SavedTensor(out, true) : SavedTensor(z);
-  autograd::record(
-      "FusedLinearActivationBackward", {x, weight, bias}, {out},
-      [act, s, x_ = SavedTensor(x), w_ = SavedTensor(weight), b_ = SavedTensor(bias), gx, gw, gb,
-       x_shape = x.shape()](const Grads& g) -> Grads {
-        const Tensor xv = x_.unpack(), wv = w_.unpack();
-        if (is_grad_enabled()) {
-          // create_graph: differentiable composition (recomputes z from x, W, b).
-          const Tensor zr = linear(xv, wv, b_.unpack());
-          const Tensor gz = g[0] * activation_grad_composed(zr, act);
-          const int64_t rows = lead_rows(gz), outf = wv.size(0), in = wv.size(1);
-          const Tensor gz2 = gz.reshape({rows, outf});
-          Tensor rx, rw, rb;
-          if (gx) rx = matmul(gz, wv);
-          if (gw) rw = mm(gz2.t(), xv.reshape({rows, in}));
-          if (gb) rb = sum(gz2, {0});
-          return {rx, rw, rb};
-        }
-        const Tensor sv = s.defined() ? s.unpack() : Tensor();
-        return xv.dtype() == DType::f64 ? fused_backward<double>(act, g[0], sv, xv, wv, gx, gw, gb, x_shape)
-                                        : fused_backward<float>(act, g[0], sv, xv, wv, gx, gw, gb, x_shape);
-      });
+  autograd::record("FusedLinearActivationBackward", {x, weight, bias}, {out},
+                   [act, s, x_ = SavedTensor(x), w_ = SavedTensor(weight), b_ = SavedTensor(bias), gx, gw, gb,
+                    x_shape = x.shape()](const Grads& g) -> Grads {
+                     const Tensor xv = x_.unpack(), wv = w_.unpack();
+                     if (is_grad_enabled()) {
+                       // create_graph: differentiable composition (recomputes z from x, W, b).
+                       const Tensor zr = linear(xv, wv, b_.unpack());
+                       const Tensor gz = g[0] * activation_grad_composed(zr, act);
+                       const int64_t rows = lead_rows(gz), outf = wv.size(0), in = wv.size(1);
+                       const Tensor gz2 = gz.reshape({rows, outf});
+                       Tensor rx, rw, rb;
+                       if (gx) rx = matmul(gz, wv);
+                       if (gw) rw = mm(gz2.t(), xv.reshape({rows, in}));
+                       if (gb) rb = sum(gz2, {0});
+                       return {rx, rw, rb};
+                     }
+                     const Tensor sv = s.defined() ? s.unpack() : Tensor();
+                     return xv.dtype() == DType::f64
+                                ? fused_backward<double>(act, g[0], sv, xv, wv, gx, gw, gb, x_shape)
+                                : fused_backward<float>(act, g[0], sv, xv, wv, gx, gw, gb, x_shape);
+                   });
   return out;
 }
 

@@ -33,11 +33,11 @@ bool has_non_finite(const Tensor& g) {
 GradScaler::GradScaler(const GradScalerOptions& o) : options_(o), scale_(static_cast<float>(o.init_scale)) {
   if (!o.enabled) return;
   NA_CHECK(o.growth_factor > 1.0, "GradScaler", "growth_factor must be > 1, got ", o.growth_factor);
-  NA_CHECK(o.backoff_factor < 1.0 && o.backoff_factor > 0.0, "GradScaler", "backoff_factor must be in (0, 1), got ",
-           o.backoff_factor);
+  NA_CHECK(o.backoff_factor < 1.0 && o.backoff_factor > 0.0, "GradScaler",
+           "backoff_factor must be in (0, 1), got ", o.backoff_factor);
   NA_CHECK(o.growth_interval > 0, "GradScaler", "growth_interval must be positive, got ", o.growth_interval);
-  NA_CHECK(std::isfinite(o.init_scale) && o.init_scale > 0, "GradScaler", "init_scale must be positive and finite, got ",
-           o.init_scale);
+  NA_CHECK(std::isfinite(o.init_scale) && o.init_scale > 0, "GradScaler",
+           "init_scale must be positive and finite, got ", o.init_scale);
 }
 
 Tensor GradScaler::scale(const Tensor& loss) {
@@ -52,7 +52,8 @@ Tensor GradScaler::scale(const Tensor& loss) {
 void GradScaler::unscale_(optim::Optimizer& opt) {
   if (!options_.enabled) return;
   PerOptimizer& st = per_optimizer_[&opt];
-  NA_CHECK(!st.unscaled, "GradScaler", "unscale_() has already been called on this optimizer since the last update()");
+  NA_CHECK(!st.unscaled, "GradScaler",
+           "unscale_() has already been called on this optimizer since the last update()");
   NA_CHECK(!st.stepped, "GradScaler", "unscale_() is being called after step()");
   NoGradGuard no_grad;
   // inv_scale = f32(1 / double(scale)), as grad_scaler.py computes it.
@@ -66,8 +67,9 @@ void GradScaler::unscale_(optim::Optimizer& opt) {
       NA_CHECK(is_floating(g.dtype()), "GradScaler", "gradient of dtype ", dtype_name(g.dtype()));
       // As in PyTorch: unscaling in f16 would flush the small gradients scaling protected.
       // Keep f32 parameters and run the forward under autocast(float16).
-      NA_CHECK(g.dtype() != DType::f16, "GradScaler", "attempting to unscale float16 gradients (parameter of shape ",
-               shape_str(p.shape()), "); keep the parameters in float32 and use autocast(float16)");
+      NA_CHECK(g.dtype() != DType::f16, "GradScaler",
+               "attempting to unscale float16 gradients (parameter of shape ", shape_str(p.shape()),
+               "); keep the parameters in float32 and use autocast(float16)");
       found = found || has_non_finite(g);
       g.mul_(inv_t);
     }
@@ -136,11 +138,11 @@ void GradScaler::load_state_dict(const nn::StateDict& state) {
       }
     detail::throw_error("GradScaler", "state dict has no '", key, "'");
   };
-  const double s = get("scale"), gf = get("growth_factor"), bf = get("backoff_factor"), gi = get("growth_interval"),
-               gt = get("_growth_tracker");
+  const double s = get("scale"), gf = get("growth_factor"), bf = get("backoff_factor"),
+               gi = get("growth_interval"), gt = get("_growth_tracker");
   NA_CHECK(gf > 1.0 && bf > 0.0 && bf < 1.0 && gi >= 1 && gt >= 0 && std::isfinite(s) && s > 0, "GradScaler",
-           "invalid values: scale ", s, " growth_factor ", gf, " backoff_factor ", bf, " growth_interval ", gi,
-           " _growth_tracker ", gt);
+           "invalid values: scale ", s, " growth_factor ", gf, " backoff_factor ", bf, " growth_interval ",
+           gi, " _growth_tracker ", gt);
   scale_ = static_cast<float>(s);
   options_.growth_factor = gf;
   options_.backoff_factor = bf;

@@ -2,10 +2,9 @@
 // Exits 0 only when a small computation through the library gives the right answer.
 #include <cstdio>
 #include <iostream>
-#include <vector>
-
 #include <neural_arch/ops.hpp>
 #include <neural_arch/tensor.hpp>
+#include <vector>
 
 namespace na = neural_arch;
 

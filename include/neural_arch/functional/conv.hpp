@@ -17,7 +17,7 @@ namespace neural_arch::functional {
 ///   Int2 s = {2, 1};   // stride 2 along H, 1 along W
 struct Int2 {
   int64_t h = 0, w = 0;
-  Int2(int64_t v) : h(v), w(v) {}                // NOLINT: allows `stride = 2`
+  Int2(int64_t v) : h(v), w(v) {}                 // NOLINT: allows `stride = 2`
   Int2(int64_t h_, int64_t w_) : h(h_), w(w_) {}  // NOLINT: allows `stride = {2, 1}`
 };
 
@@ -31,7 +31,7 @@ struct Int2 {
 class ConvPadding {
  public:
   ConvPadding(int p) : ConvPadding(static_cast<int64_t>(p)) {}  // NOLINT (int: `0` is not a char*)
-  ConvPadding(int64_t p) : h_(p), w_(p) {}                       // NOLINT
+  ConvPadding(int64_t p) : h_(p), w_(p) {}                      // NOLINT
   ConvPadding(int64_t h, int64_t w) : h_(h), w_(w), pair_(true) {}
   ConvPadding(const char* mode) : mode_(mode ? mode : "") {}  // NOLINT
   ConvPadding(std::string mode) : mode_(std::move(mode)) {}   // NOLINT

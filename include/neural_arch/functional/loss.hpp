@@ -51,8 +51,10 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
 /// binary_cross_entropy(sigmoid(input), target) computed stably from logits:
 ///   (1 - target) * input + (1 + (pos_weight - 1) * target) * softplus(-input), times weight.
 /// pos_weight (optional) weights the positive term, broadcast along the last (class) dim.
-Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
-                                        const std::string& reduction = "mean", const Tensor& pos_weight = Tensor());
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
+                                        const Tensor& weight = Tensor(),
+                                        const std::string& reduction = "mean",
+                                        const Tensor& pos_weight = Tensor());
 
 /// Kullback-Leibler divergence with input = log-probabilities:
 ///   target * (log(target) - input)   (0 where target == 0), or with log_target

@@ -15,18 +15,18 @@ namespace neural_arch::functional {
 /// weight and bias (optional) have shape normalized_shape.
 ///
 ///   auto y = na::functional::layer_norm(x, {x.size(-1)}, w, b);
-Tensor layer_norm(const Tensor& x, const std::vector<int64_t>& normalized_shape, const Tensor& weight = Tensor(),
-                  const Tensor& bias = Tensor(), double eps = 1e-5);
+Tensor layer_norm(const Tensor& x, const std::vector<int64_t>& normalized_shape,
+                  const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), double eps = 1e-5);
 
 /// x / sqrt(mean(x^2) + eps) * weight over the trailing dims given by normalized_shape.
 /// eps defaults to the machine epsilon of x's dtype (torch.finfo(x.dtype).eps).
-Tensor rms_norm(const Tensor& x, const std::vector<int64_t>& normalized_shape, const Tensor& weight = Tensor(),
-                std::optional<double> eps = std::nullopt);
+Tensor rms_norm(const Tensor& x, const std::vector<int64_t>& normalized_shape,
+                const Tensor& weight = Tensor(), std::optional<double> eps = std::nullopt);
 
 /// x of shape (N, C, *): channels split in num_groups groups, each normalised over its channels
 /// and the trailing dims; then per-channel weight and bias of shape (C).
-Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight = Tensor(), const Tensor& bias = Tensor(),
-                  double eps = 1e-5);
+Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
 
 /// x of shape (N, C) or (N, C, *), normalised per channel.
 /// training: uses the batch statistics (biased variance) and, when running_mean/running_var are

@@ -20,13 +20,14 @@ Tensor max_pool2d(const Tensor& input, Int2 kernel_size, Int2 stride = 0, Int2 p
                   bool ceil_mode = false);
 
 /// max_pool2d and the int64 position of each maximum, flattened within its (H, W) plane.
-ValuesIndices max_pool2d_with_indices(const Tensor& input, Int2 kernel_size, Int2 stride = 0, Int2 padding = 0,
-                                      Int2 dilation = 1, bool ceil_mode = false);
+ValuesIndices max_pool2d_with_indices(const Tensor& input, Int2 kernel_size, Int2 stride = 0,
+                                      Int2 padding = 0, Int2 dilation = 1, bool ceil_mode = false);
 
 /// Mean over kernel_size windows (stride 0 = kernel_size). count_include_pad: padded zeros
 /// count in the divisor (PyTorch's default); divisor_override replaces the divisor.
-Tensor avg_pool2d(const Tensor& input, Int2 kernel_size, Int2 stride = 0, Int2 padding = 0, bool ceil_mode = false,
-                  bool count_include_pad = true, std::optional<int64_t> divisor_override = std::nullopt);
+Tensor avg_pool2d(const Tensor& input, Int2 kernel_size, Int2 stride = 0, Int2 padding = 0,
+                  bool ceil_mode = false, bool count_include_pad = true,
+                  std::optional<int64_t> divisor_override = std::nullopt);
 
 /// Mean over windows chosen so the output is output_size: output row i averages input rows
 /// floor(i*H/OH) to ceil((i+1)*H/OH) - 1 (PyTorch's rule).

@@ -19,13 +19,34 @@ struct CNNOptions {
   int64_t hidden_ = 128;
   int64_t num_classes_ = 10;
   double dropout_ = 0.5;
-  CNNOptions& in_channels(int64_t v) { in_channels_ = v; return *this; }
-  CNNOptions& image_size(int64_t v) { image_size_ = v; return *this; }
-  CNNOptions& channels1(int64_t v) { channels1_ = v; return *this; }
-  CNNOptions& channels2(int64_t v) { channels2_ = v; return *this; }
-  CNNOptions& hidden(int64_t v) { hidden_ = v; return *this; }
-  CNNOptions& num_classes(int64_t v) { num_classes_ = v; return *this; }
-  CNNOptions& dropout(double v) { dropout_ = v; return *this; }
+  CNNOptions& in_channels(int64_t v) {
+    in_channels_ = v;
+    return *this;
+  }
+  CNNOptions& image_size(int64_t v) {
+    image_size_ = v;
+    return *this;
+  }
+  CNNOptions& channels1(int64_t v) {
+    channels1_ = v;
+    return *this;
+  }
+  CNNOptions& channels2(int64_t v) {
+    channels2_ = v;
+    return *this;
+  }
+  CNNOptions& hidden(int64_t v) {
+    hidden_ = v;
+    return *this;
+  }
+  CNNOptions& num_classes(int64_t v) {
+    num_classes_ = v;
+    return *this;
+  }
+  CNNOptions& dropout(double v) {
+    dropout_ = v;
+    return *this;
+  }
 };
 
 /// conv1 (3x3, pad 1) - ReLU - max pool 2 - conv2 (3x3, pad 1) - ReLU - max pool 2 - flatten -

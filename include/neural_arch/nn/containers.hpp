@@ -28,14 +28,12 @@ class Sequential : public Module {
       : Sequential(std::vector<ModulePtr>{ModulePtr(std::move(first)), ModulePtr(std::move(rest))...}) {}
 
   /// Appends m under the name str(size()); returns m.
-  template <class M>
-  std::shared_ptr<M> push_back(std::shared_ptr<M> m) {
+  template <class M> std::shared_ptr<M> push_back(std::shared_ptr<M> m) {
     push_back_impl(std::to_string(modules_.size()), m);
     return m;
   }
   /// Appends m under an explicit name (torch's OrderedDict form).
-  template <class M>
-  std::shared_ptr<M> push_back(const std::string& name, std::shared_ptr<M> m) {
+  template <class M> std::shared_ptr<M> push_back(const std::string& name, std::shared_ptr<M> m) {
     push_back_impl(name, m);
     return m;
   }
@@ -48,8 +46,7 @@ class Sequential : public Module {
   ModulePtr operator[](int64_t i) const { return at(i); }
   ModulePtr at(int64_t i) const;
   /// The i-th module as type M; an Error if it is not an M.
-  template <class M>
-  std::shared_ptr<M> at(int64_t i) const {
+  template <class M> std::shared_ptr<M> at(int64_t i) const {
     auto m = std::dynamic_pointer_cast<M>(at(i));
     if (!m) throw_wrong_type(i);
     return m;
@@ -77,8 +74,7 @@ class ModuleList : public Module {
   explicit ModuleList(const std::vector<ModulePtr>& modules);
   ModuleList(std::initializer_list<ModulePtr> modules) : ModuleList(std::vector<ModulePtr>(modules)) {}
 
-  template <class M>
-  std::shared_ptr<M> push_back(std::shared_ptr<M> m) {
+  template <class M> std::shared_ptr<M> push_back(std::shared_ptr<M> m) {
     push_back_impl(m);
     return m;
   }
@@ -89,8 +85,7 @@ class ModuleList : public Module {
   bool empty() const { return modules_.empty(); }
   ModulePtr operator[](int64_t i) const { return at(i); }
   ModulePtr at(int64_t i) const;
-  template <class M>
-  std::shared_ptr<M> at(int64_t i) const {
+  template <class M> std::shared_ptr<M> at(int64_t i) const {
     auto m = std::dynamic_pointer_cast<M>(at(i));
     if (!m) throw_wrong_type(i);
     return m;
@@ -112,8 +107,7 @@ class ModuleDict : public Module {
   explicit ModuleDict(const std::vector<std::pair<std::string, ModulePtr>>& items);
 
   /// Adds m under key (an Error if key is already present); returns m.
-  template <class M>
-  std::shared_ptr<M> insert(const std::string& key, std::shared_ptr<M> m) {
+  template <class M> std::shared_ptr<M> insert(const std::string& key, std::shared_ptr<M> m) {
     insert_impl(key, m);
     return m;
   }
@@ -121,8 +115,7 @@ class ModuleDict : public Module {
   /// The module under key; an Error listing the keys when absent.
   ModulePtr operator[](const std::string& key) const { return at(key); }
   ModulePtr at(const std::string& key) const;
-  template <class M>
-  std::shared_ptr<M> at(const std::string& key) const {
+  template <class M> std::shared_ptr<M> at(const std::string& key) const {
     auto m = std::dynamic_pointer_cast<M>(at(key));
     if (!m) throw_wrong_type(key);
     return m;

@@ -22,11 +22,26 @@ template <class Size> struct ConvOptions {
   Size dilation_ = 1;
   int64_t groups_ = 1;
   bool bias_ = true;
-  ConvOptions& stride(Size v) { stride_ = v; return *this; }
-  ConvOptions& padding(ConvPadding v) { padding_ = std::move(v); return *this; }
-  ConvOptions& dilation(Size v) { dilation_ = v; return *this; }
-  ConvOptions& groups(int64_t v) { groups_ = v; return *this; }
-  ConvOptions& bias(bool v) { bias_ = v; return *this; }
+  ConvOptions& stride(Size v) {
+    stride_ = v;
+    return *this;
+  }
+  ConvOptions& padding(ConvPadding v) {
+    padding_ = std::move(v);
+    return *this;
+  }
+  ConvOptions& dilation(Size v) {
+    dilation_ = v;
+    return *this;
+  }
+  ConvOptions& groups(int64_t v) {
+    groups_ = v;
+    return *this;
+  }
+  ConvOptions& bias(bool v) {
+    bias_ = v;
+    return *this;
+  }
 };
 using Conv2dOptions = ConvOptions<Int2>;
 /// Conv1d's padding is one number or "same"/"valid" (a pair is rejected by the layer).
@@ -63,8 +78,8 @@ class Conv2d : public Module {
 class Conv1d : public Module {
  public:
   Conv1d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, Conv1dOptions options = {});
-  Conv1d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride, ConvPadding padding = 0,
-         int64_t dilation = 1, int64_t groups = 1, bool bias = true);
+  Conv1d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride,
+         ConvPadding padding = 0, int64_t dilation = 1, int64_t groups = 1, bool bias = true);
   Tensor forward(const Tensor& x) override;
   void reset_parameters();
   std::string extra_repr() const override;

@@ -18,10 +18,22 @@ struct CrossEntropyLossOptions {
   int64_t ignore_index_ = -100;
   std::string reduction_ = "mean";
   double label_smoothing_ = 0.0;
-  CrossEntropyLossOptions& weight(Tensor v) { weight_ = std::move(v); return *this; }
-  CrossEntropyLossOptions& ignore_index(int64_t v) { ignore_index_ = v; return *this; }
-  CrossEntropyLossOptions& reduction(std::string v) { reduction_ = std::move(v); return *this; }
-  CrossEntropyLossOptions& label_smoothing(double v) { label_smoothing_ = v; return *this; }
+  CrossEntropyLossOptions& weight(Tensor v) {
+    weight_ = std::move(v);
+    return *this;
+  }
+  CrossEntropyLossOptions& ignore_index(int64_t v) {
+    ignore_index_ = v;
+    return *this;
+  }
+  CrossEntropyLossOptions& reduction(std::string v) {
+    reduction_ = std::move(v);
+    return *this;
+  }
+  CrossEntropyLossOptions& label_smoothing(double v) {
+    label_smoothing_ = v;
+    return *this;
+  }
 };
 
 /// functional::cross_entropy as a module.
@@ -112,7 +124,8 @@ class BCELoss : public Module {
 /// functional::binary_cross_entropy_with_logits as a module (input: logits).
 class BCEWithLogitsLoss : public Module {
  public:
-  explicit BCEWithLogitsLoss(Tensor weight = Tensor(), std::string reduction = "mean", Tensor pos_weight = Tensor());
+  explicit BCEWithLogitsLoss(Tensor weight = Tensor(), std::string reduction = "mean",
+                             Tensor pos_weight = Tensor());
   Tensor forward(const Tensor& input, const Tensor& target);
   using Module::forward;
   std::string extra_repr() const override;

@@ -37,8 +37,7 @@ class Module : public std::enable_shared_from_this<Module> {
   /// Registers a buffer (saved in state_dict, not a parameter), e.g. BatchNorm running stats.
   /// An undefined tensor registers a placeholder that state_dict skips.
   Tensor register_buffer(const std::string& name, Tensor t);
-  template <class M>
-  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
+  template <class M> std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
     register_module_impl(name, m);
     return m;
   }

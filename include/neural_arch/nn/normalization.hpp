@@ -15,7 +15,8 @@ namespace neural_arch::nn {
 ///   auto ln = std::make_shared<na::nn::LayerNorm>(std::vector<int64_t>{128});
 class LayerNorm : public Module {
  public:
-  explicit LayerNorm(std::vector<int64_t> normalized_shape, double eps = 1e-5, bool elementwise_affine = true);
+  explicit LayerNorm(std::vector<int64_t> normalized_shape, double eps = 1e-5,
+                     bool elementwise_affine = true);
   explicit LayerNorm(int64_t normalized_size, double eps = 1e-5, bool elementwise_affine = true)
       : LayerNorm(std::vector<int64_t>{normalized_size}, eps, elementwise_affine) {}
   Tensor forward(const Tensor& x) override;
@@ -34,7 +35,8 @@ class RMSNorm : public Module {
  public:
   explicit RMSNorm(std::vector<int64_t> normalized_shape, std::optional<double> eps = std::nullopt,
                    bool elementwise_affine = true);
-  explicit RMSNorm(int64_t normalized_size, std::optional<double> eps = std::nullopt, bool elementwise_affine = true)
+  explicit RMSNorm(int64_t normalized_size, std::optional<double> eps = std::nullopt,
+                   bool elementwise_affine = true)
       : RMSNorm(std::vector<int64_t>{normalized_size}, eps, elementwise_affine) {}
   Tensor forward(const Tensor& x) override;
   void reset_parameters();
@@ -77,12 +79,12 @@ class BatchNormBase : public Module {
   double eps;
   std::optional<double> momentum;
   bool affine, track_running_stats;
-  Tensor weight, bias;                                       // undefined without affine
-  Tensor running_mean, running_var, num_batches_tracked;     // undefined without track_running_stats
+  Tensor weight, bias;                                    // undefined without affine
+  Tensor running_mean, running_var, num_batches_tracked;  // undefined without track_running_stats
 
  protected:
-  BatchNormBase(std::string type_name, int64_t num_features, double eps, std::optional<double> momentum, bool affine,
-                bool track_running_stats);
+  BatchNormBase(std::string type_name, int64_t num_features, double eps, std::optional<double> momentum,
+                bool affine, bool track_running_stats);
   /// Throws naming the layer when x's rank or channel count does not fit.
   virtual void check_input(const Tensor& x) const = 0;
 };

@@ -17,7 +17,8 @@ using functional::Int2;
 ///   auto pool = std::make_shared<na::nn::MaxPool2d>(2);   // halves H and W
 class MaxPool2d : public Module {
  public:
-  explicit MaxPool2d(Int2 kernel_size, Int2 stride = 0, Int2 padding = 0, Int2 dilation = 1, bool ceil_mode = false);
+  explicit MaxPool2d(Int2 kernel_size, Int2 stride = 0, Int2 padding = 0, Int2 dilation = 1,
+                     bool ceil_mode = false);
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
 

@@ -23,7 +23,8 @@ using SegmentFn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>
 /// inputs and every parameter fn uses (accumulated into their .grad), so use it with
 /// Tensor::backward / autograd::backward; autograd::grad() sees the input gradients only.
 ///
-///   auto y = na::optimization::checkpoint([&](const auto& in) { return std::vector{block->forward(in[0])}; }, {x})[0];
+///   auto y = na::optimization::checkpoint([&](const auto& in) { return std::vector{block->forward(in[0])};
+///   }, {x})[0];
 std::vector<Tensor> checkpoint(const SegmentFn& fn, const std::vector<Tensor>& inputs);
 /// Single-tensor form.
 Tensor checkpoint(const std::function<Tensor(const Tensor&)>& fn, const Tensor& input);

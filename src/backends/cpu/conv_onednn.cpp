@@ -37,8 +37,7 @@ template <class F> void for_each_tap(const ConvShape& s, int64_t kh, int64_t kw,
 }
 
 // Each task owns whole output planes, so results do not depend on the thread count.
-template <class T>
-void direct_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y) {
+template <class T> void direct_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y) {
   const int64_t cg = s.C / s.groups, og = s.O / s.groups;
   const int64_t plane = s.OH * s.OW;
   const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, plane * cg * s.KH * s.KW));
@@ -199,8 +198,8 @@ Descs make_descs(const ConvShape& s, memory::data_type dt) {
   Descs d;
   const Dims src{s.N, s.C, s.H, s.W}, dst{s.N, s.O, s.OH, s.OW};
   // A grouped OIHW buffer is exactly goihw with O split into (groups, O / groups).
-  const Dims wei = s.groups == 1 ? Dims{s.O, s.C, s.KH, s.KW}
-                                 : Dims{s.groups, s.O / s.groups, s.C / s.groups, s.KH, s.KW};
+  const Dims wei =
+      s.groups == 1 ? Dims{s.O, s.C, s.KH, s.KW} : Dims{s.groups, s.O / s.groups, s.C / s.groups, s.KH, s.KW};
   d.src_user = memory::desc(src, dt, tag::nchw);
   d.dst_user = memory::desc(dst, dt, tag::nchw);
   d.wei_user = memory::desc(wei, dt, s.groups == 1 ? tag::oihw : tag::goihw);
@@ -264,8 +263,8 @@ Entry make_entry(const ConvShape& s, Kind kind, bool has_bias, memory::data_type
       e.scratch_md = pd.scratchpad_desc();
     } else if (kind == Kind::backward_data) {
       auto hint = forward_pd(d, false, primitive_attr());
-      auto desc = convolution_backward_data::desc(algorithm::convolution_direct, d.src_any, d.wei_any, d.dst_any,
-                                                  d.strides, d.dilates, d.pad_l, d.pad_r);
+      auto desc = convolution_backward_data::desc(algorithm::convolution_direct, d.src_any, d.wei_any,
+                                                  d.dst_any, d.strides, d.dilates, d.pad_l, d.pad_r);
       auto pd = convolution_backward_data::primitive_desc(desc, attr, onednn::engine(), hint);
       if (onednn::is_reference(pd.impl_info_str())) return e;
       e.prim = convolution_backward_data(pd);
@@ -275,12 +274,12 @@ Entry make_entry(const ConvShape& s, Kind kind, bool has_bias, memory::data_type
       e.scratch_md = pd.scratchpad_desc();
     } else {
       auto hint = forward_pd(d, has_bias, primitive_attr());
-      auto desc = has_bias ? convolution_backward_weights::desc(algorithm::convolution_direct, d.src_any,
-                                                                d.gwei_any, d.gbias_prim, d.dst_any, d.strides,
-                                                                d.dilates, d.pad_l, d.pad_r)
-                           : convolution_backward_weights::desc(algorithm::convolution_direct, d.src_any,
-                                                                d.gwei_any, d.dst_any, d.strides, d.dilates,
-                                                                d.pad_l, d.pad_r);
+      auto desc =
+          has_bias ? convolution_backward_weights::desc(algorithm::convolution_direct, d.src_any, d.gwei_any,
+                                                        d.gbias_prim, d.dst_any, d.strides, d.dilates,
+                                                        d.pad_l, d.pad_r)
+                   : convolution_backward_weights::desc(algorithm::convolution_direct, d.src_any, d.gwei_any,
+                                                        d.dst_any, d.strides, d.dilates, d.pad_l, d.pad_r);
       auto pd = convolution_backward_weights::primitive_desc(desc, attr, onednn::engine(), hint);
       if (onednn::is_reference(pd.impl_info_str())) return e;
       e.prim = convolution_backward_weights(pd);
@@ -318,7 +317,8 @@ void run_entry(const Entry& e, const std::vector<void*>& ptrs, const std::vector
     int slot = kFirstOperandSlot;
     for (size_t i = 0; i < e.args.size(); ++i) {
       const Arg& a = e.args[i];
-      auto pre = std::find_if(prepared.begin(), prepared.end(), [&](const Prepared& p) { return p.id == a.id; });
+      auto pre =
+          std::find_if(prepared.begin(), prepared.end(), [&](const Prepared& p) { return p.id == a.id; });
       if (pre != prepared.end()) {
         args.emplace(a.id, pre->mem);
         continue;
@@ -347,7 +347,8 @@ void run_entry(const Entry& e, const std::vector<void*>& ptrs, const std::vector
 
 // Runs the cached primitive for (s, kind). Returns false when oneDNN cannot run this geometry
 // well, so the caller uses the direct loops.
-bool run_onednn(const ConvShape& s, Kind kind, bool has_bias, memory::data_type dt, const std::vector<void*>& ptrs) {
+bool run_onednn(const ConvShape& s, Kind kind, bool has_bias, memory::data_type dt,
+                const std::vector<void*>& ptrs) {
   const std::shared_ptr<const Entry> entry = entry_for(s, kind, has_bias, dt);
   if (!entry->usable) return false;
   run_entry(*entry, ptrs);
@@ -363,8 +364,8 @@ const Arg* find_arg(const Entry& e, int id) {
 // Both backward primitives for data type dt; the output gradient is reordered into oneDNN's
 // layout once when both want the same one (they usually do). Returns false, having written
 // nothing, unless both primitives are usable.
-bool run_backward_onednn(const ConvShape& s, memory::data_type dt, const void* x, const void* gy, const void* w,
-                         void* gx, void* gw, void* gbias) {
+bool run_backward_onednn(const ConvShape& s, memory::data_type dt, const void* x, const void* gy,
+                         const void* w, void* gx, void* gw, void* gbias) {
   const auto ed = entry_for(s, Kind::backward_data, false, dt);
   const auto ew = entry_for(s, Kind::backward_weights, gbias != nullptr, dt);
   if (!ed->usable || !ew->usable) return false;
@@ -376,8 +377,9 @@ bool run_backward_onednn(const ConvShape& s, memory::data_type dt, const void* x
   const Arg* dw = find_arg(*ew, DNNL_ARG_DIFF_DST);
   if (dd->reorder && dw->reorder && dd->prim_md == dw->prim_md) {
     try {
-      Prepared p{DNNL_ARG_DIFF_DST, onednn::wrap(dd->prim_md, onednn::thread_buffer(kSharedOperandSlot,
-                                                                                    dd->prim_md.get_size(), "conv2d"))};
+      Prepared p{DNNL_ARG_DIFF_DST,
+                 onednn::wrap(dd->prim_md,
+                              onednn::thread_buffer(kSharedOperandSlot, dd->prim_md.get_size(), "conv2d"))};
       memory user = onednn::wrap(dd->user_md, gy);
       dd->to_prim.execute(onednn::stream(), user, p.mem);
       shared.push_back(std::move(p));
@@ -428,7 +430,8 @@ void conv2d_forward(const ConvShape& s, const double* x, const double* w, const 
   direct_forward(s, x, w, bias, y);
 }
 
-bool conv2d_forward(const ConvShape& s, const BFloat16* x, const BFloat16* w, const BFloat16* bias, BFloat16* y) {
+bool conv2d_forward(const ConvShape& s, const BFloat16* x, const BFloat16* w, const BFloat16* bias,
+                    BFloat16* y) {
   if (!bf16_native(s)) return false;
   std::vector<void*> ptrs{vp(x), vp(w)};
   if (bias) ptrs.push_back(vp(bias));
@@ -442,7 +445,8 @@ void conv2d_backward_data(const ConvShape& s, const float* gy, const float* w, f
     std::fill(gx, gx + s.N * s.C * s.H * s.W, 0.f);
     return;
   }
-  if (!run_onednn(s, Kind::backward_data, false, kF32, {vp(gy), vp(w), gx})) direct_backward_data(s, gy, w, gx);
+  if (!run_onednn(s, Kind::backward_data, false, kF32, {vp(gy), vp(w), gx}))
+    direct_backward_data(s, gy, w, gx);
 }
 
 void conv2d_backward_data(const ConvShape& s, const double* gy, const double* w, double* gx) {
@@ -481,9 +485,10 @@ bool conv2d_backward_weights(const ConvShape& s, const BFloat16* x, const BFloat
   return run_onednn(s, Kind::backward_weights, gbias != nullptr, kBF16, ptrs);
 }
 
-void conv2d_backward(const ConvShape& s, const float* x, const float* gy, const float* w, float* gx, float* gw,
-                     float* gbias) {
-  if (!empty_problem(s) && s.C > 0 && s.N * s.C * s.H * s.W > 0 && run_backward_onednn(s, kF32, x, gy, w, gx, gw, gbias))
+void conv2d_backward(const ConvShape& s, const float* x, const float* gy, const float* w, float* gx,
+                     float* gw, float* gbias) {
+  if (!empty_problem(s) && s.C > 0 && s.N * s.C * s.H * s.W > 0 &&
+      run_backward_onednn(s, kF32, x, gy, w, gx, gw, gbias))
     return;
   conv2d_backward_data(s, gy, w, gx);
   conv2d_backward_weights(s, x, gy, gw, gbias);
@@ -495,8 +500,8 @@ void conv2d_backward(const ConvShape& s, const double* x, const double* gy, cons
   conv2d_backward_weights(s, x, gy, gw, gbias);
 }
 
-bool conv2d_backward(const ConvShape& s, const BFloat16* x, const BFloat16* gy, const BFloat16* w, BFloat16* gx,
-                     BFloat16* gw, BFloat16* gbias) {
+bool conv2d_backward(const ConvShape& s, const BFloat16* x, const BFloat16* gy, const BFloat16* w,
+                     BFloat16* gx, BFloat16* gw, BFloat16* gbias) {
   return bf16_native(s) && run_backward_onednn(s, kBF16, x, gy, w, gx, gw, gbias);
 }
 

@@ -40,8 +40,8 @@ void conv2d_backward_weights(const ConvShape& s, const double* x, const double* 
 
 /// Both backward passes at once (gx, gw and, unless null, gbias): the same results as the two
 /// calls above, but the output gradient is reordered into oneDNN's layout once for both.
-void conv2d_backward(const ConvShape& s, const float* x, const float* gy, const float* w, float* gx, float* gw,
-                     float* gbias);
+void conv2d_backward(const ConvShape& s, const float* x, const float* gy, const float* w, float* gx,
+                     float* gw, float* gbias);
 void conv2d_backward(const ConvShape& s, const double* x, const double* gy, const double* w, double* gx,
                      double* gw, double* gbias);
 
@@ -50,13 +50,14 @@ void conv2d_backward(const ConvShape& s, const double* x, const double* gy, cons
 /// to bf16 once (as PyTorch does). These return false, having written nothing, when there is no
 /// fast native bf16 kernel (a CPU without AVX512-BF16/AMX, or oneDNN only has its reference code
 /// for the geometry) or some extent is zero: the caller then widens to f32 and uses the f32 ones.
-[[nodiscard]] bool conv2d_forward(const ConvShape& s, const BFloat16* x, const BFloat16* w, const BFloat16* bias,
-                                  BFloat16* y);
-[[nodiscard]] bool conv2d_backward_data(const ConvShape& s, const BFloat16* gy, const BFloat16* w, BFloat16* gx);
-[[nodiscard]] bool conv2d_backward_weights(const ConvShape& s, const BFloat16* x, const BFloat16* gy, BFloat16* gw,
-                                           BFloat16* gbias);
-[[nodiscard]] bool conv2d_backward(const ConvShape& s, const BFloat16* x, const BFloat16* gy, const BFloat16* w,
-                                   BFloat16* gx, BFloat16* gw, BFloat16* gbias);
+[[nodiscard]] bool conv2d_forward(const ConvShape& s, const BFloat16* x, const BFloat16* w,
+                                  const BFloat16* bias, BFloat16* y);
+[[nodiscard]] bool conv2d_backward_data(const ConvShape& s, const BFloat16* gy, const BFloat16* w,
+                                        BFloat16* gx);
+[[nodiscard]] bool conv2d_backward_weights(const ConvShape& s, const BFloat16* x, const BFloat16* gy,
+                                           BFloat16* gw, BFloat16* gbias);
+[[nodiscard]] bool conv2d_backward(const ConvShape& s, const BFloat16* x, const BFloat16* gy,
+                                   const BFloat16* w, BFloat16* gx, BFloat16* gw, BFloat16* gbias);
 
 /// Whether this CPU runs oneDNN's bf16 convolutions natively (AVX512-BF16 or AMX, as oneDNN sees
 /// it: ONEDNN_MAX_CPU_ISA lowers it), and whether all three bf16 entry points run natively for

@@ -127,7 +127,8 @@ struct KeyHash {
                       int64_t{k.threads}})
       h.mix(static_cast<uint64_t>(v));
     h.mix((uint64_t{k.trans_a} << 0) | (uint64_t{k.trans_b} << 1) | (uint64_t{k.has_bias} << 2) |
-          (uint64_t(k.act) << 3) | (uint64_t{k.beta_bits} << 8) | (uint64_t(k.dt) << 40) | (uint64_t(k.dst_dt) << 48));
+          (uint64_t(k.act) << 3) | (uint64_t{k.beta_bits} << 8) | (uint64_t(k.dt) << 40) |
+          (uint64_t(k.dst_dt) << 48));
     return h.value();
   }
 };
@@ -149,8 +150,8 @@ Cache& cache() {
 // Descriptor of the logical rows×cols matrix op(X); stored transposed when trans. A broadcast
 // batch (stride 0) becomes a batch dim of 1, which oneDNN broadcasts (a 0 stride sends it to
 // its reference code).
-dnnl::memory::desc matrix_md(dnnl::memory::data_type dt, bool batched, int64_t count, int64_t bstride, int64_t rows,
-                             int64_t cols, bool trans, int64_t ld) {
+dnnl::memory::desc matrix_md(dnnl::memory::data_type dt, bool batched, int64_t count, int64_t bstride,
+                             int64_t rows, int64_t cols, bool trans, int64_t ld) {
   using dims = dnnl::memory::dims;
   const dims s2 = trans ? dims{1, ld} : dims{ld, 1};
   if (!batched) return dnnl::memory::desc({rows, cols}, dt, s2);
@@ -210,18 +211,19 @@ Entry make_entry(const Key& k, float beta) {
 constexpr int64_t kSgemmMaxWork = int64_t{128} * 128 * 128;
 constexpr int64_t kSgemmMaxWorkTransB = int64_t{80} * 80 * 80;
 
-
 // Runs the cached oneDNN matmul primitive for operands of data type dt and C (and bias) of
 // dst_dt; false when oneDNN has only its reference code (or refuses) for this geometry, so the
 // caller falls back.
-bool run_primitive(dnnl::memory::data_type dt, dnnl::memory::data_type dst_dt, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
-                   const void* A, int64_t lda, const void* B, int64_t ldb, void* C, int64_t ldc, float beta,
-                   const void* bias, GemmActivation act, const GemmBatch& batch) {
+bool run_primitive(dnnl::memory::data_type dt, dnnl::memory::data_type dst_dt, bool trans_a, bool trans_b,
+                   int64_t M, int64_t N, int64_t K, const void* A, int64_t lda, const void* B, int64_t ldb,
+                   void* C, int64_t ldc, float beta, const void* bias, GemmActivation act,
+                   const GemmBatch& batch) {
   uint32_t beta_bits;
   std::memcpy(&beta_bits, &beta, sizeof beta);
   // Strides of non-batched calls do not matter: zero them so they do not split the cache.
   const bool batched = batch.count > 1;
-  Key key{M, N, K, lda, ldb, ldc, batch.count, 0, 0, 0, 0, trans_a, trans_b, bias != nullptr, act, beta_bits, dt, dst_dt};
+  Key key{M,   N,         K,  lda,   ldb, ldc, batch.count, 0, 0, 0, 0, trans_a, trans_b, bias != nullptr,
+          act, beta_bits, dt, dst_dt};
   key.threads = onednn::primitive_threads();
   if (batched) key.stride_a = batch.stride_a, key.stride_b = batch.stride_b, key.stride_c = batch.stride_c;
   const std::shared_ptr<const Entry> entry = cache().get(key, [&] { return make_entry(key, beta); });
@@ -246,9 +248,9 @@ bool run_primitive(dnnl::memory::data_type dt, dnnl::memory::data_type dst_dt, b
 // contiguous f32, the f32 GEMM, the result rounded back (OutT bf16) or kept (OutT float). Slow
 // but exact to f32 accumulation.
 template <class OutT>
-void gemm_bf16_widened(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const BFloat16* A, int64_t lda,
-                       const BFloat16* B, int64_t ldb, OutT* C, int64_t ldc, float beta, const OutT* bias,
-                       GemmActivation act, const GemmBatch& batch) {
+void gemm_bf16_widened(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const BFloat16* A,
+                       int64_t lda, const BFloat16* B, int64_t ldb, OutT* C, int64_t ldc, float beta,
+                       const OutT* bias, GemmActivation act, const GemmBatch& batch) {
   std::vector<float> a(M * K), b(K * N), c(M * N), fb(bias ? N : 0);
   for (int64_t j = 0; j < static_cast<int64_t>(fb.size()); ++j) fb[j] = bias[j];
   for (int64_t p = 0; p < batch.count; ++p) {
@@ -275,9 +277,10 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
                GemmActivation act, const GemmBatch& batch) {
   check_geometry(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, batch);
   if (M == 0 || N == 0 || batch.count == 0) return;
-  constexpr auto dst = std::is_same_v<OutT, float> ? dnnl::memory::data_type::f32 : dnnl::memory::data_type::bf16;
-  if (K > 0 && run_primitive(dnnl::memory::data_type::bf16, dst, trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc,
-                             beta, bias, act, batch))
+  constexpr auto dst =
+      std::is_same_v<OutT, float> ? dnnl::memory::data_type::f32 : dnnl::memory::data_type::bf16;
+  if (K > 0 && run_primitive(dnnl::memory::data_type::bf16, dst, trans_a, trans_b, M, N, K, A, lda, B, ldb, C,
+                             ldc, beta, bias, act, batch))
     return;
   gemm_bf16_widened(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, beta, bias, act, batch);
 }
@@ -299,13 +302,13 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const flo
     NA_CHECK(st == dnnl_success, "gemm", "dnnl_sgemm failed with status ", static_cast<int>(st));
     return;
   }
-  if (run_primitive(dnnl::memory::data_type::f32, dnnl::memory::data_type::f32, trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, beta, bias, act,
-                    batch))
+  if (run_primitive(dnnl::memory::data_type::f32, dnnl::memory::data_type::f32, trans_a, trans_b, M, N, K, A,
+                    lda, B, ldb, C, ldc, beta, bias, act, batch))
     return;
   if (batch.count > 1) {
     for (int64_t b = 0; b < batch.count; ++b)
-      gemm(trans_a, trans_b, M, N, K, A + b * batch.stride_a, lda, B + b * batch.stride_b, ldb, C + b * batch.stride_c,
-           ldc, beta, bias, act);
+      gemm(trans_a, trans_b, M, N, K, A + b * batch.stride_a, lda, B + b * batch.stride_b, ldb,
+           C + b * batch.stride_c, ldc, beta, bias, act);
   } else {
     gemm_loop(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, beta, bias, act, batch);
   }
@@ -326,8 +329,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const BFl
 }
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const BFloat16* A, int64_t lda,
-          const BFloat16* B, int64_t ldb, float* C, int64_t ldc, float beta, const float* bias, GemmActivation act,
-          const GemmBatch& batch) {
+          const BFloat16* B, int64_t ldb, float* C, int64_t ldc, float beta, const float* bias,
+          GemmActivation act, const GemmBatch& batch) {
   gemm_bf16(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, beta, bias, act, batch);
 }
 

@@ -42,13 +42,15 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const dou
 /// AVX512-BF16 CPUs). Without a oneDNN bf16 kernel the operands are widened to f32.
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const BFloat16* A, int64_t lda,
           const BFloat16* B, int64_t ldb, BFloat16* C, int64_t ldc, float beta = 0.f,
-          const BFloat16* bias = nullptr, GemmActivation act = GemmActivation::none, const GemmBatch& batch = {});
+          const BFloat16* bias = nullptr, GemmActivation act = GemmActivation::none,
+          const GemmBatch& batch = {});
 
 /// bf16 operands, f32 output and bias: oneDNN's f32 accumulators written without rounding to
 /// bf16 (autocast's weight gradients, which go to f32 parameters).
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const BFloat16* A, int64_t lda,
-          const BFloat16* B, int64_t ldb, float* C, int64_t ldc, float beta = 0.f, const float* bias = nullptr,
-          GemmActivation act = GemmActivation::none, const GemmBatch& batch = {});
+          const BFloat16* B, int64_t ldb, float* C, int64_t ldc, float beta = 0.f,
+          const float* bias = nullptr, GemmActivation act = GemmActivation::none,
+          const GemmBatch& batch = {});
 
 /// Statistics of the primitive cache (for tests and benchmarks).
 struct GemmCacheStats {

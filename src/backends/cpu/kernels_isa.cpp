@@ -1,13 +1,13 @@
 // Elementwise, cast and reduction kernels, written once for GCC vector types and compiled per
 // instruction set (CMake builds this file three times with -DNA_ISA=base|avx2|avx512 and the
 // matching -m flags). Everything lives in namespace NA_ISA so the copies never merge at link.
+#include <immintrin.h>
+
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <type_traits>
 #include <utility>
-
-#include <immintrin.h>
 
 #ifndef NA_ISA
 #define NA_ISA base
@@ -33,35 +33,42 @@ using simd::Vec;
 template <class T> inline Vec<T> splat(T x) { return Vec<T>{} + x; }
 
 // Arithmetic types the vector path handles; bool/u8/f16/bf16 use scalar loops.
-template <class T> constexpr bool kVectorizable =
-    std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t>;
+template <class T>
+constexpr bool kVectorizable = std::is_same_v<T, float> || std::is_same_v<T, double> ||
+                               std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t>;
 
 template <class X, class T> inline X bcast(T v) {
-  if constexpr (std::is_arithmetic_v<X>) return static_cast<X>(v);
-  else return X{} + v;
+  if constexpr (std::is_arithmetic_v<X>)
+    return static_cast<X>(v);
+  else
+    return X{} + v;
 }
 
 // select(m, a, b): lane-wise m ? a : b for vectors (m from a comparison) and scalars.
 template <class M, class X> inline X select(M m, X a, X b) {
-  if constexpr (std::is_arithmetic_v<X>) return m ? a : b;
-  else return m ? a : b;  // GCC vector conditional
+  if constexpr (std::is_arithmetic_v<X>)
+    return m ? a : b;
+  else
+    return m ? a : b;  // GCC vector conditional
 }
 
 // ------------------------------------------------------------------ binary functors
 // f(a, b, p) works on scalars and vectors alike; kVec says whether the vector path applies.
-#define NA_BINOP(Name, vec_ok, expr)                                   \
-  struct Name {                                                        \
-    template <class T> static constexpr bool kVec = vec_ok;            \
+#define NA_BINOP(Name, vec_ok, expr)                                    \
+  struct Name {                                                         \
+    template <class T> static constexpr bool kVec = vec_ok;             \
     template <class X, class T> static X f(X a, X b, const double* p) { \
-      (void)p; (void)a; (void)b;                                       \
-      return expr;                                                     \
-    }                                                                  \
+      (void)p;                                                          \
+      (void)a;                                                          \
+      (void)b;                                                          \
+      return expr;                                                      \
+    }                                                                   \
   };
 
 NA_BINOP(AddOp, kVectorizable<T>, a + b * bcast<X>(static_cast<T>(p[0])))
 NA_BINOP(SubOp, kVectorizable<T>, a - b * bcast<X>(static_cast<T>(p[0])))
-NA_BINOP(MulOp, kVectorizable<T>, a * b)
-NA_BINOP(DivOp, kVectorizable<T> && std::is_floating_point_v<T>, a / b)
+NA_BINOP(MulOp, kVectorizable<T>, a* b)
+NA_BINOP(DivOp, kVectorizable<T>&& std::is_floating_point_v<T>, a / b)
 NA_BINOP(MaxOp, false, (a != a || a > b) ? a : b)  // NaN propagates like torch.maximum
 NA_BINOP(MinOp, false, (a != a || a < b) ? a : b)
 #undef NA_BINOP
@@ -73,7 +80,11 @@ struct PowOp {
       // Integer power by squaring; negative exponents give 0 (1 for base 1), like torch.
       int64_t base = a, e = b, r = 1;
       if (e < 0) return static_cast<X>(base == 1 ? 1 : (base == -1 ? ((e & 1) ? -1 : 1) : 0));
-      while (e) { if (e & 1) r *= base; base *= base; e >>= 1; }
+      while (e) {
+        if (e & 1) r *= base;
+        base *= base;
+        e >>= 1;
+      }
       return static_cast<X>(r);
     } else {
       return static_cast<X>(std::pow(a, b));
@@ -85,10 +96,10 @@ struct PowOp {
 // vec_math.hpp's (f32) or vec_math_f64.hpp's (f64, libmvec), overloaded on the lane type; the
 // scalar overloads run the vector code on lane 0, so tails give the vector lanes' bits.
 namespace vm = vecmath;
-template <class T> constexpr bool kVecFloat = kVectorizable<T> && std::is_floating_point_v<T>;
-#define NA_GRADOP(Name, grad)                                          \
-  struct Name {                                                        \
-    template <class T> static constexpr bool kVec = kVecFloat<T>;      \
+template <class T> constexpr bool kVecFloat = kVectorizable<T>&& std::is_floating_point_v<T>;
+#define NA_GRADOP(Name, grad)                                                                   \
+  struct Name {                                                                                 \
+    template <class T> static constexpr bool kVec = kVecFloat<T>;                               \
     template <class X, class T> static X f(X g, X x, const double*) { return g * vm::grad(x); } \
   };
 NA_GRADOP(GeluBackwardOp, gelu_erf_grad)
@@ -104,23 +115,23 @@ struct SoftplusBackwardOp {
   }
 };
 struct LeakyReluBackwardOp {
-  template <class T> static constexpr bool kVec = kVectorizable<T> && std::is_floating_point_v<T>;
+  template <class T> static constexpr bool kVec = kVectorizable<T>&& std::is_floating_point_v<T>;
   template <class X, class T> static X f(X g, X x, const double* p) {
     return select(x > bcast<X>(T(0)), g, g * bcast<X>(static_cast<T>(p[0])));
   }
 };
 struct ReluBackwardOp {
-  template <class T> static constexpr bool kVec = kVectorizable<T> && std::is_floating_point_v<T>;
+  template <class T> static constexpr bool kVec = kVectorizable<T>&& std::is_floating_point_v<T>;
   template <class X, class T> static X f(X g, X x, const double*) {
     return select(x > bcast<X>(T(0)), g, bcast<X>(T(0)));
   }
 };
 struct SigmoidBackwardOp {
-  template <class T> static constexpr bool kVec = kVectorizable<T> && std::is_floating_point_v<T>;
+  template <class T> static constexpr bool kVec = kVectorizable<T>&& std::is_floating_point_v<T>;
   template <class X, class T> static X f(X g, X y, const double*) { return g * y * (bcast<X>(T(1)) - y); }
 };
 struct TanhBackwardOp {
-  template <class T> static constexpr bool kVec = kVectorizable<T> && std::is_floating_point_v<T>;
+  template <class T> static constexpr bool kVec = kVectorizable<T>&& std::is_floating_point_v<T>;
   template <class X, class T> static X f(X g, X y, const double*) { return g * (bcast<X>(T(1)) - y * y); }
 };
 
@@ -148,8 +159,10 @@ void binary_kernel(char* out, const char* a, const char* b, int64_t n, int64_t s
 }
 
 // Comparison and logical kernels: inputs of type T, output bool.
-#define NA_CMPOP(Name, expr) \
-  struct Name { template <class T> static bool f(T a, T b) { return expr; } };
+#define NA_CMPOP(Name, expr)                                    \
+  struct Name {                                                 \
+    template <class T> static bool f(T a, T b) { return expr; } \
+  };
 NA_CMPOP(EqOp, a == b)
 NA_CMPOP(NeOp, a != b)
 NA_CMPOP(LtOp, a < b)
@@ -171,19 +184,19 @@ void compare_kernel(char* out, const char* a, const char* b, int64_t n, int64_t 
 }
 
 // ------------------------------------------------------------------ unary functors
-#define NA_UNOP(Name, vec_ok, expr)                           \
-  struct Name {                                               \
-    template <class T> static constexpr bool kVec = vec_ok;   \
+#define NA_UNOP(Name, vec_ok, expr)                                \
+  struct Name {                                                    \
+    template <class T> static constexpr bool kVec = vec_ok;        \
     template <class X, class T> static X f(X x, const double* p) { \
-      (void)p;                                                \
-      return expr;                                            \
-    }                                                         \
+      (void)p;                                                     \
+      return expr;                                                 \
+    }                                                              \
   };
 NA_UNOP(NegOp, kVectorizable<T>, -x)
 NA_UNOP(AbsOp, false, x < X(0) ? X(-x) : x)
 NA_UNOP(SignOp, false, static_cast<X>((X(0) < x) - (x < X(0))))
 NA_UNOP(ReluOp, kVecFloat<T>, select(x > bcast<X>(T(0)), x, bcast<X>(T(0))))
-NA_UNOP(LeakyReluOp, kVecFloat<T>, select(x > bcast<X>(T(0)), x, x * bcast<X>(static_cast<T>(p[0]))))
+NA_UNOP(LeakyReluOp, kVecFloat<T>, select(x > bcast<X>(T(0)), x, x* bcast<X>(static_cast<T>(p[0]))))
 NA_UNOP(SqrtOp, false, std::sqrt(x))
 NA_UNOP(RsqrtOp, false, T(1) / std::sqrt(x))
 // f32 and f64 alike through the overloads of vec_math.hpp / vec_math_f64.hpp.
@@ -199,8 +212,9 @@ NA_UNOP(SiluOp, kVecFloat<T>, vm::silu(x))
 NA_UNOP(GeluOp, kVecFloat<T>, vm::gelu_erf(x))
 NA_UNOP(GeluTanhOp, kVecFloat<T>, vm::gelu_tanh(x))
 NA_UNOP(MishOp, kVecFloat<T>, vm::mish(x))
-NA_UNOP(SoftplusOp, kVecFloat<T>, select(x * static_cast<T>(p[0]) > static_cast<T>(p[1]), x,
-                                          vm::softplus(x * static_cast<T>(p[0])) / static_cast<T>(p[0])))
+NA_UNOP(SoftplusOp, kVecFloat<T>,
+        select(x* static_cast<T>(p[0]) > static_cast<T>(p[1]), x,
+               vm::softplus(x* static_cast<T>(p[0])) / static_cast<T>(p[0])))
 NA_UNOP(PowScalarOp, false, static_cast<X>(std::pow(x, static_cast<T>(p[0]))))
 #undef NA_UNOP
 struct ClampOp {
@@ -235,10 +249,14 @@ void unary_kernel(char* out, const char* in, int64_t n, int64_t so, int64_t sx, 
 // through the same vec_math overloads as the unary ops (tails match the vector lanes bit for bit).
 template <GateOp G> struct Gate {
   template <class X, class T> static X f(X b) {
-    if constexpr (G == GateOp::sigmoid) return vm::sigmoid(b);
-    else if constexpr (G == GateOp::gelu) return vm::gelu_erf(b);
-    else if constexpr (G == GateOp::gelu_tanh) return vm::gelu_tanh(b);
-    else return vm::silu(b);
+    if constexpr (G == GateOp::sigmoid)
+      return vm::sigmoid(b);
+    else if constexpr (G == GateOp::gelu)
+      return vm::gelu_erf(b);
+    else if constexpr (G == GateOp::gelu_tanh)
+      return vm::gelu_tanh(b);
+    else
+      return vm::silu(b);
   }
   // g * gate'(b), through the fused backward functors.
   template <class X, class T> static X grad(X g, X b) {
@@ -255,8 +273,7 @@ template <GateOp G> struct Gate {
   }
 };
 
-template <class T, GateOp G>
-void gated_kernel(char* out, const char* a, const char* b, int64_t n) {
+template <class T, GateOp G> void gated_kernel(char* out, const char* a, const char* b, int64_t n) {
   T* o = reinterpret_cast<T*>(out);
   const T* x = reinterpret_cast<const T*>(a);
   const T* y = reinterpret_cast<const T*>(b);
@@ -291,8 +308,7 @@ void gated_backward_kernel(char* ga, char* gb, const char* g, const char* a, con
   }
 }
 
-template <class T>
-void fill_gated(KernelTable& t) {
+template <class T> void fill_gated(KernelTable& t) {
   const int d = dtype_index(dtype_of<T>::value);
   auto set = [&](GateOp g, GatedKernel f, GatedBackwardKernel b) {
     t.gated[static_cast<int>(g)][d] = f;
@@ -306,8 +322,10 @@ void fill_gated(KernelTable& t) {
 
 // ------------------------------------------------------------------ casts
 template <class T> inline auto widen(T v) {
-  if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) return static_cast<float>(v);
-  else return v;
+  if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>)
+    return static_cast<float>(v);
+  else
+    return v;
 }
 
 // Narrow float <-> f32 conversions: narrow_convert.hpp (shared with nn_kernels_isa.cpp).
@@ -322,11 +340,16 @@ bool narrow_cast_contiguous(char* out, DType to, const char* in, DType from, int
   auto* i16 = reinterpret_cast<const uint16_t*>(in);
   auto* of = reinterpret_cast<float*>(out);
   auto* inf = reinterpret_cast<const float*>(in);
-  if (from == DType::f32 && to == DType::bf16) f32_to_bf16(o16, inf, n);
-  else if (from == DType::f32 && to == DType::f16) f32_to_f16(o16, inf, n);
-  else if (from == DType::bf16 && to == DType::f32) bf16_to_f32(of, i16, n);
-  else if (from == DType::f16 && to == DType::f32) f16_to_f32(of, i16, n);
-  else return false;
+  if (from == DType::f32 && to == DType::bf16)
+    f32_to_bf16(o16, inf, n);
+  else if (from == DType::f32 && to == DType::f16)
+    f32_to_f16(o16, inf, n);
+  else if (from == DType::bf16 && to == DType::f32)
+    bf16_to_f32(of, i16, n);
+  else if (from == DType::f16 && to == DType::f32)
+    f16_to_f32(of, i16, n);
+  else
+    return false;
   return true;
 }
 
@@ -340,9 +363,12 @@ void cast_kernel(char* out, DType to, const char* in, DType from, int64_t n, int
       const From* x = reinterpret_cast<const From*>(in);
       for (int64_t i = 0; i < n; ++i) {
         auto v = widen(x[i * si]);
-        if constexpr (std::is_same_v<To, bool>) o[i * so] = v != decltype(v)(0);
-        else if constexpr (std::is_same_v<To, Half> || std::is_same_v<To, BFloat16>) o[i * so] = To(static_cast<float>(v));
-        else o[i * so] = static_cast<To>(v);
+        if constexpr (std::is_same_v<To, bool>)
+          o[i * so] = v != decltype(v)(0);
+        else if constexpr (std::is_same_v<To, Half> || std::is_same_v<To, BFloat16>)
+          o[i * so] = To(static_cast<float>(v));
+        else
+          o[i * so] = static_cast<To>(v);
       }
     });
   });
@@ -357,21 +383,27 @@ constexpr int64_t kNarrowBlock = 512;  // a multiple of every vector width
 template <class N> void widen_block(float* o, const char* x, int64_t m, int64_t s) {
   const auto* p = reinterpret_cast<const uint16_t*>(x);
   if (s == 1) {
-    if constexpr (std::is_same_v<N, BFloat16>) bf16_to_f32(o, p, m);
-    else f16_to_f32(o, p, m);
+    if constexpr (std::is_same_v<N, BFloat16>)
+      bf16_to_f32(o, p, m);
+    else
+      f16_to_f32(o, p, m);
     return;
   }
-  for (int64_t i = 0; i < m; ++i) o[i] = std::is_same_v<N, BFloat16> ? bf16_to_float(p[i * s]) : half_to_float(p[i * s]);
+  for (int64_t i = 0; i < m; ++i)
+    o[i] = std::is_same_v<N, BFloat16> ? bf16_to_float(p[i * s]) : half_to_float(p[i * s]);
 }
 
 template <class N> void narrow_block(char* out, const float* x, int64_t m, int64_t s) {
   auto* p = reinterpret_cast<uint16_t*>(out);
   if (s == 1) {
-    if constexpr (std::is_same_v<N, BFloat16>) f32_to_bf16(p, x, m);
-    else f32_to_f16(p, x, m);
+    if constexpr (std::is_same_v<N, BFloat16>)
+      f32_to_bf16(p, x, m);
+    else
+      f32_to_f16(p, x, m);
     return;
   }
-  for (int64_t i = 0; i < m; ++i) p[i * s] = std::is_same_v<N, BFloat16> ? float_to_bf16(x[i]) : float_to_half(x[i]);
+  for (int64_t i = 0; i < m; ++i)
+    p[i * s] = std::is_same_v<N, BFloat16> ? float_to_bf16(x[i]) : float_to_half(x[i]);
 }
 
 constexpr int kF32 = static_cast<int>(DType::f32);
@@ -389,8 +421,8 @@ void narrow_unary_kernel(char* out, const char* in, int64_t n, int64_t so, int64
 }
 
 template <class N, int Op>
-void narrow_binary_kernel(char* out, const char* a, const char* b, int64_t n, int64_t so, int64_t sa, int64_t sb,
-                          const double* p) {
+void narrow_binary_kernel(char* out, const char* a, const char* b, int64_t n, int64_t so, int64_t sa,
+                          int64_t sb, const double* p) {
   const BinaryKernel k = kernel_table()->binary[Op][kF32];
   alignas(64) float ab[kNarrowBlock], bb[kNarrowBlock], ob[kNarrowBlock];
   // A broadcast operand (stride 0) is widened once and passed with stride 0.
@@ -433,24 +465,31 @@ template <class N> void fill_narrow(KernelTable& t) {
 // reduced left to right in fixed blocks, so results never depend on the thread count.
 template <class T> using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
 
-template <class T, ReduceOp R>
-inline T reduce_identity() {
-  if constexpr (R == ReduceOp::sum) return T(0);
-  else if constexpr (R == ReduceOp::prod) return T(1);
-  else if constexpr (R == ReduceOp::max) return std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::lowest();
-  else return std::numeric_limits<T>::has_infinity ? std::numeric_limits<T>::infinity() : std::numeric_limits<T>::max();
+template <class T, ReduceOp R> inline T reduce_identity() {
+  if constexpr (R == ReduceOp::sum)
+    return T(0);
+  else if constexpr (R == ReduceOp::prod)
+    return T(1);
+  else if constexpr (R == ReduceOp::max)
+    return std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
+                                                : std::numeric_limits<T>::lowest();
+  else
+    return std::numeric_limits<T>::has_infinity ? std::numeric_limits<T>::infinity()
+                                                : std::numeric_limits<T>::max();
 }
 
-template <class T, ReduceOp R>
-inline T combine(T a, T b) {
-  if constexpr (R == ReduceOp::sum) return a + b;
-  else if constexpr (R == ReduceOp::prod) return a * b;
-  else if constexpr (R == ReduceOp::max) return (a != a || a > b) ? a : (b != b ? b : b);  // NaN wins
-  else return (a != a || a < b) ? a : b;
+template <class T, ReduceOp R> inline T combine(T a, T b) {
+  if constexpr (R == ReduceOp::sum)
+    return a + b;
+  else if constexpr (R == ReduceOp::prod)
+    return a * b;
+  else if constexpr (R == ReduceOp::max)
+    return (a != a || a > b) ? a : (b != b ? b : b);  // NaN wins
+  else
+    return (a != a || a < b) ? a : b;
 }
 
-template <class T>
-double sum_row(const T* x, int64_t n) {
+template <class T> double sum_row(const T* x, int64_t n) {
   if constexpr (std::is_same_v<T, float>) {
     // Four f32 vector accumulators per 1024-element block, blocks added in double.
     constexpr int L = kLanes<float>;
@@ -496,23 +535,24 @@ template <class T, ReduceOp R>
 void reduce_rows_kernel(char* out, const char* in, int64_t outer, int64_t inner) {
   T* o = reinterpret_cast<T*>(out);
   const T* x = reinterpret_cast<const T*>(in);
-  parallel_for(0, outer, std::max<int64_t>(1, 32768 / std::max<int64_t>(inner, 1)), [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      const T* row = x + r * inner;
-      if constexpr (R == ReduceOp::sum && (std::is_same_v<T, float> || std::is_same_v<T, double>)) {
-        o[r] = static_cast<T>(sum_row(row, inner));
-      } else if constexpr (R == ReduceOp::sum || R == ReduceOp::prod) {
-        using A = Acc<T>;
-        A acc = R == ReduceOp::sum ? A(0) : A(1);
-        for (int64_t i = 0; i < inner; ++i) acc = R == ReduceOp::sum ? acc + A(row[i]) : acc * A(row[i]);
-        o[r] = static_cast<T>(acc);
-      } else {
-        T acc = reduce_identity<T, R>();
-        for (int64_t i = 0; i < inner; ++i) acc = combine<T, R>(acc, row[i]);
-        o[r] = acc;
-      }
-    }
-  });
+  parallel_for(
+      0, outer, std::max<int64_t>(1, 32768 / std::max<int64_t>(inner, 1)), [&](int64_t b, int64_t e) {
+        for (int64_t r = b; r < e; ++r) {
+          const T* row = x + r * inner;
+          if constexpr (R == ReduceOp::sum && (std::is_same_v<T, float> || std::is_same_v<T, double>)) {
+            o[r] = static_cast<T>(sum_row(row, inner));
+          } else if constexpr (R == ReduceOp::sum || R == ReduceOp::prod) {
+            using A = Acc<T>;
+            A acc = R == ReduceOp::sum ? A(0) : A(1);
+            for (int64_t i = 0; i < inner; ++i) acc = R == ReduceOp::sum ? acc + A(row[i]) : acc * A(row[i]);
+            o[r] = static_cast<T>(acc);
+          } else {
+            T acc = reduce_identity<T, R>();
+            for (int64_t i = 0; i < inner; ++i) acc = combine<T, R>(acc, row[i]);
+            o[r] = acc;
+          }
+        }
+      });
 }
 
 template <class T, ReduceOp R>
@@ -530,8 +570,10 @@ void reduce_cols_kernel(char* out, const char* in, int64_t rows, int64_t kc, int
       for (int64_t r = 0; r < rows; ++r) {
         const T* row = x + r * kc;
         for (int64_t k = kb; k < ke; ++k) {
-          if constexpr (R == ReduceOp::sum) acc[k - kb] += A(row[k]);
-          else acc[k - kb] *= A(row[k]);
+          if constexpr (R == ReduceOp::sum)
+            acc[k - kb] += A(row[k]);
+          else
+            acc[k - kb] *= A(row[k]);
         }
       }
       for (int64_t k = kb; k < ke; ++k) o[k] = static_cast<T>(acc[k - kb]);
@@ -551,26 +593,29 @@ template <class T, bool IsMax>
 void arg_reduce_kernel(int64_t* out_idx, char* out_val, const char* in, int64_t outer, int64_t inner) {
   const T* x = reinterpret_cast<const T*>(in);
   T* ov = reinterpret_cast<T*>(out_val);
-  parallel_for(0, outer, std::max<int64_t>(1, 32768 / std::max<int64_t>(inner, 1)), [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      const T* row = x + r * inner;
-      int64_t best = 0;
-      T bv = row[0];
-      for (int64_t i = 1; i < inner; ++i) {
-        T v = row[i];
-        if (bv != bv) break;  // NaN already chosen
-        bool better = IsMax ? (v > bv || v != v) : (v < bv || v != v);
-        if (better) { bv = v; best = i; }
-      }
-      out_idx[r] = best;
-      if (ov) ov[r] = bv;
-    }
-  });
+  parallel_for(0, outer, std::max<int64_t>(1, 32768 / std::max<int64_t>(inner, 1)),
+               [&](int64_t b, int64_t e) {
+                 for (int64_t r = b; r < e; ++r) {
+                   const T* row = x + r * inner;
+                   int64_t best = 0;
+                   T bv = row[0];
+                   for (int64_t i = 1; i < inner; ++i) {
+                     T v = row[i];
+                     if (bv != bv) break;  // NaN already chosen
+                     bool better = IsMax ? (v > bv || v != v) : (v < bv || v != v);
+                     if (better) {
+                       bv = v;
+                       best = i;
+                     }
+                   }
+                   out_idx[r] = best;
+                   if (ov) ov[r] = bv;
+                 }
+               });
 }
 
 // ------------------------------------------------------------------ table
-template <class T>
-void fill_arith(KernelTable& t) {
+template <class T> void fill_arith(KernelTable& t) {
   const int d = dtype_index(dtype_of<T>::value);
   auto set = [&](BinaryOp op, BinaryKernel k) { t.binary[static_cast<int>(op)][d] = k; };
   set(BinaryOp::add, binary_kernel<T, AddOp>);
@@ -597,8 +642,7 @@ void fill_arith(KernelTable& t) {
   t.argmin[d] = arg_reduce_kernel<T, false>;
 }
 
-template <class T>
-void fill_compare(KernelTable& t) {
+template <class T> void fill_compare(KernelTable& t) {
   const int d = dtype_index(dtype_of<T>::value);
   auto set = [&](BinaryOp op, BinaryKernel k) { t.binary[static_cast<int>(op)][d] = k; };
   set(BinaryOp::eq, compare_kernel<T, EqOp>);
@@ -609,8 +653,7 @@ void fill_compare(KernelTable& t) {
   set(BinaryOp::ge, compare_kernel<T, GeOp>);
 }
 
-template <class T>
-void fill_float(KernelTable& t) {
+template <class T> void fill_float(KernelTable& t) {
   const int d = dtype_index(dtype_of<T>::value);
   auto set = [&](BinaryOp op, BinaryKernel k) { t.binary[static_cast<int>(op)][d] = k; };
   set(BinaryOp::gelu_backward, binary_kernel<T, GeluBackwardOp>);

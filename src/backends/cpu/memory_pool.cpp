@@ -60,8 +60,10 @@ void* MemoryPool::os_alloc(size_t bytes) {
 }
 
 void MemoryPool::os_free(void* p, size_t bytes) {
-  if (bytes >= kHugeThreshold) munmap(p, bytes);
-  else std::free(p);
+  if (bytes >= kHugeThreshold)
+    munmap(p, bytes);
+  else
+    std::free(p);
 }
 
 void MemoryPool::allocate_accounted_locked(size_t nbytes) {

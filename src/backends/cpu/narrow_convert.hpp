@@ -66,16 +66,17 @@ inline void f32_to_bf16_generic(uint16_t* o, const float* x, int64_t n) {
 #if defined(__AVX512F__)
 // vcvtneps2bf16 (AVX512-BF16, checked at run time) rounds to nearest even but flushes f32
 // subnormals to zero and keeps NaN payloads; blocks holding either take the exact path.
-__attribute__((target("avx512bf16,avx512f,avx512vl,avx512bw")))
-inline void f32_to_bf16_avx512bf16(uint16_t* o, const float* x, int64_t n) {
+__attribute__((target("avx512bf16,avx512f,avx512vl,avx512bw"))) inline void f32_to_bf16_avx512bf16(
+    uint16_t* o, const float* x, int64_t n) {
   int64_t i = 0;
   const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
   for (; i + 16 <= n; i += 16) {
     __m512 v = _mm512_loadu_ps(x + i);
     __m512i a = _mm512_and_si512(_mm512_castps_si512(v), abs_mask);
     // special: 0 < |x| < 2^-126 (a - 1 < 0x7fffff unsigned) or NaN (a > 0x7f800000)
-    __mmask16 special = _mm512_cmplt_epu32_mask(_mm512_sub_epi32(a, _mm512_set1_epi32(1)), _mm512_set1_epi32(0x7fffff)) |
-                        _mm512_cmpgt_epu32_mask(a, _mm512_set1_epi32(0x7f800000));
+    __mmask16 special =
+        _mm512_cmplt_epu32_mask(_mm512_sub_epi32(a, _mm512_set1_epi32(1)), _mm512_set1_epi32(0x7fffff)) |
+        _mm512_cmpgt_epu32_mask(a, _mm512_set1_epi32(0x7f800000));
     if (special) {
       f32_to_bf16_generic(o + i, x + i, 16);
     } else {
@@ -117,9 +118,10 @@ inline void f32_to_f16(uint16_t* o, const float* x, int64_t n) {
     __m256i h = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
     if (nan)
-      h = _mm256_mask_mov_epi16(h, nan,
-                                _mm256_or_si256(_mm256_and_si256(h, _mm256_set1_epi16(static_cast<short>(0x8000))),
-                                                _mm256_set1_epi16(0x7e00)));
+      h = _mm256_mask_mov_epi16(
+          h, nan,
+          _mm256_or_si256(_mm256_and_si256(h, _mm256_set1_epi16(static_cast<short>(0x8000))),
+                          _mm256_set1_epi16(0x7e00)));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + i), h);
   }
 #elif defined(__F16C__)

@@ -35,12 +35,12 @@ template <class T> struct AttentionArgs {
   const int64_t* k_off = nullptr;
   const int64_t* v_off = nullptr;
   int64_t q_row = 0, k_row = 0, v_row = 0;
-  T* o = nullptr;           // (batch, L, Dv) contiguous
+  T* o = nullptr;                         // (batch, L, Dv) contiguous
   attention_compute_t<T>* lse = nullptr;  // (batch, L): log-sum-exp of each row's scaled scores
-  const T* dout = nullptr;  // (batch, L, Dv) contiguous
-  T* dq = nullptr;          // (batch, L, D) contiguous
-  T* dk = nullptr;          // (batch, S, D)
-  T* dv = nullptr;          // (batch, S, Dv)
+  const T* dout = nullptr;                // (batch, L, Dv) contiguous
+  T* dq = nullptr;                        // (batch, L, D) contiguous
+  T* dk = nullptr;                        // (batch, S, D)
+  T* dv = nullptr;                        // (batch, S, Dv)
   double scale = 1.0;
   bool causal = false;  // key j visible from query i iff j <= i (top-left aligned)
 };

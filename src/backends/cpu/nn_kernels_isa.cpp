@@ -514,9 +514,8 @@ inline void pack_pairs(uint32_t* dst, const BFloat16* src, int64_t S, int64_t D,
 
 // C (MR × kBK, row stride kBK) = A·panel for MR bf16 rows of A (row stride lda, D2 pairs).
 template <int MR>
-__attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) inline void dp_tile(int64_t D2, const BFloat16* A,
-                                                                                 int64_t lda, const uint32_t* B,
-                                                                                 float* C) {
+__attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) inline void dp_tile(
+    int64_t D2, const BFloat16* A, int64_t lda, const uint32_t* B, float* C) {
   static_assert(kBK == 64, "four 16-lane vectors per score row");
   __m512 c[MR][4];
   for (int r = 0; r < MR; ++r)
@@ -655,7 +654,7 @@ void score_block(bool dp, int64_t i0, int64_t bq, int64_t n, const S* rows_n, in
 template <class C> struct HeadScratch {
   std::vector<C> kt, vt, s, dp, dk, dv, oacc;
   std::vector<C> qf, kf, vf, dof, dqf;  // narrow storage only
-  std::vector<uint32_t> ktp, vtp;        // bf16 pair panels (use_dpbf16)
+  std::vector<uint32_t> ktp, vtp;       // bf16 pair panels (use_dpbf16)
   std::vector<double> m, l;
   MatView<C> q, k, v, dout;
   int64_t packed = -1;
@@ -683,8 +682,9 @@ void block_probs(const AttentionArgs<S>& a, bool dp, const S* qn, MatView<C> q, 
 
 // dS = P ∘ (dO·Vᵀ − delta) · scale for the block, written to dp (bq × kBK).
 template <class S, class C>
-void block_dscores(const AttentionArgs<S>& a, bool dpv, const S* dout_n, const C* dout, const HeadScratch<C>& w,
-                   const C* delta, int64_t i0, int64_t bq, int64_t j0, const C* p, C* dp) {
+void block_dscores(const AttentionArgs<S>& a, bool dpv, const S* dout_n, const C* dout,
+                   const HeadScratch<C>& w, const C* delta, int64_t i0, int64_t bq, int64_t j0, const C* p,
+                   C* dp) {
   score_block(dpv, i0, bq, a.Dv, dout_n, a.Dv, dout, a.Dv, w.vt.data(), w.vtp.data(), j0, dp);
   const Vec<C> scv = splat(static_cast<C>(a.scale));
   for (int64_t r = 0; r < bq; ++r) {
@@ -738,7 +738,8 @@ template <class S> void attention_forward(const AttentionArgs<S>& a) {
     const int64_t kend = a.causal ? std::min(Sk, i0 + bq) : Sk;
     for (int64_t j0 = 0; j0 < kend; j0 += kBK) {
       const int64_t bk = std::min(kBK, kend - j0);
-      score_block(dp, i0, bq, D, a.q + a.q_off[h], a.q_row, w.q.p, w.q.ld, w.kt.data(), w.ktp.data(), j0, sblk);
+      score_block(dp, i0, bq, D, a.q + a.q_off[h], a.q_row, w.q.p, w.q.ld, w.kt.data(), w.ktp.data(), j0,
+                  sblk);
       for (int64_t r = 0; r < bq; ++r) {
         C* s = sblk + r * kBK;
         const int64_t vis = visible(a.causal, i0 + r, j0, bk);

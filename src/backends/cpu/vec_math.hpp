@@ -266,9 +266,9 @@ NA_VM_INLINE bool any(vi m) {
 
 // 2/pi in binary, 32 bits per word, preceded by two zero words so that a window may start
 // before the binary point.
-inline constexpr uint32_t kTwoOverPiBits[] = {
-    0x00000000, 0x00000000, 0xa2f9836e, 0x4e441529, 0xfc2757d1, 0xf534ddc0,
-    0xdb629599, 0x3c439041, 0xfe5163ab, 0xdebbc561, 0xb7246e3a, 0x424dd2e0};
+inline constexpr uint32_t kTwoOverPiBits[] = {0x00000000, 0x00000000, 0xa2f9836e, 0x4e441529,
+                                              0xfc2757d1, 0xf534ddc0, 0xdb629599, 0x3c439041,
+                                              0xfe5163ab, 0xdebbc561, 0xb7246e3a, 0x424dd2e0};
 
 // Exact reduction of a finite float with |x| >= 2^20 (Payne-Hanek): x = r + q*pi/2 with
 // |r| <= pi/4, r in double to ~2^-53 relative.  Scalar and out of line: huge arguments are rare.
@@ -306,8 +306,7 @@ __extension__ typedef unsigned __int128 u128;
 // float rounding is the final one.  |x| < 2^20 uses a three-part pi/2 (Cody-Waite, exact
 // products); a vector holding any larger finite lane also runs the exact scalar reduction
 // for those lanes -- the one data-dependent branch in this file.
-template <bool Cos>
-NA_VM_INLINE vf sincos(vf x) {
+template <bool Cos> NA_VM_INLINE vf sincos(vf x) {
   const vd xd = __builtin_convertvector(x, vd);
   const vd shifter = vd{} + 0x1.8p52;
   const vd kb = xd * 0x1.45f306dc9c883p-1 + shifter;  // round(x * 2/pi)
@@ -356,7 +355,7 @@ NA_VM_INLINE vf sincos(vf x) {
 // |x| <= 11 suffices: exp(-|v(11)|) = 1e-49.
 NA_VM_INLINE vf gelu_tanh_exp(vf x, vi& n) {
 #if NA_VM_FMA
-  const float kC1Hi = 0x1.26aec2p+1f, kC1Lo = 0x1.bce75ap-27f;  // sqrt(8/pi) log2(e)
+  const float kC1Hi = 0x1.26aec2p+1f, kC1Lo = 0x1.bce75ap-27f;   // sqrt(8/pi) log2(e)
   const float kC2Hi = 0x1.a5a7d0p-4f, kC2Lo = -0x1.151aaep-29f;  // ... * 0.044715
   const vf b = clamp_above(abs(x), 11.0f);
   const vf s = b * b;
@@ -373,9 +372,9 @@ NA_VM_INLINE vf gelu_tanh_exp(vf x, vi& n) {
   const vf shifter = splat(kRoundShifter);
   const vf kb = y + shifter;
   const vf k = kb - shifter;
-  n = (vi)((vu)shifter - (vu)kb);        // -round(Y)
-  const vf f = (y - k) + y_lo;           // Y - round(Y), y - k exact
-  return exp_poly(f * -0x1.62e43p-1f);   // e^{-f ln2}
+  n = (vi)((vu)shifter - (vu)kb);       // -round(Y)
+  const vf f = (y - k) + y_lo;          // Y - round(Y), y - k exact
+  return exp_poly(f * -0x1.62e43p-1f);  // e^{-f ln2}
 #else
   const vd xd = __builtin_convertvector(clamp(x, -11.0f, 11.0f), vd);
   const vd v = xd * ((xd * xd) * 0x1.2444f2a4d8b4bp-4 + 0x1.9884533d43651p+0);
@@ -384,7 +383,7 @@ NA_VM_INLINE vf gelu_tanh_exp(vf x, vi& n) {
   const vd kb = u * 0x1.71547652b82fep+0 + shifter;
   const vd k = kb - shifter;
   const vd r = u - k * 0x1.62e42fefa39efp-1;  // |k| <= 162: the product's rounding is < 2^-45
-  n = (vi)__builtin_convertvector((vul)kb - (vul)shifter, vu);
+  n = (vi) __builtin_convertvector((vul)kb - (vul)shifter, vu);
   return exp_poly(__builtin_convertvector(r, vf));
 #endif
 }
@@ -482,9 +481,7 @@ NA_VM_INLINE vf tanh(vf x) {
   return with_sign_of(blend(ax < 0.5625f, small, big), x);
 }
 
-NA_VM_INLINE vf sigmoid(vf x) {
-  return detail::sigmoid_from(x, exp(-detail::abs(x)));
-}
+NA_VM_INLINE vf sigmoid(vf x) { return detail::sigmoid_from(x, exp(-detail::abs(x))); }
 
 NA_VM_INLINE vf erf(vf x) {
   using namespace detail;

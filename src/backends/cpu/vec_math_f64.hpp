@@ -24,9 +24,9 @@
 #ifndef NA_CPU_VEC_MATH_F64_HPP
 #define NA_CPU_VEC_MATH_F64_HPP
 
-#include <cstdint>
-
 #include <immintrin.h>
+
+#include <cstdint>
 
 #include "backends/cpu/simd.hpp"
 
