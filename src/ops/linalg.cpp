@@ -6,6 +6,8 @@
 // a batched operand times a plain matrix is folded into one tall GEMM.
 #include <algorithm>
 #include <optional>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "autograd/function.hpp"
@@ -78,6 +80,19 @@ std::optional<MatLayout> gemm_layout(int64_t rows, int64_t cols, int64_t rs, int
   return std::nullopt;
 }
 
+// gemm_layout of the rows×cols matrix in t's last two dims (of its transpose when `transposed`),
+// replacing t by a contiguous copy first when the strides do not fit GEMM.
+MatLayout layout_or_contiguous(Tensor& t, int64_t rows, int64_t cols, bool transposed = false) {
+  auto strides = [&] {
+    return transposed ? std::pair{t.stride(-1), t.stride(-2)} : std::pair{t.stride(-2), t.stride(-1)};
+  };
+  auto [rs, cs] = strides();
+  if (auto l = gemm_layout(rows, cols, rs, cs)) return *l;
+  t = t.contiguous();
+  std::tie(rs, cs) = strides();
+  return *gemm_layout(rows, cols, rs, cs);
+}
+
 // The single stride with which dims [0, end) of t can be walked as one dim, ignoring size-1
 // dims; nullopt when they do not collapse. `unit` is returned when all of them have size 1.
 std::optional<int64_t> collapsed_stride(const Tensor& t, int64_t end, int64_t unit) {
@@ -134,29 +149,16 @@ template <class T> Tensor matmul_nd(Tensor a, Tensor b, const Shape& batch) {
   for (int64_t d = 0; d + 2 < b.dim(); ++d) b_batched |= b.size(d) != 1;
   if (!b_batched && nb > 0) {
     auto rs = collapsed_stride(a, a.dim() - 1, K);
-    auto lb = gemm_layout(K, N, b.stride(-2), b.stride(-1));
-    if (!lb) {
-      b = b.contiguous();
-      lb = gemm_layout(K, N, b.stride(-2), b.stride(-1));
-    }
+    const MatLayout lb = layout_or_contiguous(b, K, N);
     const int64_t rows = out.numel() / N;
     auto la = rs ? gemm_layout(rows, K, *rs, a.stride(-1)) : std::nullopt;
     if (la && !la->trans) {
-      cpu::gemm(false, lb->trans, rows, N, K, a.data_ptr<T>(), la->ld, b.data_ptr<T>(), lb->ld, pc, N);
+      cpu::gemm(false, lb.trans, rows, N, K, a.data_ptr<T>(), la->ld, b.data_ptr<T>(), lb.ld, pc, N);
       return out;
     }
   }
 
-  auto la = gemm_layout(M, K, a.stride(-2), a.stride(-1));
-  if (!la) {
-    a = a.contiguous();
-    la = gemm_layout(M, K, a.stride(-2), a.stride(-1));
-  }
-  auto lb = gemm_layout(K, N, b.stride(-2), b.stride(-1));
-  if (!lb) {
-    b = b.contiguous();
-    lb = gemm_layout(K, N, b.stride(-2), b.stride(-1));
-  }
+  const MatLayout la = layout_or_contiguous(a, M, K), lb = layout_or_contiguous(b, K, N);
   std::vector<BatchDim> dims(nb);
   const int64_t oa = nb - (a.dim() - 2), ob = nb - (b.dim() - 2);
   for (int64_t i = 0; i < nb; ++i) {
@@ -175,8 +177,8 @@ template <class T> Tensor matmul_nd(Tensor a, Tensor b, const Shape& batch) {
   std::vector<int64_t> idx(dims.size(), 0);
   int64_t off_a = 0, off_b = 0, off_c = 0;
   while (true) {
-    cpu::gemm(la->trans, lb->trans, M, N, K, pa + off_a, la->ld, pb + off_b, lb->ld, pc + off_c, N, T(0),
-              nullptr, cpu::GemmActivation::none, gb);
+    cpu::gemm(la.trans, lb.trans, M, N, K, pa + off_a, la.ld, pb + off_b, lb.ld, pc + off_c, N, T(0), nullptr,
+              cpu::GemmActivation::none, gb);
     int64_t d = static_cast<int64_t>(dims.size()) - 1;
     for (; d >= 0; --d) {
       off_a += dims[d].sa, off_b += dims[d].sb, off_c += dims[d].sc;
@@ -339,17 +341,13 @@ template <class T> Tensor linear_forward(Tensor x, Tensor w, Tensor bias) {
     lx = gemm_layout(rows, in, in, 1);
   }
   // op(B) = W^T (in × out): W row-major (out, in) is exactly W^T passed transposed.
-  auto lw = gemm_layout(in, outf, w.stride(1), w.stride(0));
-  if (!lw) {
-    w = w.contiguous();
-    lw = gemm_layout(in, outf, w.stride(1), w.stride(0));
-  }
+  const MatLayout lw = layout_or_contiguous(w, in, outf, /*transposed=*/true);
   const T* pbias = nullptr;
   if (bias.defined()) {
     if (bias.stride(0) != 1 && outf > 1) bias = bias.contiguous();
     pbias = bias.data_ptr<T>();
   }
-  cpu::gemm(lx->trans, lw->trans, rows, outf, in, x.data_ptr<T>(), lx->ld, w.data_ptr<T>(), lw->ld,
+  cpu::gemm(lx->trans, lw.trans, rows, outf, in, x.data_ptr<T>(), lx->ld, w.data_ptr<T>(), lw.ld,
             out.data_ptr<T>(), outf, T(0), pbias);
   return out;
 }
@@ -388,17 +386,8 @@ Tensor mm_bf16_to_f32(Tensor a, Tensor b) {
   const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
   Tensor out = detail::make_tensor({M, N}, DType::f32);
   if (out.numel() == 0) return out;
-  auto la = gemm_layout(M, K, a.stride(0), a.stride(1));
-  if (!la) {
-    a = a.contiguous();
-    la = gemm_layout(M, K, a.stride(0), a.stride(1));
-  }
-  auto lb = gemm_layout(K, N, b.stride(0), b.stride(1));
-  if (!lb) {
-    b = b.contiguous();
-    lb = gemm_layout(K, N, b.stride(0), b.stride(1));
-  }
-  cpu::gemm(la->trans, lb->trans, M, N, K, a.data_ptr<BFloat16>(), la->ld, b.data_ptr<BFloat16>(), lb->ld,
+  const MatLayout la = layout_or_contiguous(a, M, K), lb = layout_or_contiguous(b, K, N);
+  cpu::gemm(la.trans, lb.trans, M, N, K, a.data_ptr<BFloat16>(), la.ld, b.data_ptr<BFloat16>(), lb.ld,
             out.data_ptr<float>(), N);
   return out;
 }
