@@ -32,6 +32,9 @@ const OptimKernelTable& optim_kernels() {
 namespace optim {
 
 namespace {
+// f16/bf16: stepped through an f32 master copy, with f32 state (set_master_weights).
+bool is_narrow(DType t) { return t == DType::f16 || t == DType::bf16; }
+
 // A step's elements (all parameters together) up to which it stays on the calling thread. One
 // core does 64k Adam updates from cache in ~20 us; a parallel region costs a few microseconds
 // when the pool is idle but far more when a core is busy with another process, so small steps
@@ -177,7 +180,7 @@ void Optimizer::step() {
       const Tensor& g0 = impl->grad;
       if (!g0.defined()) continue;
       const DType pt = impl->dtype;
-      const bool narrow = pt == DType::f16 || pt == DType::bf16;
+      const bool narrow = is_narrow(pt);
       NA_CHECK(pt == DType::f32 || pt == DType::f64 || (narrow && master_weights_), op, "parameter ", index,
                " has dtype ", dtype_name(pt), "; ", name_, " updates float32 and float64 parameters",
                narrow ? " (float16/bfloat16 ones with set_master_weights(true))" : "");
@@ -423,7 +426,7 @@ void Optimizer::load_state_dict(const nn::StateDict& dict) {
              ", which no 'param_groups.*.params' lists");
     const Tensor& p = *pit->second;
     // State of a narrow parameter lives in f32 (it is stepped through its master copy).
-    const bool narrow = p.dtype() == DType::f16 || p.dtype() == DType::bf16;
+    const bool narrow = is_narrow(p.dtype());
     const DType state_dtype = narrow ? DType::f32 : p.dtype();
     ParamState st;
     for (const auto& [name, t] : fields) {
