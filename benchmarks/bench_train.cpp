@@ -110,6 +110,24 @@ Settings parse(int argc, char** argv) {
   return s;
 }
 
+// One training step of either library's model (mlp_model.hpp), timed by phase: zero_grad +
+// forward + loss, backward, optimizer step. Appends the loss to `losses`.
+template <class Model, class Mse>
+void timed_step(Model& m, Mse mse, std::vector<double>& losses, Phases* ph) {
+  const auto t0 = Clock::now();
+  m.opt->zero_grad();
+  auto loss = mse(m.net->forward(m.x), m.y);
+  const double f = ms_since(t0);
+  const auto t1 = Clock::now();
+  loss.backward();
+  const double b = ms_since(t1);
+  const auto t2 = Clock::now();
+  m.opt->step();
+  const double o = ms_since(t2);
+  losses.push_back(loss.template item<double>());
+  if (ph) ph->add(f, b, o);
+}
+
 // ------------------------------------------------------------------ neural_arch
 
 struct Ours {
@@ -117,18 +135,9 @@ struct Ours {
   std::vector<double> losses;  // loss of every step taken, in order
 
   void step(Phases* ph) {
-    const auto t0 = Clock::now();
-    m.opt->zero_grad();
-    na::Tensor loss = na::functional::mse_loss(m.net->forward(m.x), m.y);
-    const double f = ms_since(t0);
-    const auto t1 = Clock::now();
-    loss.backward();
-    const double b = ms_since(t1);
-    const auto t2 = Clock::now();
-    m.opt->step();
-    const double o = ms_since(t2);
-    losses.push_back(loss.item<double>());
-    if (ph) ph->add(f, b, o);
+    timed_step(
+        m, [](const na::Tensor& a, const na::Tensor& b) { return na::functional::mse_loss(a, b); }, losses,
+        ph);
   }
 };
 
@@ -170,18 +179,8 @@ struct Theirs {
   explicit Theirs(const Ours& o) : m(o.m) {}
 
   void step(Phases* ph) {
-    const auto t0 = Clock::now();
-    m.opt->zero_grad();
-    at::Tensor loss = torch::mse_loss(m.net->forward(m.x), m.y);
-    const double f = ms_since(t0);
-    const auto t1 = Clock::now();
-    loss.backward();
-    const double b = ms_since(t1);
-    const auto t2 = Clock::now();
-    m.opt->step();
-    const double o = ms_since(t2);
-    losses.push_back(loss.item<double>());
-    if (ph) ph->add(f, b, o);
+    timed_step(
+        m, [](const at::Tensor& a, const at::Tensor& b) { return torch::mse_loss(a, b); }, losses, ph);
   }
 
   // One forward GEMM of the step's shape, to show the rate libtorch's BLAS reaches.
