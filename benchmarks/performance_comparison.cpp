@@ -197,14 +197,17 @@ std::map<std::string, double> run_seed_numpy(const std::vector<std::string>& tas
   for (const auto& task : tasks) cmd += " " + task;
   cmd += " 2>&1";
   std::string text;
-  if (FILE* f = popen(cmd.c_str(), "r")) {
-    char buf[512];
-    while (fgets(buf, sizeof buf, f)) text += buf;
-    if (pclose(f) != 0) {
-      std::cout << "seed NumPy rows not measured (install python3-numpy for them): "
-                << text.substr(0, text.find('\n')) << "\n";
-      return {};
-    }
+  FILE* f = popen(cmd.c_str(), "r");
+  if (f == nullptr) {
+    std::cout << "seed NumPy rows not measured: cannot start /usr/bin/python3\n";
+    return {};
+  }
+  char buf[512];
+  while (fgets(buf, sizeof buf, f)) text += buf;
+  if (pclose(f) != 0) {
+    std::cout << "seed NumPy rows not measured (install python3-numpy for them): "
+              << text.substr(0, text.find('\n')) << "\n";
+    return {};
   }
   std::istringstream in(text);
   std::string name;
