@@ -161,6 +161,9 @@ struct FnSpec {
   double max_abs;
   double dense_lo, dense_hi;
   double zero;  // a zero of the function inside the range, or NaN
+  // gelu_tanh forms its exponent v in plain float: the bound grows by this many ulp per unit of
+  // |v| (the header's table).
+  double ulp_per_v = 0;
 };
 
 constexpr double kNoZero = __builtin_nan("");
@@ -178,7 +181,7 @@ const FnSpec kFns[] = {
     {kVmSoftplus, "softplus", 2, 2, 0, -110, 30, kNoZero},
     {kVmGeluErf, "gelu_erf", 6, 6.5, 0, -16, 16, 0},
     {kVmGeluErfGrad, "gelu_erf_grad", 2, 2, 8e-8, -16, 16, -0.7518},
-    {kVmGeluTanh, "gelu_tanh", 4, 4, 0, -12, 12, 0},
+    {kVmGeluTanh, "gelu_tanh", 4, 4, 0, -12, 12, 0, 2.6},
     {kVmGeluTanhGrad, "gelu_tanh_grad", 4, 4, 6e-8, -12, 12, -0.7522},
     {kVmSilu, "silu", 4, 4, 0, -110, 30, 0},
     {kVmSiluGrad, "silu_grad", 4.5, 4.5, 1e-8, -110, 30, -1.2785},
@@ -376,7 +379,8 @@ TEST_P(VecMath, WithinDocumentedBoundsOverDenseSweeps) {
     size_t failures = 0, worst_i = 0;
     double worst = -1;
     for (size_t i = 0; i < xs.size(); ++i) {
-      const Check c = check(got[i], exact[i], max_ulp, spec.max_abs);
+      const double bound = max_ulp + (spec.ulp_per_v == 0 ? 0.0 : spec.ulp_per_v * std::fabs(gelu_v(xs[i])));
+      const Check c = check(got[i], exact[i], bound, spec.max_abs);
       if (c.ok) continue;
       ++failures;
       if (c.ulps > worst) {
