@@ -581,46 +581,76 @@ NA_VM_INLINE vf gelu_erf_ratio(vf x) {
 // error (weighted minimax by Lawson iteration in double over each interval widened by 2%,
 // coefficients rounded to float one at a time with the rest refitted; worst fit error 2^-22.8).
 // vpermps picks a lane's row entries; the cost is 5 FMAs, a multiply and 7 permutes, about 60%
-// of the exp-and-ratio form's, which stays for lanes outside.  (Degree 6 fits to 2^-24.1 but
-// its extra permute cost 10%; the permutes, not the FMAs, bound this loop on Zen 4.)
+// of gelu_erf_ratio's, which stays for lanes outside.  (Degree 6 fits to 2^-24.1, but its
+// extra permute cost 10%: the permutes, not the FMAs, bound this loop on Zen 4.)
 alignas(64) inline constexpr float kPhiTable[7][16] = {
-    {-0x1.68p+1f, -0x1.38p+1f, -0x1.08p+1f, -0x1.bp+0f, -0x1.5p+0f, -0x1.ep-1f, -0x1.2p-1f, -0x1.8p-3f, 0x1.8p-3f, 0x1.2p-1f, 0x1.ep-1f, 0x1.5p+0f, 0x1.bp+0f, 0x1.08p+1f, 0x1.38p+1f, 0x1.68p+1f},
-    {0x1.42297ap-9f, 0x1.e49ce8p-8f, 0x1.40ccccp-6f, 0x1.76d04ep-5f, 0x1.83cab6p-4f, 0x1.64dd9p-3f, 0x1.25c5e4p-2f, 0x1.b3d97cp-2f, 0x1.261342p-1f, 0x1.6d1d0ep-1f, 0x1.a6c89cp-1f, 0x1.cf86aap-1f, 0x1.e892fcp-1f, 0x1.f5f99ap-1f, 0x1.fc36c6p-1f, 0x1.febdd6p-1f},
-    {0x1.f4dda4p-8f, 0x1.4f18c6p-6f, 0x1.858fc8p-5f, 0x1.8977cep-4f, 0x1.594762p-3f, 0x1.073e64p-2f, 0x1.5cbdbep-2f, 0x1.916612p-2f, 0x1.91661p-2f, 0x1.5cbdcp-2f, 0x1.073e62p-2f, 0x1.594762p-3f, 0x1.8977c8p-4f, 0x1.858fbep-5f, 0x1.4f18bcp-6f, 0x1.f4dda6p-8f},
-    {0x1.602c1ap-7f, 0x1.98680ap-6f, 0x1.91be12p-5f, 0x1.4bfddap-4f, 0x1.c52dbcp-4f, 0x1.ed916p-4f, 0x1.88532cp-4f, 0x1.2d0388p-5f, -0x1.2d036p-5f, -0x1.885336p-4f, -0x1.ed9186p-4f, -0x1.c5339p-4f, -0x1.4c054p-4f, -0x1.91c51ap-5f, -0x1.986356p-6f, -0x1.600ba6p-7f},
-    {0x1.206d2p-7f, 0x1.13f58ap-6f, 0x1.a67ec2p-6f, 0x1.e49f0ep-6f, 0x1.4caecep-6f, -0x1.54651ep-8f, -0x1.3dd502p-5f, -0x1.0233a2p-4f, -0x1.023068p-4f, -0x1.3ddd28p-5f, -0x1.542fbap-8f, 0x1.4caeb6p-6f, 0x1.e4a9bcp-6f, 0x1.a687e2p-6f, 0x1.13fa5ap-6f, 0x1.206cdep-7f},
-    {0x1.200aa8p-8f, 0x1.8e31a6p-8f, 0x1.4b5b5p-8f, -0x1.1e0b6ap-10f, -0x1.81ae4ap-7f, -0x1.5a0fe8p-6f, -0x1.5c2f6cp-6f, -0x1.23983ap-7f, 0x1.238638p-7f, 0x1.5c3426p-6f, 0x1.59fd6cp-6f, 0x1.86e226p-7f, 0x1.5459cp-10f, -0x1.44b128p-8f, -0x1.9027fcp-8f, -0x1.2746p-8f},
-    {0x1.2c0552p-10f, 0x1.e51b24p-12f, -0x1.c06aeap-10f, -0x1.352274p-8f, -0x1.8f90a8p-8f, -0x1.9033p-9f, 0x1.b39198p-9f, 0x1.2b37ap-7f, 0x1.288982p-7f, 0x1.bf713ep-9f, -0x1.9a0a7ap-9f, -0x1.8f15d6p-8f, -0x1.389a9ep-8f, -0x1.cd4096p-10f, 0x1.c91e86p-12f, 0x1.2c072ap-10f}};
+    {-0x1.68p+1f, -0x1.38p+1f, -0x1.08p+1f, -0x1.bp+0f, -0x1.5p+0f, -0x1.ep-1f, -0x1.2p-1f, -0x1.8p-3f,
+     0x1.8p-3f, 0x1.2p-1f, 0x1.ep-1f, 0x1.5p+0f, 0x1.bp+0f, 0x1.08p+1f, 0x1.38p+1f, 0x1.68p+1f},
+    {0x1.42297ap-9f, 0x1.e49ce8p-8f, 0x1.40ccccp-6f, 0x1.76d04ep-5f, 0x1.83cab6p-4f, 0x1.64dd9p-3f,
+     0x1.25c5e4p-2f, 0x1.b3d97cp-2f, 0x1.261342p-1f, 0x1.6d1d0ep-1f, 0x1.a6c89cp-1f, 0x1.cf86aap-1f,
+     0x1.e892fcp-1f, 0x1.f5f99ap-1f, 0x1.fc36c6p-1f, 0x1.febdd6p-1f},
+    {0x1.f4dda4p-8f, 0x1.4f18c6p-6f, 0x1.858fc8p-5f, 0x1.8977cep-4f, 0x1.594762p-3f, 0x1.073e64p-2f,
+     0x1.5cbdbep-2f, 0x1.916612p-2f, 0x1.91661p-2f, 0x1.5cbdcp-2f, 0x1.073e62p-2f, 0x1.594762p-3f,
+     0x1.8977c8p-4f, 0x1.858fbep-5f, 0x1.4f18bcp-6f, 0x1.f4dda6p-8f},
+    {0x1.602c1ap-7f, 0x1.98680ap-6f, 0x1.91be12p-5f, 0x1.4bfddap-4f, 0x1.c52dbcp-4f, 0x1.ed916p-4f,
+     0x1.88532cp-4f, 0x1.2d0388p-5f, -0x1.2d036p-5f, -0x1.885336p-4f, -0x1.ed9186p-4f, -0x1.c5339p-4f,
+     -0x1.4c054p-4f, -0x1.91c51ap-5f, -0x1.986356p-6f, -0x1.600ba6p-7f},
+    {0x1.206d2p-7f, 0x1.13f58ap-6f, 0x1.a67ec2p-6f, 0x1.e49f0ep-6f, 0x1.4caecep-6f, -0x1.54651ep-8f,
+     -0x1.3dd502p-5f, -0x1.0233a2p-4f, -0x1.023068p-4f, -0x1.3ddd28p-5f, -0x1.542fbap-8f, 0x1.4caeb6p-6f,
+     0x1.e4a9bcp-6f, 0x1.a687e2p-6f, 0x1.13fa5ap-6f, 0x1.206cdep-7f},
+    {0x1.200aa8p-8f, 0x1.8e31a6p-8f, 0x1.4b5b5p-8f, -0x1.1e0b6ap-10f, -0x1.81ae4ap-7f, -0x1.5a0fe8p-6f,
+     -0x1.5c2f6cp-6f, -0x1.23983ap-7f, 0x1.238638p-7f, 0x1.5c3426p-6f, 0x1.59fd6cp-6f, 0x1.86e226p-7f,
+     0x1.5459cp-10f, -0x1.44b128p-8f, -0x1.9027fcp-8f, -0x1.2746p-8f},
+    {0x1.2c0552p-10f, 0x1.e51b24p-12f, -0x1.c06aeap-10f, -0x1.352274p-8f, -0x1.8f90a8p-8f, -0x1.9033p-9f,
+     0x1.b39198p-9f, 0x1.2b37ap-7f, 0x1.288982p-7f, 0x1.bf713ep-9f, -0x1.9a0a7ap-9f, -0x1.8f15d6p-8f,
+     -0x1.389a9ep-8f, -0x1.cd4096p-10f, 0x1.c91e86p-12f, 0x1.2c072ap-10f}};
 
-// i = the interval of x (the caller has checked that it is one of the 16).
-NA_VM_INLINE vf normal_cdf_table(vf x, __m512i i) {
+// x Phi(x).  Vectors whose lanes all lie in [-3, 3) (99.7% of standard normal values; 96% of
+// 16-lane vectors of them) take the table alone; others also run gelu_erf_ratio and keep it for
+// the lanes outside, so each lane's result depends only on its x.
+NA_VM_INLINE vf gelu_erf_table(vf x) {
+  // Interval i = floor((x + 3) / 0.375), found as trunc(that + 1) - 1 so that one unsigned
+  // compare rejects x < -3 (trunc rounds (-1, 0) up to 0), x >= 3, NaN (trunc gives INT_MIN).
+  const __m512i i =
+      _mm512_sub_epi32(_mm512_cvttps_epi32((__m512)(x * (8.0f / 3.0f) + 9.0f)), _mm512_set1_epi32(1));
+  const __mmask16 in = _mm512_cmplt_epu32_mask(i, _mm512_set1_epi32(16));
   auto row = [&](int r) { return (vf)_mm512_permutexvar_ps(i, _mm512_load_ps(kPhiTable[r])); };
   const vf d = x - row(0);
   vf p = row(6) * d + row(5);  // written out: GCC -O2 keeps a loop over the rows rolled
   p = p * d + row(4);
   p = p * d + row(3);
   p = p * d + row(2);
-  return p * d + row(1);
+  p = p * d + row(1);
+  const vf fast = x * p;
+  if (in == 0xffff) return fast;
+  return (vf)_mm512_mask_blend_ps(in, (__m512)gelu_erf_ratio(x), (__m512)fast);
 }
 #endif
 
 }  // namespace detail
 
-// x Phi(x).  With AVX-512, vectors whose lanes all lie in [-3, 3) (99.7% of standard normal
-// values; 96% of 16-lane vectors of them) take the table alone; others also run the general
-// form and keep it for the lanes outside, so each lane's result depends only on its x.
+// x Phi(x), Phi the normal cdf.
 NA_VM_INLINE vf gelu_erf(vf x) {
 #if NA_VM_VEC_BYTES == 64
-  // Interval i = floor((x + 3) / 0.375), found as trunc(that + 1) - 1 so that one unsigned
-  // compare rejects x < -3 (trunc rounds (-1, 0) up to 0), x >= 3, NaN (trunc gives INT_MIN).
-  const __m512i i = _mm512_sub_epi32(_mm512_cvttps_epi32((__m512)(x * (8.0f / 3.0f) + 9.0f)), _mm512_set1_epi32(1));
-  const __mmask16 in = _mm512_cmplt_epu32_mask(i, _mm512_set1_epi32(16));
-  const vf fast = x * detail::normal_cdf_table(x, i);
-  if (in == 0xffff) return fast;
-  return (vf)_mm512_mask_blend_ps(in, (__m512)detail::gelu_erf_ratio(x), (__m512)fast);
+  return detail::gelu_erf_table(x);
 #else
   return detail::gelu_erf_ratio(x);
 #endif
+}
+
+// 0.5 x (1 + tanh(u)) = x sigmoid(2u) = x / (1 + exp(-v)), v = 2u: no cancellation for
+// negative x, where it is computed as x e / (1 + e) with e = exp(v).  (A table for the gate, as
+// gelu_erf has, measured no faster: both take about 13 cycles a vector here.)
+NA_VM_INLINE vf gelu_tanh(vf x) {
+  using namespace detail;
+  // y = -|v| log2(e) in plain float: its rounding (about |y| 2^-24 absolute) becomes a relative
+  // error of e about |v| ulp, which only negative x sees (for x >= 0 it is damped by e/(1+e)).
+  const vf y = clamp_below(abs(x) * ((x * x) * -0x1.a5a7d0p-4f - 0x1.26aec2p+1f), -200.0f);
+  const vf k = round_nearest(y);
+  const vf p = exp2_poly(y - k);         // y - k is exact
+  const vf xm = clamp_below(x, -11.0f);  // keeps x e finite (-inf * 0) and the result -0
+  const vf num = blend(x < 0.0f, scale2(p * xm, k), x);
+  return num / (scale2(p, k) + 1.0f);  // the divider runs beside the FMA pipes: cheaper than rcp14
 }
 
 // Phi(x) + x phi(x), phi(x) = exp(-x^2/2)/sqrt(2 pi).  With a = |x| and
@@ -644,20 +674,6 @@ NA_VM_INLINE vf gelu_erf_grad(vf x) {
   sg = sg * x2 + -0x1.1057d6p-2f;
   sg = sg * x2 + 0x1.988452p-1f;
   return blend(a < 0.7f, x * sg + 0.5f, blend(x < 0.0f, g, 1.0f - g));
-}
-
-// 0.5 x (1 + tanh(u)) = x sigmoid(2u) = x / (1 + exp(-v)), v = 2u: no cancellation for
-// negative x, where it is computed as x e / (1 + e) with e = exp(v).
-NA_VM_INLINE vf gelu_tanh(vf x) {
-  using namespace detail;
-  // y = -|v| log2(e) in plain float: its rounding (about |y| 2^-24 absolute) becomes a relative
-  // error of e about |v| ulp, which only negative x sees (for x >= 0 it is damped by e/(1+e)).
-  const vf y = clamp_below(abs(x) * ((x * x) * -0x1.a5a7d0p-4f - 0x1.26aec2p+1f), -200.0f);
-  const vf k = round_nearest(y);
-  const vf p = exp2_poly(y - k);  // y - k is exact
-  const vf xm = clamp_below(x, -11.0f);            // keeps x e finite (-inf * 0) and the result -0
-  const vf num = blend(x < 0.0f, scale2(p * xm, k), x);
-  return num / (scale2(p, k) + 1.0f);  // the divider runs beside the FMA pipes: cheaper than rcp14
 }
 
 // d/dx x s(v) = s (1 + x (1 - s) v'), s = sigmoid(v), v' = sqrt(8/pi) (1 + 3 * 0.044715 x^2).
