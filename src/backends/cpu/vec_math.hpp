@@ -41,6 +41,7 @@
 //   silu             3.34   3.39
 //   mish             3.79   4.50
 //   gelu_erf_grad    1.31   1.36   or absolute error <= 8e-8 (zero at x = -0.7518)
+//                                  (AVX-512 on [-3, 3): the table, 2.29)
 //   gelu_tanh_grad   3.36   3.54   or absolute error <= 6e-8 (zero at x = -0.7522)
 //   silu_grad        3.96   4.18   or absolute error <= 1e-8 (zero at x = -1.2785)
 //   mish_grad        4.25   5.36   or absolute error <= 6e-8 (zero at x = -1.1924)
@@ -575,14 +576,38 @@ NA_VM_INLINE vf gelu_erf_ratio(vf x) {
   return blend(x <= 0.0f, g, x - g);         // <=: -0 - -0 would be +0
 }
 
+// gelu_erf's derivative for any x: Phi(x) + x phi(x), phi(x) = exp(-x^2/2)/sqrt(2 pi).  With a = |x| and
+// w = exp(-a^2/2) (ratio(a) - a/sqrt(2 pi)) this is w for x < 0 and 1 - w for x >= 0.
+NA_VM_INLINE vf gelu_erf_grad_ratio(vf x) {
+  vf a = clamp_above(abs(x), 14.5f);
+  vf hi, lo;
+  neg_half_square(a, hi, lo);
+  vi n;
+  vf w = exp_reduce<true, true, false>(hi, lo, n);
+  vf num, den;
+  normal_tail_ratio(a, hi, num, den);
+  vf m = (a * -0x1.988454p-2f) * den + num;
+  vf g = ldexp_split((m * w + m) / den, n);
+  // |x| < 0.7: 1/2 + x G(x^2), fit error 2^-27.6 relative to 1/2; the general form rounds
+  // num and den just above 1/2 and 1 there, worth several ulp of the result.
+  vf x2 = x * x;
+  vf sg = x2 * 0x1.0822fp-10f + -0x1.34ddb4p-7f;
+  sg = sg * x2 + 0x1.ea16cp-5f;
+  sg = sg * x2 + -0x1.1057d6p-2f;
+  sg = sg * x2 + 0x1.988452p-1f;
+  return blend(a < 0.7f, x * sg + 0.5f, blend(x < 0.0f, g, 1.0f - g));
+}
+
 #if NA_VM_VEC_BYTES == 64
-// Phi(x) for x in [-3, 3) as 16 polynomials of degree 5 in d = x - c over intervals of width
-// 0.375 (row 0: the centres c; rows 1-6: the coefficients of d^0 ... d^5), fitted for relative
-// error (weighted minimax by Lawson iteration in double over each interval widened by 2%,
-// coefficients rounded to float one at a time with the rest refitted; worst fit error 2^-22.8).
-// vpermps picks a lane's row entries; the cost is 5 FMAs, a multiply and 7 permutes, about 60%
-// of gelu_erf_ratio's, which stays for lanes outside.  (Degree 6 fits to 2^-24.1, but its
-// extra permute cost 10%: the permutes, not the FMAs, bound this loop on Zen 4.)
+// Phi(x) and gelu_erf's derivative Phi(x) + x phi(x) for x in [-3, 3), each as 16 polynomials
+// of degree 5 in d = x - c over intervals of width 0.375 (row 0: the centres c; rows 1-6: the
+// coefficients of d^0 ... d^5), fitted by weighted minimax (Lawson iteration in double over each
+// interval widened by 2%, coefficients rounded to float one at a time with the rest refitted):
+// Phi for relative error (worst 2^-22.8), the derivative, which crosses zero at -0.7518, for
+// error relative to max(|f|, 1/4) (worst 2^-22.7).  vpermps picks a lane's row entries; the
+// cost is 5 FMAs and 7 permutes, about 60% of the exp-and-ratio forms', which stay for lanes
+// outside.  (Degree 6 fits to 2^-24, but its extra permute cost 10%: the permutes, not the
+// FMAs, bound this loop on Zen 4.)
 alignas(64) inline constexpr float kPhiTable[7][16] = {
     {-0x1.68p+1f, -0x1.38p+1f, -0x1.08p+1f, -0x1.bp+0f, -0x1.5p+0f, -0x1.ep-1f, -0x1.2p-1f, -0x1.8p-3f,
      0x1.8p-3f, 0x1.2p-1f, 0x1.ep-1f, 0x1.5p+0f, 0x1.bp+0f, 0x1.08p+1f, 0x1.38p+1f, 0x1.68p+1f},
@@ -604,26 +629,48 @@ alignas(64) inline constexpr float kPhiTable[7][16] = {
     {0x1.2c0552p-10f, 0x1.e51b24p-12f, -0x1.c06aeap-10f, -0x1.352274p-8f, -0x1.8f90a8p-8f, -0x1.9033p-9f,
      0x1.b39198p-9f, 0x1.2b37ap-7f, 0x1.288982p-7f, 0x1.bf713ep-9f, -0x1.9a0a7ap-9f, -0x1.8f15d6p-8f,
      -0x1.389a9ep-8f, -0x1.cd4096p-10f, 0x1.c91e86p-12f, 0x1.2c072ap-10f}};
+alignas(64) inline constexpr float kGeluErfGradTable[7][16] = {
+    {-0x1.68p+1f, -0x1.38p+1f, -0x1.08p+1f, -0x1.bp+0f, -0x1.5p+0f, -0x1.ep-1f, -0x1.2p-1f, -0x1.8p-3f,
+     0x1.8p-3f, 0x1.2p-1f, 0x1.ep-1f, 0x1.5p+0f, 0x1.bp+0f, 0x1.08p+1f, 0x1.38p+1f, 0x1.68p+1f},
+    {-0x1.37e6a6p-6f, -0x1.5bd286p-5f, -0x1.41890ap-4f, -0x1.dc92p-4f, -0x1.034856p-3f, -0x1.116eccp-4f,
+     0x1.866ca8p-4f, 0x1.68965ap-2f, 0x1.4bb4d4p-1f, 0x1.cf326cp-1f, 0x1.1116ecp+0f, 0x1.20690ap+0f,
+     0x1.1dc92p+0f, 0x1.14189p+0f, 0x1.0ade94p+0f, 0x1.04df9ap+0f},
+    {-0x1.72064p-5f, -0x1.4a301ep-4f, -0x1.b70486p-4f, -0x1.4d868ap-4f, 0x1.7f0b4ap-5f, 0x1.271efp-2f,
+     0x1.2591bcp-1f, 0x1.8a57c8p-1f, 0x1.8a57c4p-1f, 0x1.2591bep-1f, 0x1.271eeap-2f, 0x1.7f0b32p-5f,
+     -0x1.4d8688p-4f, -0x1.b7047ep-4f, -0x1.4a301ep-4f, -0x1.72063ep-5f},
+    {-0x1.5846fp-5f, -0x1.8c6ff8p-5f, -0x1.97daecp-7f, 0x1.7e99ap-4f, 0x1.0203ap-2f, 0x1.811e56p-2f,
+     0x1.694818p-2f, 0x1.2a625ep-3f, -0x1.2a6402p-3f, -0x1.69492p-2f, -0x1.811ad2p-2f, -0x1.02011ep-2f,
+     -0x1.7e99ap-4f, 0x1.981074p-7f, 0x1.8c7628p-5f, 0x1.585cacp-5f},
+    {-0x1.d3720ep-7f, 0x1.ff85c8p-8f, 0x1.f2c9ap-5f, 0x1.008e8ap-3f, 0x1.24f472p-3f, 0x1.e44d1cp-5f,
+     -0x1.b6531p-4f, -0x1.f66e22p-3f, -0x1.f66decp-3f, -0x1.b65bf8p-4f, 0x1.e45d8cp-5f, 0x1.24f68ep-3f,
+     0x1.008e2p-3f, 0x1.f2c464p-5f, 0x1.ff8bdap-8f, -0x1.d3753ap-7f},
+    {0x1.83b79ap-8f, 0x1.9a964ap-6f, 0x1.63353p-5f, 0x1.1b577cp-5f, -0x1.357ap-6f, -0x1.73ab0ap-4f,
+     -0x1.d8cca2p-4f, -0x1.b4847p-5f, 0x1.b527c6p-5f, 0x1.d9322p-4f, 0x1.71edfap-4f, 0x1.31391p-6f,
+     -0x1.1b577ap-5f, -0x1.648b44p-5f, -0x1.9bfc5ap-6f, -0x1.980ba2p-8f},
+    {0x1.f76b1ap-8f, 0x1.84562ap-7f, 0x1.52a03ep-8f, -0x1.0e3e0cp-6f, -0x1.393e86p-5f, -0x1.07940cp-5f,
+     0x1.41efe2p-7f, 0x1.af124ap-5f, 0x1.af55fcp-5f, 0x1.4867cap-7f, -0x1.0864cap-5f, -0x1.39deecp-5f,
+     -0x1.0df6b2p-6f, 0x1.55c04p-8f, 0x1.8403f4p-7f, 0x1.f806b8p-8f}};
 
-// x Phi(x).  Vectors whose lanes all lie in [-3, 3) (99.7% of standard normal values; 96% of
-// 16-lane vectors of them) take the table alone; others also run gelu_erf_ratio and keep it for
-// the lanes outside, so each lane's result depends only on its x.
-NA_VM_INLINE vf gelu_erf_table(vf x) {
+// P(x) (or x P(x) with TimesX) from a table above on lanes in [-3, 3), Outside(x) on the
+// others.  Vectors whose lanes all lie inside (99.7% of standard normal values; 96% of 16-lane
+// vectors of them) take the table alone; others also run Outside and keep it for the lanes
+// outside, so each lane's result depends only on its own x.
+template <vf (*Outside)(vf), bool TimesX> NA_VM_INLINE vf table_or(vf x, const float (&table)[7][16]) {
   // Interval i = floor((x + 3) / 0.375), found as trunc(that + 1) - 1 so that one unsigned
   // compare rejects x < -3 (trunc rounds (-1, 0) up to 0), x >= 3, NaN (trunc gives INT_MIN).
   const __m512i i =
       _mm512_sub_epi32(_mm512_cvttps_epi32((__m512)(x * (8.0f / 3.0f) + 9.0f)), _mm512_set1_epi32(1));
   const __mmask16 in = _mm512_cmplt_epu32_mask(i, _mm512_set1_epi32(16));
-  auto row = [&](int r) { return (vf)_mm512_permutexvar_ps(i, _mm512_load_ps(kPhiTable[r])); };
+  auto row = [&](int r) { return (vf)_mm512_permutexvar_ps(i, _mm512_load_ps(table[r])); };
   const vf d = x - row(0);
   vf p = row(6) * d + row(5);  // written out: GCC -O2 keeps a loop over the rows rolled
   p = p * d + row(4);
   p = p * d + row(3);
   p = p * d + row(2);
   p = p * d + row(1);
-  const vf fast = x * p;
-  if (in == 0xffff) return fast;
-  return (vf)_mm512_mask_blend_ps(in, (__m512)gelu_erf_ratio(x), (__m512)fast);
+  if (TimesX) p *= x;
+  if (in == 0xffff) return p;
+  return (vf)_mm512_mask_blend_ps(in, (__m512)Outside(x), (__m512)p);
 }
 #endif
 
@@ -632,7 +679,7 @@ NA_VM_INLINE vf gelu_erf_table(vf x) {
 // x Phi(x), Phi the normal cdf.
 NA_VM_INLINE vf gelu_erf(vf x) {
 #if NA_VM_VEC_BYTES == 64
-  return detail::gelu_erf_table(x);
+  return detail::table_or<detail::gelu_erf_ratio, true>(x, detail::kPhiTable);
 #else
   return detail::gelu_erf_ratio(x);
 #endif
@@ -653,27 +700,13 @@ NA_VM_INLINE vf gelu_tanh(vf x) {
   return num / (scale2(p, k) + 1.0f);  // the divider runs beside the FMA pipes: cheaper than rcp14
 }
 
-// Phi(x) + x phi(x), phi(x) = exp(-x^2/2)/sqrt(2 pi).  With a = |x| and
-// w = exp(-a^2/2) (ratio(a) - a/sqrt(2 pi)) this is w for x < 0 and 1 - w for x >= 0.
+// Phi(x) + x phi(x), the derivative of gelu_erf.
 NA_VM_INLINE vf gelu_erf_grad(vf x) {
-  using namespace detail;
-  vf a = clamp_above(abs(x), 14.5f);
-  vf hi, lo;
-  neg_half_square(a, hi, lo);
-  vi n;
-  vf w = exp_reduce<true, true, false>(hi, lo, n);
-  vf num, den;
-  normal_tail_ratio(a, hi, num, den);
-  vf m = (a * -0x1.988454p-2f) * den + num;
-  vf g = ldexp_split((m * w + m) / den, n);
-  // |x| < 0.7: 1/2 + x G(x^2), fit error 2^-27.6 relative to 1/2; the general form rounds
-  // num and den just above 1/2 and 1 there, worth several ulp of the result.
-  vf x2 = x * x;
-  vf sg = x2 * 0x1.0822fp-10f + -0x1.34ddb4p-7f;
-  sg = sg * x2 + 0x1.ea16cp-5f;
-  sg = sg * x2 + -0x1.1057d6p-2f;
-  sg = sg * x2 + 0x1.988452p-1f;
-  return blend(a < 0.7f, x * sg + 0.5f, blend(x < 0.0f, g, 1.0f - g));
+#if NA_VM_VEC_BYTES == 64
+  return detail::table_or<detail::gelu_erf_grad_ratio, false>(x, detail::kGeluErfGradTable);
+#else
+  return detail::gelu_erf_grad_ratio(x);
+#endif
 }
 
 // d/dx x s(v) = s (1 + x (1 - s) v'), s = sigmoid(v), v' = sqrt(8/pi) (1 + 3 * 0.044715 x^2).
