@@ -43,7 +43,6 @@
 //   gelu_erf_grad    1.31   1.36   or absolute error <= 8e-8 (zero at x = -0.7518)
 //                                  (AVX-512 on [-3, 3): the table, 2.29)
 //   gelu_tanh_grad   3.36   3.54   or absolute error <= 6e-8 (zero at x = -0.7522)
-//                                  (AVX-512 on [-3, 3): a table, 2.16)
 //   silu_grad        3.96   4.18   or absolute error <= 1e-8 (zero at x = -1.2785)
 //   mish_grad        4.25   5.36   or absolute error <= 6e-8 (zero at x = -1.1924)
 //
@@ -599,36 +598,14 @@ NA_VM_INLINE vf gelu_erf_grad_ratio(vf x) {
   return blend(a < 0.7f, x * sg + 0.5f, blend(x < 0.0f, g, 1.0f - g));
 }
 
-// gelu_tanh's derivative for any x: d/dx x s(v) = s (1 + x (1 - s) v'), s = sigmoid(v), v' = sqrt(8/pi) (1 +
-// 3 * 0.044715 x^2).
-NA_VM_INLINE vf gelu_tanh_grad_sigmoid(vf x) {
-  vf xc = clamp(x, -11.0f, 11.0f);
-  vi n;
-  vf p = gelu_tanh_exp(xc, n);
-  vf e = ldexp_split(p, n);  // exp(-|v|)
-  vf q = 1.0f / (e + 1.0f);
-  vf dv = (xc * xc) * 0x1.b6676cp-3f + 0x1.988454p+0f;  // v'
-  // x >= 0: s = q, 1 - s = e q.   x < 0: s = e q (kept as p 2^n q), 1 - s = q, and
-  // s (1 + x q v') = e ((1 + e) + x v') / (1 + e)^2, the square formed as in silu_grad.
-  vf pos = q * ((xc * dv) * (e * q) + 1.0f);
-  vf neg = ldexp_split(p * ((xc * dv + (e + 1.0f)) / (e * (e + 2.0f) + 1.0f)), n);
-  // |x| < 0.7: 1/2 + x H(x^2), fit error 2^-27.6 relative to 1/2 (fewer roundings).
-  vf x2 = xc * xc;
-  vf sh = x2 * 0x1.143e04p-10f + -0x1.43b4f2p-7f;
-  sh = sh * x2 + 0x1.f54dbp-5f;
-  sh = sh * x2 + -0x1.11b0eep-2f;
-  sh = sh * x2 + 0x1.988452p-1f;
-  return blend(abs(x) < 0.7f, xc * sh + 0.5f, blend(x < 0.0f, neg, pos));
-}
-
 #if NA_VM_VEC_BYTES == 64
-// Phi(x), gelu_erf's derivative Phi(x) + x phi(x) and gelu_tanh's for x in [-3, 3), each as 16 polynomials
+// Phi(x) and gelu_erf's derivative Phi(x) + x phi(x) for x in [-3, 3), each as 16 polynomials
 // of degree 5 in d = x - c over intervals of width 0.375 (row 0: the centres c; rows 1-6: the
 // coefficients of d^0 ... d^5), fitted by weighted minimax (Lawson iteration in double over each
 // interval widened by 2%, coefficients rounded to float one at a time with the rest refitted):
-// Phi for relative error (worst 2^-22.8), the derivatives, which cross zero at -0.7518 and
-// -0.7522, for error relative to max(|f|, 1/4) (worst 2^-22.7 and 2^-22.3).  vpermps picks a lane's row
-// entries; the cost is 5 FMAs and 7 permutes, about 60% of the exp-and-ratio forms', which stay for lanes
+// Phi for relative error (worst 2^-22.8), the derivative, which crosses zero at -0.7518, for
+// error relative to max(|f|, 1/4) (worst 2^-22.7).  vpermps picks a lane's row entries; the
+// cost is 5 FMAs and 7 permutes, about 60% of the exp-and-ratio forms', which stay for lanes
 // outside.  (Degree 6 fits to 2^-24, but its extra permute cost 10%: the permutes, not the
 // FMAs, bound this loop on Zen 4.)
 alignas(64) inline constexpr float kPhiTable[7][16] = {
@@ -673,27 +650,6 @@ alignas(64) inline constexpr float kGeluErfGradTable[7][16] = {
     {0x1.f76b1ap-8f, 0x1.84562ap-7f, 0x1.52a03ep-8f, -0x1.0e3e0cp-6f, -0x1.393e86p-5f, -0x1.07940cp-5f,
      0x1.41efe2p-7f, 0x1.af124ap-5f, 0x1.af55fcp-5f, 0x1.4867cap-7f, -0x1.0864cap-5f, -0x1.39deecp-5f,
      -0x1.0df6b2p-6f, 0x1.55c04p-8f, 0x1.8403f4p-7f, 0x1.f806b8p-8f}};
-alignas(64) inline constexpr float kGeluTanhGradTable[7][16] = {
-    {-0x1.68p+1f, -0x1.38p+1f, -0x1.08p+1f, -0x1.bp+0f, -0x1.5p+0f, -0x1.ep-1f, -0x1.2p-1f, -0x1.8p-3f,
-     0x1.8p-3f, 0x1.2p-1f, 0x1.ep-1f, 0x1.5p+0f, 0x1.bp+0f, 0x1.08p+1f, 0x1.38p+1f, 0x1.68p+1f},
-    {-0x1.352ca6p-6f, -0x1.5f7ebap-5f, -0x1.4511f2p-4f, -0x1.deeedp-4f, -0x1.031d48p-3f, -0x1.0ffb02p-4f,
-     0x1.8719bp-4f, 0x1.68988ap-2f, 0x1.4bb3bap-1f, 0x1.cf1ccap-1f, 0x1.10ffbp+0f, 0x1.2063a8p+0f,
-     0x1.1deeeep+0f, 0x1.14512p+0f, 0x1.0afbf6p+0f, 0x1.04d4b2p+0f},
-    {-0x1.7cdb7ep-5f, -0x1.511d5p-4f, -0x1.b8093p-4f, -0x1.46effep-4f, 0x1.8b53c4p-5f, 0x1.270c76p-2f,
-     0x1.253b26p-1f, 0x1.8a46ap-1f, 0x1.8a46a6p-1f, 0x1.253b26p-1f, 0x1.270c72p-2f, 0x1.8b53cp-5f,
-     -0x1.46effep-4f, -0x1.b8092ep-4f, -0x1.511d5p-4f, -0x1.7cdb7cp-5f},
-    {-0x1.639a28p-5f, -0x1.86b1eep-5f, -0x1.3c059p-7f, 0x1.84bc38p-4f, 0x1.00540ap-2f, 0x1.7f37c4p-2f,
-     0x1.699432p-2f, 0x1.2bb93ep-3f, -0x1.2bb4dcp-3f, -0x1.69947p-2f, -0x1.7f3752p-2f, -0x1.0050bcp-2f,
-     -0x1.84cfb6p-4f, 0x1.3b7faep-7f, 0x1.86abccp-5f, 0x1.63af2p-5f},
-    {-0x1.b5682cp-7f, 0x1.501094p-7f, 0x1.f80866p-5f, 0x1.f606f4p-4f, 0x1.20e49ep-3f, 0x1.f06aa8p-5f,
-     -0x1.aff6bcp-4f, -0x1.f81d3ep-3f, -0x1.f82646p-3f, -0x1.affcc4p-4f, 0x1.f07702p-5f, 0x1.20e2c8p-3f,
-     0x1.f606dap-4f, 0x1.f80984p-5f, 0x1.50100cp-7f, -0x1.b56b92p-7f},
-    {0x1.e159d2p-8f, 0x1.9c38b4p-6f, 0x1.502084p-5f, 0x1.10cb36p-5f, -0x1.15630ap-6f, -0x1.6d5d58p-4f,
-     -0x1.de2bccp-4f, -0x1.be5accp-5f, 0x1.bbee04p-5f, 0x1.de4f1cp-4f, 0x1.6d22f8p-4f, 0x1.0f8096p-6f,
-     -0x1.0c0e04p-5f, -0x1.4c3828p-5f, -0x1.9ad5aep-6f, -0x1.f4c62ap-8f},
-    {0x1.f86ef6p-8f, 0x1.57a3d6p-7f, 0x1.2b10aep-8f, -0x1.e5619ap-7f, -0x1.312564p-5f, -0x1.1199cp-5f,
-     0x1.1fc4ap-7f, 0x1.b1b882p-5f, 0x1.b4b01p-5f, 0x1.2589a2p-7f, -0x1.12cc06p-5f, -0x1.30487p-5f,
-     -0x1.e574fep-7f, 0x1.2875e4p-8f, 0x1.578d56p-7f, 0x1.f915dap-8f}};
 
 // P(x) (or x P(x) with TimesX) from a table above on lanes in [-3, 3), Outside(x) on the
 // others.  Vectors whose lanes all lie inside (99.7% of standard normal values; 96% of 16-lane
@@ -753,13 +709,26 @@ NA_VM_INLINE vf gelu_erf_grad(vf x) {
 #endif
 }
 
-// d/dx gelu_tanh(x).
+// d/dx x s(v) = s (1 + x (1 - s) v'), s = sigmoid(v), v' = sqrt(8/pi) (1 + 3 * 0.044715 x^2).
 NA_VM_INLINE vf gelu_tanh_grad(vf x) {
-#if NA_VM_VEC_BYTES == 64
-  return detail::table_or<detail::gelu_tanh_grad_sigmoid, false>(x, detail::kGeluTanhGradTable);
-#else
-  return detail::gelu_tanh_grad_sigmoid(x);
-#endif
+  using namespace detail;
+  vf xc = clamp(x, -11.0f, 11.0f);
+  vi n;
+  vf p = gelu_tanh_exp(xc, n);
+  vf e = ldexp_split(p, n);  // exp(-|v|)
+  vf q = 1.0f / (e + 1.0f);
+  vf dv = (xc * xc) * 0x1.b6676cp-3f + 0x1.988454p+0f;  // v'
+  // x >= 0: s = q, 1 - s = e q.   x < 0: s = e q (kept as p 2^n q), 1 - s = q, and
+  // s (1 + x q v') = e ((1 + e) + x v') / (1 + e)^2, the square formed as in silu_grad.
+  vf pos = q * ((xc * dv) * (e * q) + 1.0f);
+  vf neg = ldexp_split(p * ((xc * dv + (e + 1.0f)) / (e * (e + 2.0f) + 1.0f)), n);
+  // |x| < 0.7: 1/2 + x H(x^2), fit error 2^-27.6 relative to 1/2 (fewer roundings).
+  vf x2 = xc * xc;
+  vf sh = x2 * 0x1.143e04p-10f + -0x1.43b4f2p-7f;
+  sh = sh * x2 + 0x1.f54dbp-5f;
+  sh = sh * x2 + -0x1.11b0eep-2f;
+  sh = sh * x2 + 0x1.988452p-1f;
+  return blend(abs(x) < 0.7f, xc * sh + 0.5f, blend(x < 0.0f, neg, pos));
 }
 
 NA_VM_INLINE vf silu(vf x) {
