@@ -180,7 +180,7 @@ const FnSpec kFns[] = {
     {kVmCos, "cos", 0.51, 0.51, 0, -40, 40, M_PI_2},
     {kVmSoftplus, "softplus", 2, 2, 0, -110, 30, kNoZero},
     {kVmGeluErf, "gelu_erf", 6, 6.5, 0, -16, 16, 0},
-    {kVmGeluErfGrad, "gelu_erf_grad", 2.5, 2, 8e-8, -16, 16, -0.7518},
+    {kVmGeluErfGrad, "gelu_erf_grad", 2, 2, 8e-8, -16, 16, -0.7518},
     {kVmGeluTanh, "gelu_tanh", 4, 4, 0, -12, 12, 0, 2.6},
     {kVmGeluTanhGrad, "gelu_tanh_grad", 4, 4, 6e-8, -12, 12, -0.7522},
     {kVmSilu, "silu", 4, 4, 0, -110, 30, 0},

@@ -35,13 +35,11 @@
 //   sin, cos         0.502  0.502  any finite argument (exact reduction beyond 2^20)
 //   softplus         1.62   1.71
 //   gelu_erf         5.69   6.14   most of it from evaluating the Phi tail ratio in float
-//                                  (AVX-512 on [-3, 3): a table of polynomials, 3.30)
 //   gelu_tanh        4+2.47|v|  4+2.55|v|  v = sqrt(8/pi)(x + 0.044715 x^3); the |v| term only
 //                                          for x < 0 (exponent rounded in float, see there)
 //   silu             3.34   3.39
 //   mish             3.79   4.50
 //   gelu_erf_grad    1.31   1.36   or absolute error <= 8e-8 (zero at x = -0.7518)
-//                                  (AVX-512 on [-3, 3): the table, 2.29)
 //   gelu_tanh_grad   3.36   3.54   or absolute error <= 6e-8 (zero at x = -0.7522)
 //   silu_grad        3.96   4.18   or absolute error <= 1e-8 (zero at x = -1.2785)
 //   mish_grad        4.25   5.36   or absolute error <= 6e-8 (zero at x = -1.1924)
@@ -558,11 +556,10 @@ NA_VM_INLINE vf softplus(vf x) {
   return blend(x > 0.0f, x, vf{}) + log1p(exp(-abs(x)));
 }
 
-namespace detail {
-
-// x Phi(x), Phi the normal cdf, for any x.  With a = |x| and Phi(-a) = exp(-a^2/2) ratio(a):
+// x Phi(x), Phi the normal cdf.  With a = |x| and Phi(-a) = exp(-a^2/2) ratio(a):
 // x Phi(-a) for x < 0 and x - x Phi(-a) for x >= 0, neither of which cancels.
-NA_VM_INLINE vf gelu_erf_ratio(vf x) {
+NA_VM_INLINE vf gelu_erf(vf x) {
+  using namespace detail;
   vf xc = clamp(x, -14.5f, 14.5f);  // beyond, Phi(-a) is below 2^-150
   vf a = abs(xc);
   vf hi, lo;
@@ -576,9 +573,10 @@ NA_VM_INLINE vf gelu_erf_ratio(vf x) {
   return blend(x <= 0.0f, g, x - g);         // <=: -0 - -0 would be +0
 }
 
-// gelu_erf's derivative for any x: Phi(x) + x phi(x), phi(x) = exp(-x^2/2)/sqrt(2 pi).  With a = |x| and
+// Phi(x) + x phi(x), phi(x) = exp(-x^2/2)/sqrt(2 pi).  With a = |x| and
 // w = exp(-a^2/2) (ratio(a) - a/sqrt(2 pi)) this is w for x < 0 and 1 - w for x >= 0.
-NA_VM_INLINE vf gelu_erf_grad_ratio(vf x) {
+NA_VM_INLINE vf gelu_erf_grad(vf x) {
+  using namespace detail;
   vf a = clamp_above(abs(x), 14.5f);
   vf hi, lo;
   neg_half_square(a, hi, lo);
@@ -598,115 +596,18 @@ NA_VM_INLINE vf gelu_erf_grad_ratio(vf x) {
   return blend(a < 0.7f, x * sg + 0.5f, blend(x < 0.0f, g, 1.0f - g));
 }
 
-#if NA_VM_VEC_BYTES == 64
-// Phi(x) and gelu_erf's derivative Phi(x) + x phi(x) for x in [-3, 3), each as 16 polynomials
-// of degree 5 in d = x - c over intervals of width 0.375 (row 0: the centres c; rows 1-6: the
-// coefficients of d^0 ... d^5), fitted by weighted minimax (Lawson iteration in double over each
-// interval widened by 2%, coefficients rounded to float one at a time with the rest refitted):
-// Phi for relative error (worst 2^-22.8), the derivative, which crosses zero at -0.7518, for
-// error relative to max(|f|, 1/4) (worst 2^-22.7).  vpermps picks a lane's row entries; the
-// cost is 5 FMAs and 7 permutes, about 60% of the exp-and-ratio forms', which stay for lanes
-// outside.  (Degree 6 fits to 2^-24, but its extra permute cost 10%: the permutes, not the
-// FMAs, bound this loop on Zen 4.)
-alignas(64) inline constexpr float kPhiTable[7][16] = {
-    {-0x1.68p+1f, -0x1.38p+1f, -0x1.08p+1f, -0x1.bp+0f, -0x1.5p+0f, -0x1.ep-1f, -0x1.2p-1f, -0x1.8p-3f,
-     0x1.8p-3f, 0x1.2p-1f, 0x1.ep-1f, 0x1.5p+0f, 0x1.bp+0f, 0x1.08p+1f, 0x1.38p+1f, 0x1.68p+1f},
-    {0x1.42297ap-9f, 0x1.e49ce8p-8f, 0x1.40ccccp-6f, 0x1.76d04ep-5f, 0x1.83cab6p-4f, 0x1.64dd9p-3f,
-     0x1.25c5e4p-2f, 0x1.b3d97cp-2f, 0x1.261342p-1f, 0x1.6d1d0ep-1f, 0x1.a6c89cp-1f, 0x1.cf86aap-1f,
-     0x1.e892fcp-1f, 0x1.f5f99ap-1f, 0x1.fc36c6p-1f, 0x1.febdd6p-1f},
-    {0x1.f4dda4p-8f, 0x1.4f18c6p-6f, 0x1.858fc8p-5f, 0x1.8977cep-4f, 0x1.594762p-3f, 0x1.073e64p-2f,
-     0x1.5cbdbep-2f, 0x1.916612p-2f, 0x1.91661p-2f, 0x1.5cbdcp-2f, 0x1.073e62p-2f, 0x1.594762p-3f,
-     0x1.8977c8p-4f, 0x1.858fbep-5f, 0x1.4f18bcp-6f, 0x1.f4dda6p-8f},
-    {0x1.602c1ap-7f, 0x1.98680ap-6f, 0x1.91be12p-5f, 0x1.4bfddap-4f, 0x1.c52dbcp-4f, 0x1.ed916p-4f,
-     0x1.88532cp-4f, 0x1.2d0388p-5f, -0x1.2d036p-5f, -0x1.885336p-4f, -0x1.ed9186p-4f, -0x1.c5339p-4f,
-     -0x1.4c054p-4f, -0x1.91c51ap-5f, -0x1.986356p-6f, -0x1.600ba6p-7f},
-    {0x1.206d2p-7f, 0x1.13f58ap-6f, 0x1.a67ec2p-6f, 0x1.e49f0ep-6f, 0x1.4caecep-6f, -0x1.54651ep-8f,
-     -0x1.3dd502p-5f, -0x1.0233a2p-4f, -0x1.023068p-4f, -0x1.3ddd28p-5f, -0x1.542fbap-8f, 0x1.4caeb6p-6f,
-     0x1.e4a9bcp-6f, 0x1.a687e2p-6f, 0x1.13fa5ap-6f, 0x1.206cdep-7f},
-    {0x1.200aa8p-8f, 0x1.8e31a6p-8f, 0x1.4b5b5p-8f, -0x1.1e0b6ap-10f, -0x1.81ae4ap-7f, -0x1.5a0fe8p-6f,
-     -0x1.5c2f6cp-6f, -0x1.23983ap-7f, 0x1.238638p-7f, 0x1.5c3426p-6f, 0x1.59fd6cp-6f, 0x1.86e226p-7f,
-     0x1.5459cp-10f, -0x1.44b128p-8f, -0x1.9027fcp-8f, -0x1.2746p-8f},
-    {0x1.2c0552p-10f, 0x1.e51b24p-12f, -0x1.c06aeap-10f, -0x1.352274p-8f, -0x1.8f90a8p-8f, -0x1.9033p-9f,
-     0x1.b39198p-9f, 0x1.2b37ap-7f, 0x1.288982p-7f, 0x1.bf713ep-9f, -0x1.9a0a7ap-9f, -0x1.8f15d6p-8f,
-     -0x1.389a9ep-8f, -0x1.cd4096p-10f, 0x1.c91e86p-12f, 0x1.2c072ap-10f}};
-alignas(64) inline constexpr float kGeluErfGradTable[7][16] = {
-    {-0x1.68p+1f, -0x1.38p+1f, -0x1.08p+1f, -0x1.bp+0f, -0x1.5p+0f, -0x1.ep-1f, -0x1.2p-1f, -0x1.8p-3f,
-     0x1.8p-3f, 0x1.2p-1f, 0x1.ep-1f, 0x1.5p+0f, 0x1.bp+0f, 0x1.08p+1f, 0x1.38p+1f, 0x1.68p+1f},
-    {-0x1.37e6a6p-6f, -0x1.5bd286p-5f, -0x1.41890ap-4f, -0x1.dc92p-4f, -0x1.034856p-3f, -0x1.116eccp-4f,
-     0x1.866ca8p-4f, 0x1.68965ap-2f, 0x1.4bb4d4p-1f, 0x1.cf326cp-1f, 0x1.1116ecp+0f, 0x1.20690ap+0f,
-     0x1.1dc92p+0f, 0x1.14189p+0f, 0x1.0ade94p+0f, 0x1.04df9ap+0f},
-    {-0x1.72064p-5f, -0x1.4a301ep-4f, -0x1.b70486p-4f, -0x1.4d868ap-4f, 0x1.7f0b4ap-5f, 0x1.271efp-2f,
-     0x1.2591bcp-1f, 0x1.8a57c8p-1f, 0x1.8a57c4p-1f, 0x1.2591bep-1f, 0x1.271eeap-2f, 0x1.7f0b32p-5f,
-     -0x1.4d8688p-4f, -0x1.b7047ep-4f, -0x1.4a301ep-4f, -0x1.72063ep-5f},
-    {-0x1.5846fp-5f, -0x1.8c6ff8p-5f, -0x1.97daecp-7f, 0x1.7e99ap-4f, 0x1.0203ap-2f, 0x1.811e56p-2f,
-     0x1.694818p-2f, 0x1.2a625ep-3f, -0x1.2a6402p-3f, -0x1.69492p-2f, -0x1.811ad2p-2f, -0x1.02011ep-2f,
-     -0x1.7e99ap-4f, 0x1.981074p-7f, 0x1.8c7628p-5f, 0x1.585cacp-5f},
-    {-0x1.d3720ep-7f, 0x1.ff85c8p-8f, 0x1.f2c9ap-5f, 0x1.008e8ap-3f, 0x1.24f472p-3f, 0x1.e44d1cp-5f,
-     -0x1.b6531p-4f, -0x1.f66e22p-3f, -0x1.f66decp-3f, -0x1.b65bf8p-4f, 0x1.e45d8cp-5f, 0x1.24f68ep-3f,
-     0x1.008e2p-3f, 0x1.f2c464p-5f, 0x1.ff8bdap-8f, -0x1.d3753ap-7f},
-    {0x1.83b79ap-8f, 0x1.9a964ap-6f, 0x1.63353p-5f, 0x1.1b577cp-5f, -0x1.357ap-6f, -0x1.73ab0ap-4f,
-     -0x1.d8cca2p-4f, -0x1.b4847p-5f, 0x1.b527c6p-5f, 0x1.d9322p-4f, 0x1.71edfap-4f, 0x1.31391p-6f,
-     -0x1.1b577ap-5f, -0x1.648b44p-5f, -0x1.9bfc5ap-6f, -0x1.980ba2p-8f},
-    {0x1.f76b1ap-8f, 0x1.84562ap-7f, 0x1.52a03ep-8f, -0x1.0e3e0cp-6f, -0x1.393e86p-5f, -0x1.07940cp-5f,
-     0x1.41efe2p-7f, 0x1.af124ap-5f, 0x1.af55fcp-5f, 0x1.4867cap-7f, -0x1.0864cap-5f, -0x1.39deecp-5f,
-     -0x1.0df6b2p-6f, 0x1.55c04p-8f, 0x1.8403f4p-7f, 0x1.f806b8p-8f}};
-
-// P(x) (or x P(x) with TimesX) from a table above on lanes in [-3, 3), Outside(x) on the
-// others.  Vectors whose lanes all lie inside (99.7% of standard normal values; 96% of 16-lane
-// vectors of them) take the table alone; others also run Outside and keep it for the lanes
-// outside, so each lane's result depends only on its own x.
-template <vf (*Outside)(vf), bool TimesX> NA_VM_INLINE vf table_or(vf x, const float (&table)[7][16]) {
-  // Interval i = floor((x + 3) / 0.375), found as trunc(that + 1) - 1 so that one unsigned
-  // compare rejects x < -3 (trunc rounds (-1, 0) up to 0), x >= 3, NaN (trunc gives INT_MIN).
-  const __m512i i =
-      _mm512_sub_epi32(_mm512_cvttps_epi32((__m512)(x * (8.0f / 3.0f) + 9.0f)), _mm512_set1_epi32(1));
-  const __mmask16 in = _mm512_cmplt_epu32_mask(i, _mm512_set1_epi32(16));
-  auto row = [&](int r) { return (vf)_mm512_permutexvar_ps(i, _mm512_load_ps(table[r])); };
-  const vf d = x - row(0);
-  vf p = row(6) * d + row(5);  // written out: GCC -O2 keeps a loop over the rows rolled
-  p = p * d + row(4);
-  p = p * d + row(3);
-  p = p * d + row(2);
-  p = p * d + row(1);
-  if (TimesX) p *= x;
-  if (in == 0xffff) return p;
-  return (vf)_mm512_mask_blend_ps(in, (__m512)Outside(x), (__m512)p);
-}
-#endif
-
-}  // namespace detail
-
-// x Phi(x), Phi the normal cdf.
-NA_VM_INLINE vf gelu_erf(vf x) {
-#if NA_VM_VEC_BYTES == 64
-  return detail::table_or<detail::gelu_erf_ratio, true>(x, detail::kPhiTable);
-#else
-  return detail::gelu_erf_ratio(x);
-#endif
-}
-
 // 0.5 x (1 + tanh(u)) = x sigmoid(2u) = x / (1 + exp(-v)), v = 2u: no cancellation for
-// negative x, where it is computed as x e / (1 + e) with e = exp(v).  (A table for the gate, as
-// gelu_erf has, measured no faster: both take about 13 cycles a vector here.)
+// negative x, where it is computed as x e / (1 + e) with e = exp(v).
 NA_VM_INLINE vf gelu_tanh(vf x) {
   using namespace detail;
   // y = -|v| log2(e) in plain float: its rounding (about |y| 2^-24 absolute) becomes a relative
   // error of e about |v| ulp, which only negative x sees (for x >= 0 it is damped by e/(1+e)).
   const vf y = clamp_below(abs(x) * ((x * x) * -0x1.a5a7d0p-4f - 0x1.26aec2p+1f), -200.0f);
   const vf k = round_nearest(y);
-  const vf p = exp2_poly(y - k);         // y - k is exact
-  const vf xm = clamp_below(x, -11.0f);  // keeps x e finite (-inf * 0) and the result -0
+  const vf p = exp2_poly(y - k);  // y - k is exact
+  const vf xm = clamp_below(x, -11.0f);            // keeps x e finite (-inf * 0) and the result -0
   const vf num = blend(x < 0.0f, scale2(p * xm, k), x);
   return num / (scale2(p, k) + 1.0f);  // the divider runs beside the FMA pipes: cheaper than rcp14
-}
-
-// Phi(x) + x phi(x), the derivative of gelu_erf.
-NA_VM_INLINE vf gelu_erf_grad(vf x) {
-#if NA_VM_VEC_BYTES == 64
-  return detail::table_or<detail::gelu_erf_grad_ratio, false>(x, detail::kGeluErfGradTable);
-#else
-  return detail::gelu_erf_grad_ratio(x);
-#endif
 }
 
 // d/dx x s(v) = s (1 + x (1 - s) v'), s = sigmoid(v), v' = sqrt(8/pi) (1 + 3 * 0.044715 x^2).
