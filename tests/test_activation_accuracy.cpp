@@ -393,6 +393,47 @@ TEST(ActivationKernels, GatedUnitsMatchTheirCompositions) {
   EXPECT_TRUE(na_test::close(h.to(na::kFloat32), a * na::silu(b), 3e-2, 3e-2));
 }
 
+// Each element's result depends on its own value alone: not on its neighbours, not on where
+// the vector body ends and the scalar tail starts, not on the thread count.  (A per-vector fast
+// path with a fallback, tried for gelu, has to keep this too.)
+TEST(ActivationKernels, ResultsDoNotDependOnPosition) {
+  na::manual_seed(8);
+  // Mostly narrow values with wide ones, specials and the table's edges mixed in.
+  std::vector<float> v;
+  const na::Tensor r = na::randn({4099});
+  for (int64_t i = 0; i < r.numel(); ++i) {
+    const float z = r.data_ptr<float>()[i];
+    v.push_back(i % 7 == 0 ? 5.0f * z : z);
+  }
+  for (float e : {-3.0f, 3.0f, std::nextafter(3.0f, 0.0f), std::nextafter(-3.0f, -4.0f), -14.5f, -30.0f,
+                  std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                  std::numeric_limits<float>::quiet_NaN(), -0.0f})
+    v.insert(v.begin() + static_cast<std::ptrdiff_t>(v.size() / 3), e);
+  na::Tensor x = na::empty({static_cast<int64_t>(v.size())});
+  std::memcpy(x.data_ptr<float>(), v.data(), v.size() * sizeof(float));
+  const int threads = na::get_num_threads();
+  for (const char* approx : {"none", "tanh"}) {
+    const na::Tensor whole = na::gelu(x, approx);
+    na::set_num_threads(1);
+    const na::Tensor one_thread = na::gelu(x, approx);
+    na::set_num_threads(threads);
+    size_t differ = 0, first = 0;
+    for (size_t i = 0; i < v.size(); ++i) {
+      // One element alone runs the scalar path.
+      const float alone =
+          na::gelu(x.narrow(0, static_cast<int64_t>(i), 1).contiguous(), approx).item<float>();
+      const float a = whole.data_ptr<float>()[i], b = one_thread.data_ptr<float>()[i];
+      uint32_t ba, bb, bc;
+      std::memcpy(&ba, &a, 4);
+      std::memcpy(&bb, &b, 4);
+      std::memcpy(&bc, &alone, 4);
+      const bool same = (std::isnan(a) && std::isnan(b) && std::isnan(alone)) || (ba == bb && ba == bc);
+      if (!same && differ++ == 0) first = i;
+    }
+    EXPECT_EQ(differ, 0u) << approx << ": e.g. x = " << v[first];
+  }
+}
+
 TEST(ActivationKernels, Misuse) {
   na_test::expect_error([] { F::glu(na::randn({3, 5}), -1); }, {"[glu]", "even", "5"});
   na_test::expect_error([] { F::swiglu(na::randn({4}), 2); }, {"[swiglu]", "dim 2"});
