@@ -254,6 +254,16 @@ NA_VM_INLINE void neg_half_square(vf a, vf& hi, vf& lo) {
 #endif
 }
 
+// exp(-a^2/2) = (1 + w) 2^k for 0 <= a <= 14.5, returning w; -a^2/2 = hi + lo is formed exactly
+// enough that the result keeps about 1 ulp, and hi is passed back for normal_tail_ratio.  k is
+// a float, applied with scale2 (one vscalefps with AVX-512).
+NA_VM_INLINE vf exp_neg_half_square(vf a, vf& hi, vf& k) {
+  vf lo;
+  neg_half_square(a, hi, lo);
+  k = round_nearest(hi * kLog2e);
+  return exp_poly_m1((hi - k * kLn2Hi) + (lo - k * kLn2Lo));  // k * kLn2Hi is exact
+}
+
 // Phi(-a) exp(a^2/2) = erfc(a/sqrt2) exp(a^2/2) / 2 for 0 <= a <= 14.5 (Phi is the normal cdf)
 // as num/den, a rational function of degree 4/5 with positive coefficients (relative fit error
 // 2^-25.3 after rounding them to float).  Even and odd parts are evaluated separately in
@@ -567,15 +577,13 @@ NA_VM_INLINE vf gelu_erf(vf x) {
   using namespace detail;
   vf xc = clamp(x, -14.5f, 14.5f);  // beyond, Phi(-a) is below 2^-150
   vf a = abs(xc);
-  vf hi, lo;
-  neg_half_square(a, hi, lo);
-  vi n;
-  vf w = exp_reduce<true, true, false>(hi, lo, n);  // exp(-a^2/2) = (1 + w) 2^n
+  vf hi, k;
+  vf w = exp_neg_half_square(a, hi, k);
   vf num, den;
   normal_tail_ratio(a, hi, num, den);
   vf t = xc * num;
-  vf g = ldexp_split((t * w + t) / den, n);  // x Phi(-a)
-  return blend(x <= 0.0f, g, x - g);         // <=: -0 - -0 would be +0
+  vf g = scale2((t * w + t) / den, k);  // x Phi(-a)
+  return blend(x <= 0.0f, g, x - g);    // <=: -0 - -0 would be +0
 }
 
 // Phi(x) + x phi(x), phi(x) = exp(-x^2/2)/sqrt(2 pi).  With a = |x| and
@@ -583,14 +591,12 @@ NA_VM_INLINE vf gelu_erf(vf x) {
 NA_VM_INLINE vf gelu_erf_grad(vf x) {
   using namespace detail;
   vf a = clamp_above(abs(x), 14.5f);
-  vf hi, lo;
-  neg_half_square(a, hi, lo);
-  vi n;
-  vf w = exp_reduce<true, true, false>(hi, lo, n);
+  vf hi, k;
+  vf w = exp_neg_half_square(a, hi, k);
   vf num, den;
   normal_tail_ratio(a, hi, num, den);
   vf m = (a * -0x1.988454p-2f) * den + num;
-  vf g = ldexp_split((m * w + m) / den, n);
+  vf g = scale2((m * w + m) / den, k);
   // |x| < 0.7: 1/2 + x G(x^2), fit error 2^-27.6 relative to 1/2; the general form rounds
   // num and den just above 1/2 and 1 there, worth several ulp of the result.
   vf x2 = x * x;
@@ -609,8 +615,8 @@ NA_VM_INLINE vf gelu_tanh(vf x) {
   // error of e about |v| ulp, which only negative x sees (for x >= 0 it is damped by e/(1+e)).
   const vf y = clamp_below(abs(x) * ((x * x) * -0x1.a5a7d0p-4f - 0x1.26aec2p+1f), -200.0f);
   const vf k = round_nearest(y);
-  const vf p = exp2_poly(y - k);  // y - k is exact
-  const vf xm = clamp_below(x, -11.0f);            // keeps x e finite (-inf * 0) and the result -0
+  const vf p = exp2_poly(y - k);         // y - k is exact
+  const vf xm = clamp_below(x, -11.0f);  // keeps x e finite (-inf * 0) and the result -0
   const vf num = blend(x < 0.0f, scale2(p * xm, k), x);
   return num / (scale2(p, k) + 1.0f);  // the divider runs beside the FMA pipes: cheaper than rcp14
 }
