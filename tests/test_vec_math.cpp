@@ -161,8 +161,8 @@ struct FnSpec {
   double max_abs;
   double dense_lo, dense_hi;
   double zero;  // a zero of the function inside the range, or NaN
-  // gelu_tanh forms its exponent v in plain float: the bound grows by this many ulp per unit of
-  // |v| (the header's table).
+  // gelu_tanh and its gradient form the exponent v in plain float: the bound grows by this many
+  // ulp per unit of |v| (the header's table).
   double ulp_per_v = 0;
 };
 
@@ -182,7 +182,7 @@ const FnSpec kFns[] = {
     {kVmGeluErf, "gelu_erf", 6, 6.5, 0, -16, 16, 0},
     {kVmGeluErfGrad, "gelu_erf_grad", 2, 2, 8e-8, -16, 16, -0.7518},
     {kVmGeluTanh, "gelu_tanh", 4, 4, 0, -12, 12, 0, 2.6},
-    {kVmGeluTanhGrad, "gelu_tanh_grad", 4, 4, 6e-8, -12, 12, -0.7522},
+    {kVmGeluTanhGrad, "gelu_tanh_grad", 4, 4, 6e-8, -12, 12, -0.7522, 2.0},
     {kVmSilu, "silu", 4, 4, 0, -110, 30, 0},
     {kVmSiluGrad, "silu_grad", 4.5, 4.5, 1e-8, -110, 30, -1.2785},
     {kVmMish, "mish", 4.5, 5, 0, -110, 25, 0},
