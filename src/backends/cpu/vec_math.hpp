@@ -34,7 +34,8 @@
 //   erf              1.08   1.31
 //   sin, cos         0.502  0.502  any finite argument (exact reduction beyond 2^20)
 //   softplus         1.62   1.71
-//   gelu_erf         5.69   6.14   most of it from evaluating the Phi tail ratio in float
+//   gelu_erf         6+0.473x^2  6.13+0.473x^2  the x^2 term (x < 0) from -x^2/2 rounded in
+//                                          float; the rest from the Phi tail ratio in float
 //   gelu_tanh        4+2.47|v|  4+2.55|v|  v = sqrt(8/pi)(x + 0.044715 x^3); the |v| term only
 //                                          for x < 0 (exponent rounded in float, see there)
 //   silu             3.34   3.39
@@ -254,14 +255,15 @@ NA_VM_INLINE void neg_half_square(vf a, vf& hi, vf& lo) {
 #endif
 }
 
-// exp(-a^2/2) = (1 + w) 2^k for 0 <= a <= 14.5, returning w; -a^2/2 = hi + lo is formed exactly
-// enough that the result keeps about 1 ulp, and hi is passed back for normal_tail_ratio.  k is
+// exp(-a^2/2) = (1 + w) 2^k for 0 <= a <= 14.5, returning w, and hi = -a^2/2 rounded once
+// (normal_tail_ratio takes it too).  That rounding, up to a^2 2^-26 absolute, becomes a relative
+// error of up to about a^2/2 ulp of the exponential: the callers state bounds of C + x^2/2 ulp.
+// (Carrying -a^2/2 as a double-float kept about 1 ulp but cost 10% of gelu_erf's time.)  k is
 // a float, applied with scale2 (one vscalefps with AVX-512).
 NA_VM_INLINE vf exp_neg_half_square(vf a, vf& hi, vf& k) {
-  vf lo;
-  neg_half_square(a, hi, lo);
+  hi = (a * -0.5f) * a;
   k = round_nearest(hi * kLog2e);
-  return exp_poly_m1((hi - k * kLn2Hi) + (lo - k * kLn2Lo));  // k * kLn2Hi is exact
+  return exp_poly_m1(hi - k * kLn2Hi - k * kLn2Lo);  // k * kLn2Hi is exact
 }
 
 // Phi(-a) exp(a^2/2) = erfc(a/sqrt2) exp(a^2/2) / 2 for 0 <= a <= 14.5 (Phi is the normal cdf)
