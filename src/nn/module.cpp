@@ -133,21 +133,23 @@ std::vector<Tensor> Module::parameters(bool recurse) const {
 
 // Shared tensors (tied weights) and shared submodules are listed once, under the first name
 // they are reached by, as torch does; state_dict() lists every name.
-StateDict Module::named_parameters(bool recurse) const {
+StateDict Module::named_tensors(bool recurse, StateDict Module::*kind) const {
   StateDict out;
   std::unordered_set<const void*> seen_tensors;
   std::unordered_set<const Module*> seen_modules;
   std::function<void(const Module&, const std::string&)> walk = [&](const Module& m,
                                                                     const std::string& prefix) {
     if (!seen_modules.insert(&m).second) return;
-    for (const auto& [n, p] : m.params_)
-      if (p.defined() && seen_tensors.insert(p.impl()).second) out.emplace_back(join_name(prefix, n), p);
+    for (const auto& [n, t] : m.*kind)
+      if (t.defined() && seen_tensors.insert(t.impl()).second) out.emplace_back(join_name(prefix, n), t);
     if (!recurse) return;
     for (const auto& [n, c] : m.children_) walk(*c, join_name(prefix, n));
   };
   walk(*this, "");
   return out;
 }
+
+StateDict Module::named_parameters(bool recurse) const { return named_tensors(recurse, &Module::params_); }
 
 std::vector<Tensor> Module::buffers(bool recurse) const {
   std::vector<Tensor> out;
@@ -155,21 +157,7 @@ std::vector<Tensor> Module::buffers(bool recurse) const {
   return out;
 }
 
-StateDict Module::named_buffers(bool recurse) const {
-  StateDict out;
-  std::unordered_set<const void*> seen_tensors;
-  std::unordered_set<const Module*> seen_modules;
-  std::function<void(const Module&, const std::string&)> walk = [&](const Module& m,
-                                                                    const std::string& prefix) {
-    if (!seen_modules.insert(&m).second) return;
-    for (const auto& [n, b] : m.buffers_)
-      if (b.defined() && seen_tensors.insert(b.impl()).second) out.emplace_back(join_name(prefix, n), b);
-    if (!recurse) return;
-    for (const auto& [n, c] : m.children_) walk(*c, join_name(prefix, n));
-  };
-  walk(*this, "");
-  return out;
-}
+StateDict Module::named_buffers(bool recurse) const { return named_tensors(recurse, &Module::buffers_); }
 
 std::vector<std::shared_ptr<Module>> Module::children() const {
   std::vector<std::shared_ptr<Module>> out;

@@ -87,6 +87,8 @@ class Module : public std::enable_shared_from_this<Module> {
 
  private:
   std::string repr(int indent) const;
+  // named_parameters / named_buffers: `kind` is params_ or buffers_ (both StateDict's type).
+  StateDict named_tensors(bool recurse, StateDict Module::*kind) const;
   std::string type_name_;
   bool training_ = true;
   std::vector<std::pair<std::string, Tensor>> params_;
