@@ -278,6 +278,36 @@ INSTANTIATE_TEST_SUITE_P(
                       ClipCase{"clip_norm3", 0.7, 3.0}),
     [](const ::testing::TestParamInfo<ClipCase>& info) { return info.param.name; });
 
+// The virtual interface the schedulers use reaches each options class's own fields: lr, and
+// momentum or beta1; a clone is independent of its original; Adagrad has no momentum.
+TEST(OptimizerOptions, VirtualInterfaceReachesEachClassFields) {
+  optim::SGDOptions sgd;
+  optim::OptimizerOptions& s = sgd;
+  s.set_lr(0.5);
+  s.set_momentum(0.8);
+  EXPECT_EQ(sgd.lr(), 0.5);
+  EXPECT_EQ(sgd.momentum(), 0.8);
+  EXPECT_EQ(*s.get_momentum(), 0.8);
+
+  optim::AdamWOptions adamw;
+  optim::OptimizerOptions& a = adamw;
+  a.set_momentum(0.85);
+  EXPECT_EQ(adamw.betas().first, 0.85);
+  EXPECT_EQ(adamw.betas().second, 0.999);  // beta2 untouched
+  EXPECT_EQ(a.get_lr(), 1e-3);
+
+  std::unique_ptr<optim::OptimizerOptions> c = a.clone();
+  c->set_lr(0.25);
+  EXPECT_EQ(adamw.lr(), 1e-3);
+  EXPECT_EQ(dynamic_cast<optim::AdamWOptions&>(*c).lr(), 0.25);
+  EXPECT_EQ(dynamic_cast<optim::AdamWOptions&>(*c).betas().first, 0.85);
+
+  optim::AdagradOptions ada;
+  optim::OptimizerOptions& g = ada;
+  EXPECT_FALSE(g.get_momentum().has_value());
+  expect_error([&] { g.set_momentum(0.9); }, {"[optim]", "no momentum"});
+}
+
 TEST(ClipGrad, SkipsMissingGradsAndKeepsNaN) {
   Tensor a = leaf(na::tensor<float>({3.f, 4.f}));
   Tensor b = leaf(na::tensor<float>({1.f}));  // no grad: ignored

@@ -5,7 +5,7 @@
 namespace neural_arch::optim {
 
 /// Adagrad hyper-parameters with PyTorch's defaults.
-struct AdagradOptions : OptimizerOptions {
+struct AdagradOptions : OptionsBase<AdagradOptions> {
   NA_OPTIM_ARG(double, lr, 1e-2);
   NA_OPTIM_ARG(double, lr_decay, 0.0);
   NA_OPTIM_ARG(double, weight_decay, 0.0);
@@ -14,9 +14,6 @@ struct AdagradOptions : OptimizerOptions {
   NA_OPTIM_ARG(bool, maximize, false);
 
  public:
-  std::unique_ptr<OptimizerOptions> clone() const override { return std::make_unique<AdagradOptions>(*this); }
-  double get_lr() const override { return lr_; }
-  void set_lr(double v) override { lr_ = v; }
   void visit(OptionsVisitor& v) override;
 };
 

@@ -5,7 +5,7 @@
 namespace neural_arch::optim {
 
 /// Adam hyper-parameters with PyTorch's defaults.
-struct AdamOptions : OptimizerOptions {
+struct AdamOptions : OptionsBase<AdamOptions> {
   NA_OPTIM_ARG(double, lr, 1e-3);
   NA_OPTIM_ARG(Betas, betas, (Betas{0.9, 0.999}));
   NA_OPTIM_ARG(double, eps, 1e-8);
@@ -14,16 +14,11 @@ struct AdamOptions : OptimizerOptions {
   NA_OPTIM_ARG(bool, maximize, false);
 
  public:
-  std::unique_ptr<OptimizerOptions> clone() const override { return std::make_unique<AdamOptions>(*this); }
-  double get_lr() const override { return lr_; }
-  void set_lr(double v) override { lr_ = v; }
-  std::optional<double> get_momentum() const override { return betas_.first; }
-  void set_momentum(double v) override { betas_.first = v; }
   void visit(OptionsVisitor& v) override;
 };
 
 /// AdamW hyper-parameters: Adam's, with weight_decay 1e-2 (decoupled), as torch.optim.AdamW.
-struct AdamWOptions : OptimizerOptions {
+struct AdamWOptions : OptionsBase<AdamWOptions> {
   NA_OPTIM_ARG(double, lr, 1e-3);
   NA_OPTIM_ARG(Betas, betas, (Betas{0.9, 0.999}));
   NA_OPTIM_ARG(double, eps, 1e-8);
@@ -32,11 +27,6 @@ struct AdamWOptions : OptimizerOptions {
   NA_OPTIM_ARG(bool, maximize, false);
 
  public:
-  std::unique_ptr<OptimizerOptions> clone() const override { return std::make_unique<AdamWOptions>(*this); }
-  double get_lr() const override { return lr_; }
-  void set_lr(double v) override { lr_ = v; }
-  std::optional<double> get_momentum() const override { return betas_.first; }
-  void set_momentum(double v) override { betas_.first = v; }
   void visit(OptionsVisitor& v) override;
 };
 

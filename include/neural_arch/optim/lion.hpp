@@ -6,17 +6,12 @@ namespace neural_arch::optim {
 
 /// Lion hyper-parameters with the paper's / lion-pytorch's defaults. Betas may be 1
 /// (lion-pytorch accepts [0, 1]).
-struct LionOptions : OptimizerOptions {
+struct LionOptions : OptionsBase<LionOptions> {
   NA_OPTIM_ARG(double, lr, 1e-4);
   NA_OPTIM_ARG(Betas, betas, (Betas{0.9, 0.99}));
   NA_OPTIM_ARG(double, weight_decay, 0.0);
 
  public:
-  std::unique_ptr<OptimizerOptions> clone() const override { return std::make_unique<LionOptions>(*this); }
-  double get_lr() const override { return lr_; }
-  void set_lr(double v) override { lr_ = v; }
-  std::optional<double> get_momentum() const override { return betas_.first; }
-  void set_momentum(double v) override { betas_.first = v; }
   void visit(OptionsVisitor& v) override;
 };
 

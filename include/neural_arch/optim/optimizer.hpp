@@ -66,6 +66,41 @@ class OptimizerOptions {
  private:                                    \
   T name##_ = default_value
 
+/// The overrides every options class would write the same way, from its own chained setters and
+/// getters: clone(), the learning rate, and momentum() (SGD, RMSprop) or betas().first (Adam,
+/// AdamW, Lion) as the momentum schedulers cycle.
+///
+///   struct MyOptions : OptionsBase<MyOptions> { NA_OPTIM_ARG(double, lr, 1e-3); ... };
+template <class Derived> class OptionsBase : public OptimizerOptions {
+ public:
+  std::unique_ptr<OptimizerOptions> clone() const override { return std::make_unique<Derived>(self()); }
+  double get_lr() const override { return self().lr(); }
+  void set_lr(double v) override { self().lr(v); }
+  std::optional<double> get_momentum() const override {
+    if constexpr (requires(const Derived& d) { d.momentum(); })
+      return self().momentum();
+    else if constexpr (requires(const Derived& d) { d.betas(); })
+      return self().betas().first;
+    else
+      return std::nullopt;
+  }
+  void set_momentum(double v) override {
+    if constexpr (requires(const Derived& d) { d.momentum(); }) {
+      self().momentum(v);
+    } else if constexpr (requires(const Derived& d) { d.betas(); }) {
+      Betas b = self().betas();
+      b.first = v;
+      self().betas(b);
+    } else {
+      OptimizerOptions::set_momentum(v);
+    }
+  }
+
+ private:
+  const Derived& self() const { return static_cast<const Derived&>(*this); }
+  Derived& self() { return static_cast<Derived&>(*this); }
+};
+
 /// A set of parameters updated with the same options. `options` null means "the optimizer's
 /// defaults" (filled in by the optimizer when the group is added).
 ///

@@ -5,7 +5,7 @@
 namespace neural_arch::optim {
 
 /// RMSprop hyper-parameters with PyTorch's defaults.
-struct RMSpropOptions : OptimizerOptions {
+struct RMSpropOptions : OptionsBase<RMSpropOptions> {
   NA_OPTIM_ARG(double, lr, 1e-2);
   NA_OPTIM_ARG(double, alpha, 0.99);
   NA_OPTIM_ARG(double, eps, 1e-8);
@@ -15,11 +15,6 @@ struct RMSpropOptions : OptimizerOptions {
   NA_OPTIM_ARG(bool, maximize, false);
 
  public:
-  std::unique_ptr<OptimizerOptions> clone() const override { return std::make_unique<RMSpropOptions>(*this); }
-  double get_lr() const override { return lr_; }
-  void set_lr(double v) override { lr_ = v; }
-  std::optional<double> get_momentum() const override { return momentum_; }
-  void set_momentum(double v) override { momentum_ = v; }
   void visit(OptionsVisitor& v) override;
 };
 

@@ -5,7 +5,7 @@
 namespace neural_arch::optim {
 
 /// SGD hyper-parameters, PyTorch's defaults (lr 1e-3 as in PyTorch >= 2.2; 1.x had no default).
-struct SGDOptions : OptimizerOptions {
+struct SGDOptions : OptionsBase<SGDOptions> {
   NA_OPTIM_ARG(double, lr, 1e-3);
   NA_OPTIM_ARG(double, momentum, 0.0);
   NA_OPTIM_ARG(double, dampening, 0.0);
@@ -14,11 +14,6 @@ struct SGDOptions : OptimizerOptions {
   NA_OPTIM_ARG(bool, maximize, false);
 
  public:
-  std::unique_ptr<OptimizerOptions> clone() const override { return std::make_unique<SGDOptions>(*this); }
-  double get_lr() const override { return lr_; }
-  void set_lr(double v) override { lr_ = v; }
-  std::optional<double> get_momentum() const override { return momentum_; }
-  void set_momentum(double v) override { momentum_ = v; }
   void visit(OptionsVisitor& v) override;
 };
 
