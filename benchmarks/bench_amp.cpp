@@ -496,19 +496,10 @@ void bench_attention(const na_bench::CommonArgs& args, const na_bench::MachineIn
 
 int main(int argc, char** argv) {
   try {
-    const na_bench::CommonArgs args = na_bench::parse_common_args(argc, argv, 2);
-    for (const auto& a : args.rest) {
-      if (a == "-h" || a == "--help") {
-        std::cout << "usage: bench_amp [options] [--torch-f32-mlp]\n" << na_bench::common_usage();
-        return 0;
-      }
-      if (a == "--torch-f32-mlp") {
-        g_torch_f32_mlp = true;
-        continue;
-      }
-      throw std::invalid_argument("unknown argument '" + a + "'\nusage: bench_amp [options]\n" +
-                                  na_bench::common_usage());
-    }
+    const na_bench::CommonArgs args =
+        na_bench::parse_args(argc, argv, "bench_amp",
+                             {{"--torch-f32-mlp", "", "time libtorch's f32 MLP step even on a reference BLAS",
+                               [](const std::string&) { g_torch_f32_mlp = true; }}});
 #ifdef NA_HAVE_LIBTORCH
     na_bench::prepare_libtorch(argv, false);
 #endif

@@ -49,33 +49,19 @@ struct Settings {
   bool torch_malloc_keep = true;
 };
 
-std::string usage() {
-  return "usage: bench_core [options]\n" + na_bench::common_usage() +
-         "  --torch-malloc M  keep (default): glibc keeps freed blocks for reuse;\n"
-         "                    default: glibc's own settings (unmaps large blocks on free)\n"
-         "environment: ATEN_CPU_CAPABILITY (default here: avx512 when the CPU has it)\n";
-}
-
 Settings parse(int argc, char** argv) {
   Settings s;
-  s.common = na_bench::parse_common_args(argc, argv, 2);
-  for (size_t i = 0; i < s.common.rest.size(); ++i) {
-    const std::string& a = s.common.rest[i];
-    std::string v;
-    if (a == "--torch-malloc" && i + 1 < s.common.rest.size()) {
-      v = s.common.rest[++i];
-    } else if (a.rfind("--torch-malloc=", 0) == 0) {
-      v = a.substr(std::strlen("--torch-malloc="));
-    } else if (a == "-h" || a == "--help") {
-      std::cout << usage();
-      std::exit(0);
-    } else {
-      throw std::invalid_argument("unknown argument '" + a + "'\n" + usage());
-    }
-    if (v != "keep" && v != "default")
-      throw std::invalid_argument("--torch-malloc takes keep or default, got '" + v + "'");
-    s.torch_malloc_keep = v == "keep";
-  }
+  s.common = na_bench::parse_args(
+      argc, argv, "bench_core",
+      {{"--torch-malloc", "M",
+        "keep (default): glibc keeps freed blocks for reuse;\n"
+        "                   default: glibc's own settings (unmaps large blocks on free)",
+        [&](const std::string& v) {
+          if (v != "keep" && v != "default")
+            throw std::invalid_argument("--torch-malloc takes keep or default, got '" + v + "'");
+          s.torch_malloc_keep = v == "keep";
+        }}},
+      "environment: ATEN_CPU_CAPABILITY (default here: avx512 when the CPU has it)\n");
   return s;
 }
 

@@ -10,12 +10,7 @@
 
 int main(int argc, char** argv) {
   try {
-    const auto args = na_bench::parse_common_args(argc, argv, 2);
-    if (!args.rest.empty()) {
-      std::cerr << "bench_limits: unknown argument '" << args.rest.front()
-                << "'\nusage: bench_limits [--threads N]\n";
-      return 1;
-    }
+    const auto args = na_bench::parse_args(argc, argv, "bench_limits");
     const size_t bytes = na_bench::default_stream_bytes();
     std::printf("cpu: %s  host isa: %s  stream array: %zu MiB (x3)\n", na_bench::cpu_model().c_str(),
                 na_bench::host_isa().c_str(), bytes >> 20);

@@ -233,15 +233,7 @@ void bench_step(const Kind& kind, int64_t rows, int64_t cols, const na_bench::Co
 
 int main(int argc, char** argv) {
   try {
-    const na_bench::CommonArgs args = na_bench::parse_common_args(argc, argv, 2);
-    for (const auto& a : args.rest) {
-      if (a == "-h" || a == "--help") {
-        std::cout << "usage: bench_optim [options]\n" << na_bench::common_usage();
-        return 0;
-      }
-      throw std::invalid_argument("unknown argument '" + a + "'\nusage: bench_optim [options]\n" +
-                                  na_bench::common_usage());
-    }
+    const na_bench::CommonArgs args = na_bench::parse_args(argc, argv, "bench_optim");
 #ifdef NA_HAVE_LIBTORCH
     // Keeps freed blocks in the heap, so libtorch's per-step temporaries reuse warm pages.
     // (This program used a 32 MiB mmap threshold, thinking glibc rejects more; glibc 2.36

@@ -85,27 +85,18 @@ struct Settings {
   int steps = 10;  // timed steps of ours; libtorch gets fewer when its GEMM is slow (see main)
 };
 
-std::string usage() {
-  return "usage: bench_train [options]\n" + na_bench::common_usage() +
-         "  --steps N         timed training steps of neural_arch (default 10; libtorch: see --help text)\n"
-         "environment: ATEN_CPU_CAPABILITY (default here: avx512 when the CPU has it)\n";
-}
-
 Settings parse(int argc, char** argv) {
   Settings s;
-  s.common = na_bench::parse_common_args(argc, argv, 2);
-  for (size_t i = 0; i < s.common.rest.size(); ++i) {
-    const std::string& a = s.common.rest[i];
-    if (a == "--steps" && i + 1 < s.common.rest.size()) {
-      s.steps = std::stoi(s.common.rest[++i]);
-      if (s.steps < 1) throw std::invalid_argument("--steps must be >= 1");
-    } else if (a == "-h" || a == "--help") {
-      std::cout << usage();
-      std::exit(0);
-    } else {
-      throw std::invalid_argument("unknown argument '" + a + "'\n" + usage());
-    }
-  }
+  s.common =
+      na_bench::parse_args(argc, argv, "bench_train",
+                           {{"--steps", "N",
+                             "timed training steps of neural_arch (default 10; libtorch gets fewer "
+                             "when its GEMM is slow)",
+                             [&](const std::string& v) {
+                               s.steps = std::stoi(v);
+                               if (s.steps < 1) throw std::invalid_argument("--steps must be >= 1");
+                             }}},
+                           "environment: ATEN_CPU_CAPABILITY (default here: avx512 when the CPU has it)\n");
   if (s.common.quick) s.steps = 2;
   return s;
 }

@@ -735,6 +735,44 @@ CommonArgs parse_common_args(int argc, char** argv, int default_threads) {
   return args;
 }
 
+CommonArgs parse_args(int argc, char** argv, const std::string& program,
+                      const std::vector<ProgramOption>& own, const std::string& notes, int default_threads) {
+  CommonArgs args = parse_common_args(argc, argv, default_threads);
+  std::string usage = "usage: " + program + " [options]\n" + common_usage();
+  for (const ProgramOption& o : own) {
+    std::string left = "  " + o.name + (o.value.empty() ? "" : " " + o.value);
+    left.resize(std::max<size_t>(left.size() + 1, 18), ' ');
+    usage += left + o.help + "\n";
+  }
+  usage += notes;
+  for (size_t i = 0; i < args.rest.size(); ++i) {
+    const std::string& a = args.rest[i];
+    if (a == "-h" || a == "--help") {
+      std::cout << usage;
+      std::exit(0);
+    }
+    const ProgramOption* match = nullptr;
+    std::string value;
+    for (const ProgramOption& o : own) {
+      if (a == o.name) {
+        if (!o.value.empty()) {
+          if (i + 1 >= args.rest.size()) throw std::invalid_argument(o.name + " needs a value\n" + usage);
+          value = args.rest[++i];
+        }
+        match = &o;
+      } else if (!o.value.empty() && a.rfind(o.name + "=", 0) == 0) {
+        value = a.substr(o.name.size() + 1);
+        match = &o;
+      }
+      if (match) break;
+    }
+    if (!match) throw std::invalid_argument("unknown argument '" + a + "'\n" + usage);
+    match->set(value);
+  }
+  args.rest.clear();
+  return args;
+}
+
 std::string common_usage() {
   return "  --json FILE     write the rows as a JSON list to FILE (atomically)\n"
          "  --threads N     threads for us and for the baseline (default 2)\n"

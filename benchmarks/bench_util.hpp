@@ -238,4 +238,19 @@ CommonArgs parse_common_args(int argc, char** argv, int default_threads = 2);
 /// Usage text for the options parse_common_args knows.
 std::string common_usage();
 
+/// A program's own command-line option: `--name VALUE` or `--name=VALUE` when `value` names the
+/// value (for the usage text), a bare flag `--name` when it is empty. `set` receives the value
+/// ("" for a flag) and throws std::invalid_argument for a bad one.
+struct ProgramOption {
+  std::string name, value, help;
+  std::function<void(const std::string&)> set;
+};
+
+/// parse_common_args, then the program's own options, so that no program repeats the loop:
+/// -h / --help prints the usage (program name, common options, own options, then `notes`) and
+/// exits 0; any other unknown argument throws std::invalid_argument with the usage.
+CommonArgs parse_args(int argc, char** argv, const std::string& program,
+                      const std::vector<ProgramOption>& own = {}, const std::string& notes = "",
+                      int default_threads = 2);
+
 }  // namespace na_bench

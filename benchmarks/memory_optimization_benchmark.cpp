@@ -331,22 +331,12 @@ void bench_train_step(const Settings& st, Report& rep) {
 int main(int argc, char** argv) {
   try {
     Settings settings;
-    settings.common = na_bench::parse_common_args(argc, argv, 2);
+    settings.common = na_bench::parse_args(
+        argc, argv, "memory_optimization_benchmark",
+        {{"--torch-max-gflop", "G",
+          "skip libtorch on models above G GFLOP a step (default: none, 60 on a reference BLAS)",
+          [&](const std::string& v) { settings.torch_max_gflop = std::stod(v); }}});
     const auto& args = settings.common;
-    const std::string usage =
-        "usage: memory_optimization_benchmark [options] [--torch-max-gflop G]\n" + na_bench::common_usage();
-    for (size_t i = 0; i < args.rest.size(); ++i) {
-      const std::string& a = args.rest[i];
-      if (a == "-h" || a == "--help") {
-        std::cout << usage;
-        return 0;
-      }
-      if (a == "--torch-max-gflop" && i + 1 < args.rest.size()) {
-        settings.torch_max_gflop = std::stod(args.rest[++i]);
-        continue;
-      }
-      throw std::invalid_argument("unknown argument '" + a + "'\n" + usage);
-    }
 #ifdef NA_HAVE_LIBTORCH
     na_bench::prepare_libtorch(argv, false);
 #endif

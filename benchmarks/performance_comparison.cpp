@@ -616,14 +616,7 @@ void bench_attention(Ctx& c, int64_t B, int64_t H, int64_t T, int64_t D) {
 int main(int argc, char** argv) {
   try {
     Ctx c;
-    c.args = na_bench::parse_common_args(argc, argv, 2);
-    for (const std::string& a : c.args.rest) {
-      if (a == "-h" || a == "--help") {
-        std::cout << "usage: performance_comparison [options]\n" << na_bench::common_usage();
-        return 0;
-      }
-      throw std::invalid_argument("unknown argument '" + a + "'\n" + na_bench::common_usage());
-    }
+    c.args = na_bench::parse_args(argc, argv, "performance_comparison");
     na_bench::prepare_libtorch(argv);
     na_bench::set_threads(c.args.threads);
     if (c.args.quick) {
