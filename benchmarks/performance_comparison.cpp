@@ -227,8 +227,8 @@ void add_seed_numpy(Ctx& c, Row& r, const std::string& task) {
 // ------------------------------------------------------------------ GELU
 
 // Inputs are standard normal.  f64 rows (name suffix /f64) time the libmvec path of
-// vec_math_f64.hpp; rows with suffix /randn_x4 scale the inputs by 4, so that most vectors hold
-// a lane outside [-3, 3), where the AVX-512 kernels leave their tables for the exp-based forms.
+// vec_math_f64.hpp; rows with suffix /randn_x4 scale the inputs by 4, to show whether a kernel's
+// cost depends on the inputs' spread (a fast path for narrow inputs would show up here).
 void bench_gelu(Ctx& c, int64_t rows, int64_t cols, bool tanh_form, na::DType dt = na::kFloat32,
                 double scale = 1.0) {
   const bool f64 = dt == na::kFloat64;

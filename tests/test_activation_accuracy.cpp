@@ -406,7 +406,8 @@ TEST(ActivationKernels, GatedUnitsMatchTheirCompositions) {
 // path with a fallback, tried for gelu, has to keep this too.)
 TEST(ActivationKernels, ResultsDoNotDependOnPosition) {
   na::manual_seed(8);
-  // Mostly narrow values with wide ones, specials and the table's edges mixed in.
+  // Mostly narrow values with wide ones and specials mixed in (and ±3, where a narrow-input fast
+  // path would end).
   std::vector<float> v;
   const na::Tensor r = na::randn({4099});
   for (int64_t i = 0; i < r.numel(); ++i) {
