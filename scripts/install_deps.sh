@@ -6,7 +6,8 @@
 #                                         OpenBLAS (OpenMP build), which Debian's alternatives then
 #                                         give libtorch as its BLAS instead of the netlib reference
 #                                         BLAS, so its fp32 GEMM is not a straw man; NumPy (the
-#                                         seed's "Standard" formulas in performance_comparison)
+#                                         seed's "Standard" formulas in performance_comparison);
+#                                         Google Benchmark; python3 for scripts/gen_benchmarks_md.py
 #   scripts/install_deps.sh --reference   + PyTorch and NumPy for Python (tests/reference generator)
 #   scripts/install_deps.sh --data        + Fashion-MNIST and fortunes (~2 MB of text, the examples' data)
 #   scripts/install_deps.sh --check       only report what is missing (exit 1 if anything is)
@@ -16,15 +17,21 @@
 # never goes on with a half-installed toolchain.
 set -euo pipefail
 
-usage() { sed -n '2,12s/^# \{0,1\}//p' "$0"; }
+usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; }
 
+# The list must build everything on a minimal Debian 12 (debootstrap --variant=minbase), which
+# scripts/fresh_machine_check.sh proves. Packages whose reason is not obvious:
+#   ocl-icd-opencl-dev   oneDNN's CMake config (dnnl-config.cmake) calls find_package(OpenCL)
+#                        and fails without OpenCL's headers and libOpenCL.so; libdnnl-dev only
+#                        Recommends it, and we install with --no-install-recommends.
+#   zlib1g-dev           gzip-compressed IDX (MNIST-format) files.
 # OpenMP comes from GCC's own libgomp (pulled in by g++), so no libomp-dev.
-# The sanitizer runtimes (libasan, libubsan) are dependencies of gcc-12 itself.
-packages=(cmake g++ make libdnnl-dev zlib1g-dev googletest libgtest-dev libgmock-dev libbenchmark-dev python3)
+# The sanitizer runtimes (libasan, libubsan, libtsan) are dependencies of gcc-12 itself.
+packages=(cmake g++ make libdnnl-dev ocl-icd-opencl-dev zlib1g-dev googletest libgtest-dev libgmock-dev)
 check_only=0
 for arg in "$@"; do
   case "$arg" in
-    --bench) packages+=(libtorch-dev libopenblas0-openmp python3-numpy) ;;
+    --bench) packages+=(libtorch-dev libopenblas0-openmp python3-numpy libbenchmark-dev python3) ;;
     --reference) packages+=(python3-torch python3-numpy) ;;
     --data) packages+=(dataset-fashion-mnist fortunes) ;;
     --check) check_only=1 ;;
@@ -46,6 +53,8 @@ if ((${#missing[@]} == 0)); then
 fi
 
 install_cmd=(apt-get install -y --no-install-recommends "${missing[@]}")
+# Dpkg::Use-Pty=0: no progress bars (thousands of lines in a log without a terminal).
+quiet_opts=(-o Dpkg::Use-Pty=0)
 echo "install_deps.sh: missing packages: ${missing[*]}"
 if ((check_only)); then
   echo "install with: ${install_cmd[*]}"
@@ -60,5 +69,5 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 # </dev/null: CI runs without a terminal; nothing here may wait for an answer.
 apt-get update </dev/null
-"${install_cmd[@]}" </dev/null
+"${install_cmd[0]}" "${quiet_opts[@]}" "${install_cmd[@]:1}" </dev/null
 echo "install_deps.sh: installed ${missing[*]}"
