@@ -9,7 +9,8 @@
 #   7. package consumer        cmake --install build into build/install, then tests/consumer
 #                              built against it with find_package(neural_arch)
 # Stops at the first failing step with a non-zero exit. NA_JOBS sets build/ctest parallelism
-# (default 2, the size of the CI machine).
+# (default 2, the size of the CI machine). NA_SKIP_SANITIZERS=1 skips steps 4 and 5 (and says
+# so): scripts/fresh_machine_check.sh uses it when CI time demands.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
@@ -78,23 +79,30 @@ cmake --build build -j"$jobs"
 step "tests (Release)"
 run_ctest build
 
-step "sanitizer build (build-asan/, address+undefined)"
-# -O1 -g1: the speed ASan is meant to run at, with line tables for its stack traces and
-# a much cheaper compile than full -g. Asserts stay on (no -DNDEBUG) to catch more.
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo '-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1' \
-  -DNA_SANITIZE=address,undefined -DNA_BUILD_TESTS=ON -DNA_BUILD_EXAMPLES=OFF -DNA_BUILD_BENCHMARKS=OFF
-# The build runs the test binary to list its cases (gtest_discover_tests), so the sanitizer
-# options below apply from here on.
-export ASAN_OPTIONS=detect_leaks=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-if [[ -f tests/sanitizers/lsan.supp ]]; then
-  export LSAN_OPTIONS=suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0
-fi
-cmake --build build-asan -j"$jobs"
+if [[ ${NA_SKIP_SANITIZERS:-0} == 1 ]]; then
+  step "sanitizer build (build-asan/, address+undefined)"
+  echo "SKIPPED: NA_SKIP_SANITIZERS=1"
+  step "tests under ASan+UBSan"
+  echo "SKIPPED: NA_SKIP_SANITIZERS=1"
+else
+  step "sanitizer build (build-asan/, address+undefined)"
+  # -O1 -g1: the speed ASan is meant to run at, with line tables for its stack traces and
+  # a much cheaper compile than full -g. Asserts stay on (no -DNDEBUG) to catch more.
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo '-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1' \
+    -DNA_SANITIZE=address,undefined -DNA_BUILD_TESTS=ON -DNA_BUILD_EXAMPLES=OFF -DNA_BUILD_BENCHMARKS=OFF
+  # The build runs the test binary to list its cases (gtest_discover_tests), so the sanitizer
+  # options below apply from here on.
+  export ASAN_OPTIONS=detect_leaks=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  if [[ -f tests/sanitizers/lsan.supp ]]; then
+    export LSAN_OPTIONS=suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0
+  fi
+  cmake --build build-asan -j"$jobs"
 
-step "tests under ASan+UBSan"
-run_ctest build-asan
-unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
+  step "tests under ASan+UBSan"
+  run_ctest build-asan
+  unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
+fi
 
 step "memory pool under ThreadSanitizer (build-tsan/)"
 # Only the pool and its own test file (which need nothing else), compiled directly: a TSan
