@@ -85,6 +85,9 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
+# A signal ends the script through exit, so the EXIT trap still removes the root.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 stage "host tools"
 # debootstrap builds the root; unshare and findmnt come with util-linux (essential).
@@ -131,7 +134,11 @@ git -C "$root/root/neural_arch" checkout --quiet "$commit"
 echo "cloned $commit into /root/neural_arch"
 
 # Runs a command line as root in the pristine root, with /proc, /sys and /dev mounted in a
-# private mount namespace and an environment like a fresh login's (none of this host's).
+# private mount namespace and an environment like a fresh login's: none of this host's but
+# NA_JOBS and, when the caller set it, OMP_WAIT_POLICY (passive keeps a check on a busy
+# machine from crawling; CI leaves it unset, as a user would).
+pass_env=("NA_JOBS=$jobs")
+[[ -n "${OMP_WAIT_POLICY:-}" ]] && pass_env+=("OMP_WAIT_POLICY=$OMP_WAIT_POLICY")
 in_root() {
   unshare --mount --propagation private -- bash -euc '
     root=$1; shift
@@ -139,8 +146,8 @@ in_root() {
     mount --rbind /sys "$root/sys"
     mount --rbind /dev "$root/dev"
     exec chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
-      PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-      "NA_JOBS='"$jobs"'" "$@"' in_root "$root" "$@"
+      PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"' \
+    in_root "$root" "${pass_env[@]}" "$@"
 }
 
 stage "README command 1: scripts/run_main.sh"
@@ -175,8 +182,9 @@ end_stage
 printf '\n######## fresh machine check passed in %ds (commit %s) ########\n' \
   $((SECONDS - start_all)) "${commit:0:12}"
 printf '  %s\n' "${timings[@]}"
-echo "  main job:  $main_summary"
-echo "  test suite: $test_summary"
 if ((skip_sanitizers)); then
-  echo "  the ASan+UBSan stage was skipped (--skip-sanitizers)"
+  echo "the test command's ASan+UBSan stage was skipped (--skip-sanitizers)"
 fi
+echo "main job: $main_summary"
+# Last, alone on its line: the test command's own closing count.
+echo "$test_summary"
