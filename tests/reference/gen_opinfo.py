@@ -16,6 +16,8 @@ sample inputs. For every op it writes data/opinfo/<op>.<edge>.bin for each edge 
   empty      a zero-size dim (the reduced dim, for reductions)
   broadcast  operands of different shapes (binary ops)
   int64      the float inputs rounded to int64: values and dtype, or `error` when torch refuses
+  special    float64 inputs from a grid of kinks and bounds (0, -0, +-0.5, +-1, +-3, +-6, ...),
+             shifted per input so binary ops also see ties: gradients at kinks
 
 A case whose op raises in torch stores only its inputs and `error` (bool, true); the C++ side
 must then throw neural_arch::Error. Input tensors are x0, x1, ... in argument order.
@@ -49,6 +51,17 @@ def draw(kind, shape, arg):
     if arg == "unit":
         return torch.rand(shape, dtype=F64) * 1.8 - 0.9
     return v
+
+
+SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 6.0, -6.0, 3.0, -3.0, 2.0, 0.7, -2.0, 1e-3]
+
+
+def special_values(t, k):
+    """t's shape filled with the SPECIAL grid, starting k places in (so inputs k and k+1 meet
+    in ties and in different pairs)."""
+    n = t.numel()
+    vals = [SPECIAL[(i + k) % len(SPECIAL)] for i in range(n)]
+    return torch.tensor(vals, dtype=F64).reshape(t.shape)
 
 
 def plant_nonfinite(t):
@@ -252,6 +265,8 @@ def register(op):
         add("empty", lambda: run(op, sample(op, op.empty), op.grad))
     if op.broadcast is not None:
         add("broadcast", lambda: run(op, sample(op, op.broadcast), op.grad))
+    add("special", lambda: run(op, [special_values(t, 3 * k) if t.is_floating_point() else t
+                                     for k, t in enumerate(sample(op))], op.grad))
     if op.int64:
         add("int64", lambda: run(op, [(t * 3).round().to(torch.int64) if t.is_floating_point() else t
                                       for t in sample(op)], False))
