@@ -2,8 +2,9 @@
 // tests/reference/gen_opinfo.py wrote for it (data/opinfo/<op>.<edge>.bin).
 //
 //   OpInfoReference.<op>_<edge>  outputs (values, dtype, shape; NaN/inf exactly) and gradients
-//                                for every stored edge case: f64, f32, nonfinite, empty,
-//                                broadcast, int64; a case torch refuses must throw na::Error
+//                                for every stored edge case: f64, f32, bf16 (forward), nonfinite,
+//                                special (kinks), empty, broadcast, int64; a case torch refuses
+//                                must throw na::Error
 //   OpInfoNoncontig.<op>         the f64 case with every float input a strided (non-contiguous) view
 //   OpInfoGradcheck.<op>         finite differences on the f64 sample
 //   OpInfoReentrant.<op>         a second backward without retain_graph: runs (with the same
@@ -19,6 +20,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -50,6 +52,8 @@ const std::map<std::string, std::string>& known_differences() {
        "gradient at NaN: torch gives 0 in its vectorised loop and the gradient in its scalar tail; "
        "neural_arch passes it everywhere, as relu's backward does in both"},
       {"relu6.nonfinite", "as hardtanh.nonfinite (relu6 is hardtanh(0, 6))"},
+      {"prod.bf16",
+       "torch 1.13 has no CPU bfloat16 prod (it raises); neural_arch computes it in float32 and rounds"},
       {"matmul.int64", "integer matmul is an Error (the GEMM backends are floating only); torch multiplies"},
       {"mm.int64", "integer matmul is an Error (the GEMM backends are floating only); torch multiplies"},
       {"bmm.int64", "integer matmul is an Error (the GEMM backends are floating only); torch multiplies"},
@@ -69,7 +73,8 @@ Tol tol_for(na::DType t) {
 }
 
 /// Same dtype and shape; values within tolerance, NaN where NaN, infinities exactly.
-std::string mismatch(const Tensor& actual, const Tensor& expected) {
+std::string mismatch(const Tensor& actual, const Tensor& expected,
+                     std::optional<Tol> tolerance = std::nullopt) {
   std::ostringstream os;
   if (!actual.defined()) return "result is undefined";
   if (actual.dtype() != expected.dtype() || actual.shape() != expected.shape()) {
@@ -78,7 +83,7 @@ std::string mismatch(const Tensor& actual, const Tensor& expected) {
     return os.str();
   }
   const auto a = actual.to_vector<double>(), e = expected.to_vector<double>();
-  const Tol tol = tol_for(expected.dtype());
+  const Tol tol = tolerance.value_or(tol_for(expected.dtype()));
   for (size_t i = 0; i < a.size(); ++i) {
     bool ok;
     if (std::isnan(e[i]) || std::isnan(a[i]))
@@ -118,7 +123,7 @@ Tensor strided(const Tensor& t) {
 
 /// Runs the op on the case's inputs (leaves for the inputs with a stored gradient) and returns
 /// the problems found: empty when the outputs and gradients match torch's.
-std::string check_case(const OpInfo& op, const RefCase& c, bool noncontig) {
+std::string check_case(const OpInfo& op, const RefCase& c, bool noncontig, bool bf16) {
   Args in;
   std::vector<Tensor> leaves;
   std::vector<std::string> grad_names;
@@ -127,6 +132,7 @@ std::string check_case(const OpInfo& op, const RefCase& c, bool noncontig) {
     if (!c.has(n)) break;
     Tensor t = c.at(n);
     if (noncontig && na::is_floating(t.dtype())) t = strided(t);
+    if (bf16 && na::is_floating(t.dtype())) t = t.to(na::kBFloat16);  // stored as the exact float32
     if (c.has("grad_" + n)) {
       t = noncontig ? t : t.clone();
       t = t.detach().requires_grad_();
@@ -149,6 +155,14 @@ std::string check_case(const OpInfo& op, const RefCase& c, bool noncontig) {
     out = op.fn(in);
   } catch (const na::Error& e) {
     return std::string("neural_arch raises where torch does not: ") + e.what();
+  }
+  if (c.has("out_dtype_bf16")) {
+    // torch's bfloat16 result, widened exactly: ours must be bfloat16 too and within 2 ulp
+    // (both compute in float32 and round once; summation orders differ).
+    if (out.dtype() != na::kBFloat16)
+      return std::string("out: got ") + na::dtype_name(out.dtype()) + ", torch gives bfloat16";
+    std::string m = mismatch(out.to(na::kFloat32), c.at("out"), Tol{1.6e-2, 1e-2});
+    return m.empty() ? "" : "out: " + m;
   }
   std::string m = mismatch(out, c.at("out"));
   if (!m.empty()) return "out: " + m;
@@ -187,7 +201,7 @@ void run_reference(const std::string& name, bool noncontig) {
   const OpInfo* op = find_op(op_of(name));
   ASSERT_NE(op, nullptr) << "no op_table() entry for " << name;
   const RefCase c = na_reference::load_reference(case_path(name));
-  const std::string problem = check_case(*op, c, noncontig);
+  const std::string problem = check_case(*op, c, noncontig, edge_of(name) == "bf16");
   auto known = known_differences().find(name);
   if (known != known_differences().end() && !noncontig) {
     EXPECT_FALSE(problem.empty()) << name << " now matches torch: remove it from known_differences()";

@@ -16,6 +16,8 @@ sample inputs. For every op it writes data/opinfo/<op>.<edge>.bin for each edge 
   empty      a zero-size dim (the reduced dim, for reductions)
   broadcast  operands of different shapes (binary ops)
   int64      the float inputs rounded to int64: values and dtype, or `error` when torch refuses
+  bf16       the f64 sample in bfloat16 (forward only; stored as float32, which holds bfloat16
+             values exactly, with `out_dtype_bf16` true when torch's result is bfloat16)
   special    float64 inputs from a grid of kinks and bounds (0, -0, +-0.5, +-1, +-3, +-6, ...),
              shifted per input so binary ops also see ties: gradients at kinks
 
@@ -265,11 +267,26 @@ def register(op):
         add("empty", lambda: run(op, sample(op, op.empty), op.grad))
     if op.broadcast is not None:
         add("broadcast", lambda: run(op, sample(op, op.broadcast), op.grad))
+    if op.f32:
+        add("bf16", lambda: run_bf16(op))
     add("special", lambda: run(op, [special_values(t, 3 * k) if t.is_floating_point() else t
                                      for k, t in enumerate(sample(op))], op.grad))
     if op.int64:
         add("int64", lambda: run(op, [(t * 3).round().to(torch.int64) if t.is_floating_point() else t
                                       for t in sample(op)], False))
+
+
+def run_bf16(op):
+    inputs = [t.to(torch.bfloat16) if t.is_floating_point() else t for t in sample(op)]
+    stored = run(op, inputs, False)
+    out = []
+    for n, t in stored:
+        if t.dtype == torch.bfloat16:
+            if n == "out":
+                out.append(("out_dtype_bf16", torch.tensor(True)))
+            t = t.float()
+        out.append((n, t))
+    return out
 
 
 def run_first_backward_once(op):
