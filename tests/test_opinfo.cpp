@@ -7,6 +7,7 @@
 //                                must throw na::Error
 //   OpInfoNoncontig.<op>         the f64 case with every float input a strided (non-contiguous) view
 //   OpInfoGradcheck.<op>         finite differences on the f64 sample
+//   OpInfoGradgradcheck.<op>     finite differences of the first gradient (built with create_graph)
 //   OpInfoReentrant.<op>         a second backward without retain_graph: runs (with the same
 //                                gradients) wherever torch's does
 //   OpInfoCoverage.*             every public op of ops.hpp has an entry; every file an entry
@@ -228,6 +229,48 @@ void run_gradcheck(const std::string& name) {
   EXPECT_TRUE(r.ok) << r.message;
 }
 
+// Second order: finite differences of the first gradient built with create_graph.
+void run_gradgradcheck(const std::string& name) {
+  const OpInfo* op = find_op(op_of(name));
+  ASSERT_NE(op, nullptr);
+  const RefCase c = na_reference::load_reference(case_path(name));
+  Args in;
+  std::vector<size_t> diff;
+  for (int i = 0; c.has("x" + std::to_string(i)); ++i) {
+    const std::string n = "x" + std::to_string(i);
+    Tensor t = c.at(n).clone();
+    if (c.has("grad_" + n)) {
+      t.requires_grad_();
+      diff.push_back(in.size());
+    }
+    in.push_back(t);
+  }
+  const Tensor gout = c.at("gout");
+  na_test::GradcheckOptions o;
+  o.name = name + " (second order)";
+  auto first_grads = [op, diff, gout](const Args& given) {
+    // The numeric pass hands in perturbed copies that do not require grad, with recording off:
+    // make them leaves and record.
+    na::EnableGradGuard record;
+    Args a = given;
+    std::vector<Tensor> wrt;
+    for (size_t i : diff) {
+      if (!a[i].requires_grad()) a[i] = a[i].detach().requires_grad_();
+      wrt.push_back(a[i]);
+    }
+    auto g = na::autograd::grad({op->fn(a)}, wrt, {gout}, true, /*create_graph=*/true, true);
+    std::vector<Tensor> flat;
+    for (size_t i = 0; i < g.size(); ++i)
+      flat.push_back((g[i].defined() ? g[i] : na::zeros_like(wrt[i])).reshape({-1}));
+    Tensor r = na::cat(flat);
+    // A gradient that does not depend on the inputs (add, sum, ...) has no graph: its second
+    // derivative is zero, which the numeric side must then confirm.
+    return r.requires_grad() ? r : r + 0.0 * na::sum(wrt[0]);
+  };
+  auto r = na_test::gradcheck(first_grads, in, o);
+  EXPECT_TRUE(r.ok) << r.message;
+}
+
 void run_reentrant(const std::string& name) {
   const OpInfo* op = find_op(op_of(name));
   ASSERT_NE(op, nullptr);
@@ -294,6 +337,7 @@ void add(const char* suite, const std::string& name, std::function<void()> body)
     if (!c.has("gout")) continue;
     add("OpInfoGradcheck", op_of(name), [name] { run_gradcheck(name); });
     add("OpInfoReentrant", op_of(name), [name] { run_reentrant(name); });
+    add("OpInfoGradgradcheck", op_of(name), [name] { run_gradgradcheck(name); });
   }
   return true;
 }();
