@@ -212,20 +212,38 @@ void run_reference(const std::string& name, bool noncontig) {
   EXPECT_TRUE(problem.empty()) << name << (noncontig ? " (non-contiguous inputs)" : "") << ": " << problem;
 }
 
+/// A case's inputs x0, x1, ... as fresh tensors; those with a stored gradient require grad
+/// (their positions in `diff`).
+struct Inputs {
+  Args args;
+  std::vector<size_t> diff;
+  std::vector<Tensor> leaves() const {
+    std::vector<Tensor> r;
+    for (size_t i : diff) r.push_back(args[i]);
+    return r;
+  }
+};
+Inputs load_inputs(const RefCase& c) {
+  Inputs in;
+  for (int i = 0; c.has("x" + std::to_string(i)); ++i) {
+    const std::string n = "x" + std::to_string(i);
+    Tensor t = c.at(n).clone();
+    if (c.has("grad_" + n)) {
+      t.requires_grad_();
+      in.diff.push_back(in.args.size());
+    }
+    in.args.push_back(t);
+  }
+  return in;
+}
+
 void run_gradcheck(const std::string& name) {
   const OpInfo* op = find_op(op_of(name));
   ASSERT_NE(op, nullptr);
   const RefCase c = na_reference::load_reference(case_path(name));
-  Args in;
-  for (int i = 0; c.has("x" + std::to_string(i)); ++i) {
-    const std::string n = "x" + std::to_string(i);
-    Tensor t = c.at(n).clone();
-    if (c.has("grad_" + n)) t.requires_grad_();
-    in.push_back(t);
-  }
   na_test::GradcheckOptions o;
   o.name = name;
-  auto r = na_test::gradcheck([op](const Args& a) { return op->fn(a); }, in, o);
+  auto r = na_test::gradcheck([op](const Args& a) { return op->fn(a); }, load_inputs(c).args, o);
   EXPECT_TRUE(r.ok) << r.message;
 }
 
@@ -234,17 +252,8 @@ void run_gradgradcheck(const std::string& name) {
   const OpInfo* op = find_op(op_of(name));
   ASSERT_NE(op, nullptr);
   const RefCase c = na_reference::load_reference(case_path(name));
-  Args in;
-  std::vector<size_t> diff;
-  for (int i = 0; c.has("x" + std::to_string(i)); ++i) {
-    const std::string n = "x" + std::to_string(i);
-    Tensor t = c.at(n).clone();
-    if (c.has("grad_" + n)) {
-      t.requires_grad_();
-      diff.push_back(in.size());
-    }
-    in.push_back(t);
-  }
+  const Inputs in = load_inputs(c);
+  const std::vector<size_t> diff = in.diff;
   const Tensor gout = c.at("gout");
   na_test::GradcheckOptions o;
   o.name = name + " (second order)";
@@ -267,7 +276,7 @@ void run_gradgradcheck(const std::string& name) {
     // derivative is zero, which the numeric side must then confirm.
     return r.requires_grad() ? r : r + 0.0 * na::sum(wrt[0]);
   };
-  auto r = na_test::gradcheck(first_grads, in, o);
+  auto r = na_test::gradcheck(first_grads, in.args, o);
   EXPECT_TRUE(r.ok) << r.message;
 }
 
@@ -275,18 +284,9 @@ void run_reentrant(const std::string& name) {
   const OpInfo* op = find_op(op_of(name));
   ASSERT_NE(op, nullptr);
   const RefCase c = na_reference::load_reference(case_path(name));
-  Args in;
-  std::vector<Tensor> leaves;
-  for (int i = 0; c.has("x" + std::to_string(i)); ++i) {
-    const std::string n = "x" + std::to_string(i);
-    Tensor t = c.at(n);
-    if (c.has("grad_" + n)) {
-      t = t.clone().requires_grad_();
-      leaves.push_back(t);
-    }
-    in.push_back(t);
-  }
-  Tensor out = op->fn(in);
+  const Inputs in = load_inputs(c);
+  const std::vector<Tensor> leaves = in.leaves();
+  Tensor out = op->fn(in.args);
   auto first = na::autograd::grad({out}, leaves, {c.at("gout")}, false, false, true);
   const bool torch_ok = c.at("second_ok").item<bool>();
   std::vector<Tensor> second;
