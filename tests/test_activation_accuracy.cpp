@@ -80,8 +80,9 @@ constexpr double k2m50 = 0x1p-50, k2m51 = 0x1p-51, k2m52 = 0x1p-52, k2m54 = 0x1p
 
 const std::vector<Case>& cases() {
   static const std::vector<Case> c = {
-      {"relu", [](const na::Tensor& x) { return na::relu(x); }, [](LD x) { return x > 0 ? x : 0.0L; },
-       [](LD x) { return x > 0 ? 1.0L : 0.0L; }, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"relu", [](const na::Tensor& x) { return na::relu(x); }, [](LD x) { return x < 0 ? 0.0L : x; },
+       // NaN: the value stays NaN and the gradient passes, as torch's relu / threshold_backward
+       [](LD x) { return x <= 0 ? 0.0L : 1.0L; }, 0, 0, 0, 0, 0, 0, 0, 0},
       {"leaky_relu", [](const na::Tensor& x) { return na::leaky_relu(x, 0.125); },
        // 0.125 x is exact except where it underflows into the subnormals: correctly rounded
        [](LD x) { return x > 0 ? x : 0.125L * x; }, [](LD x) { return x > 0 ? 1.0L : 0.125L; }, 0.5, 0, 0, 0,

@@ -434,27 +434,15 @@ TEST(OptimStateDict, Layout) {
   opt.step();
   std::vector<std::string> keys;
   for (const auto& [k, t] : opt.state_dict()) keys.push_back(k);
-  const std::vector<std::string> expected = {"state.0.step",
-                                             "state.0.exp_avg",
-                                             "state.0.exp_avg_sq",
-                                             "state.0.max_exp_avg_sq",
-                                             "state.2.step",
-                                             "state.2.exp_avg",
-                                             "state.2.exp_avg_sq",  // group 1: its own options, no amsgrad
-                                             "param_groups.0.params",
-                                             "param_groups.0.lr",
-                                             "param_groups.0.betas",
-                                             "param_groups.0.eps",
-                                             "param_groups.0.weight_decay",
-                                             "param_groups.0.amsgrad",
-                                             "param_groups.0.maximize",
-                                             "param_groups.1.params",
-                                             "param_groups.1.lr",
-                                             "param_groups.1.betas",
-                                             "param_groups.1.eps",
-                                             "param_groups.1.weight_decay",
-                                             "param_groups.1.amsgrad",
-                                             "param_groups.1.maximize"};
+  const std::vector<std::string> expected = {
+      "state.0.step", "state.0.exp_avg", "state.0.exp_avg_sq", "state.0.max_exp_avg_sq", "state.2.step",
+      "state.2.exp_avg", "state.2.exp_avg_sq",
+      // group 1 sets only lr: amsgrad is inherited, as in torch
+      "state.2.max_exp_avg_sq", "param_groups.0.params", "param_groups.0.lr", "param_groups.0.betas",
+      "param_groups.0.eps", "param_groups.0.weight_decay", "param_groups.0.amsgrad",
+      "param_groups.0.maximize", "param_groups.1.params", "param_groups.1.lr", "param_groups.1.betas",
+      "param_groups.1.eps", "param_groups.1.weight_decay", "param_groups.1.amsgrad",
+      "param_groups.1.maximize"};
   EXPECT_EQ(keys, expected);
   const auto sd = opt.state_dict();
   auto get = [&](const std::string& k) {

@@ -62,6 +62,26 @@ class EnableGradGuard {
   bool prev_;
 };
 
+/// True inside an InferenceModeGuard (thread-local).
+bool is_inference_mode_enabled();
+
+/// torch.inference_mode: a scope for pure inference. Recording is off as under NoGradGuard, and
+/// is_inference_mode_enabled() tells code that may skip autograd-only work (saving tensors for
+/// backward, building graphs) that no gradient will be asked for. enabled=false restores
+/// normal recording inside (torch.inference_mode(False)). Results are ordinary tensors: unlike
+/// torch's inference tensors they may later be used in autograd (see docs/PYTORCH_DIFFERENCES.md).
+class InferenceModeGuard {
+ public:
+  explicit InferenceModeGuard(bool enabled = true);
+  ~InferenceModeGuard();
+  InferenceModeGuard(const InferenceModeGuard&) = delete;
+  InferenceModeGuard& operator=(const InferenceModeGuard&) = delete;
+
+ private:
+  bool prev_grad_;
+  bool prev_inference_;
+};
+
 namespace autograd {
 
 /// Backpropagates from outputs (with grad_outputs, undefined = ones for scalars) into leaves' .grad.

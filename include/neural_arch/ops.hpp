@@ -2,6 +2,7 @@
 // reductions, indexing, linear algebra. Each op is defined once under src/ops/.
 #pragma once
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "neural_arch/random.hpp"
@@ -70,6 +71,18 @@ Tensor add(const Tensor& a, const Tensor& b, Scalar alpha = 1);
 Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha = 1);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
+/// rounding_mode: nullopt (true division), "trunc" (toward zero) or "floor" (toward -inf), as
+/// torch.div; with a mode, integer inputs stay integer (division by zero is an Error) and the
+/// gradient is zero (the result is piecewise constant).
+Tensor div(const Tensor& a, const Tensor& b, const std::optional<std::string>& rounding_mode);
+/// div(a, b, "floor").
+Tensor floor_divide(const Tensor& a, const Tensor& b);
+/// a - floor(a / b) * b: the result has the divisor's sign (Python's %, torch.remainder).
+Tensor remainder(const Tensor& a, const Tensor& b);
+Tensor remainder(const Tensor& a, Scalar b);
+/// a - trunc(a / b) * b: the result has the dividend's sign (C's fmod, torch.fmod).
+Tensor fmod(const Tensor& a, const Tensor& b);
+Tensor fmod(const Tensor& a, Scalar b);
 Tensor pow(const Tensor& a, const Tensor& b);
 Tensor pow(const Tensor& a, Scalar exponent);
 Tensor maximum(const Tensor& a, const Tensor& b);
@@ -80,6 +93,13 @@ Tensor lt(const Tensor& a, const Tensor& b);
 Tensor le(const Tensor& a, const Tensor& b);
 Tensor gt(const Tensor& a, const Tensor& b);
 Tensor ge(const Tensor& a, const Tensor& b);
+/// Comparisons with a number (the number takes part in promotion as a 0-d tensor would).
+Tensor eq(const Tensor& a, Scalar b);
+Tensor ne(const Tensor& a, Scalar b);
+Tensor lt(const Tensor& a, Scalar b);
+Tensor le(const Tensor& a, Scalar b);
+Tensor gt(const Tensor& a, Scalar b);
+Tensor ge(const Tensor& a, Scalar b);
 Tensor logical_and(const Tensor& a, const Tensor& b);
 Tensor logical_or(const Tensor& a, const Tensor& b);
 Tensor logical_xor(const Tensor& a, const Tensor& b);
@@ -123,6 +143,16 @@ Tensor std(const Tensor& x, const std::vector<int64_t>& dims = {}, int64_t corre
            bool keepdim = false);
 Tensor prod(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
 Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
+/// torch.linalg.vector_norm: ord 0 (number of non-zeros), +-inf (max / min |x|) or any other
+/// p (sum |x|^p)^(1/p), over dims (empty = all). Floating inputs only.
+Tensor vector_norm(const Tensor& x, double ord = 2, const std::vector<int64_t>& dims = {},
+                   bool keepdim = false);
+/// torch.norm with a numeric p: vector_norm(x, p, dims, keepdim).
+Tensor norm(const Tensor& x, double p = 2, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+/// Running sum / product along dim (torch.cumsum / cumprod). Integer and bool inputs give int64
+/// unless dtype says otherwise.
+Tensor cumsum(const Tensor& x, int64_t dim, std::optional<DType> dtype = std::nullopt);
+Tensor cumprod(const Tensor& x, int64_t dim, std::optional<DType> dtype = std::nullopt);
 /// Max/min over all elements.
 Tensor max(const Tensor& x);
 Tensor min(const Tensor& x);
@@ -186,6 +216,12 @@ Tensor operator&(const Tensor& a, const Tensor& b);  // logical_and
 Tensor operator|(const Tensor& a, const Tensor& b);  // logical_or
 Tensor operator<(const Tensor& a, Scalar b);
 Tensor operator>(const Tensor& a, Scalar b);
+Tensor operator<=(const Tensor& a, Scalar b);
+Tensor operator>=(const Tensor& a, Scalar b);
+Tensor operator==(const Tensor& a, Scalar b);
+Tensor operator!=(const Tensor& a, Scalar b);
+Tensor operator%(const Tensor& a, const Tensor& b);  // remainder
+Tensor operator%(const Tensor& a, Scalar b);
 
 // ---------------------------------------------------------------- utilities
 /// Broadcast shape of a and b (numpy rules); throws naming op otherwise.

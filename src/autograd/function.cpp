@@ -9,10 +9,16 @@ namespace neural_arch::autograd {
 
 namespace {
 std::atomic<uint64_t> next_sequence_nr{0};
-}
+// Tensors saved on this thread since the last record(): an op builds its backward lambda (and
+// the SavedTensors in it) right before recording it, so a non-zero count at record() means the
+// node holds saved tensors. A SavedTensor made without a following record() only makes the
+// next node look like it saves tensors, which errs on the side of freeing (the old behaviour).
+thread_local int64_t saved_since_record = 0;
+}  // namespace
 
 SavedTensor::SavedTensor(const Tensor& t, bool is_output) : is_output_(is_output) {
   if (!t.defined()) return;
+  ++saved_since_record;
   version_ = t.version();
   if (is_output) {
     // Keep data without the grad_fn: the node owning this SavedTensor is that grad_fn.
@@ -69,8 +75,10 @@ Edge gradient_edge(const Tensor& t) {
 
 void record(const char* name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
             BackwardFn fn) {
+  const bool saves_tensors = saved_since_record > 0;
+  saved_since_record = 0;
   if (!needs_grad(inputs)) return;
-  auto node = std::make_shared<LambdaNode>(name, std::move(fn));
+  auto node = std::make_shared<LambdaNode>(name, std::move(fn), saves_tensors);
   node->sequence_nr = next_sequence_nr.fetch_add(1, std::memory_order_relaxed);
   node->num_outputs = static_cast<uint32_t>(outputs.size());
   node->next_edges.reserve(inputs.size());

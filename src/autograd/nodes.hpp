@@ -10,14 +10,21 @@ namespace neural_arch::autograd {
 
 class LambdaNode final : public Node {
  public:
-  LambdaNode(const char* name, BackwardFn fn) : name_(name), fn_(std::move(fn)) {}
+  LambdaNode(const char* name, BackwardFn fn, bool saves_tensors)
+      : name_(name), fn_(std::move(fn)), saves_tensors_(saves_tensors) {}
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override;
   std::string name() const override { return name_; }
-  void release() override { fn_ = nullptr; }
+  /// Frees the saved tensors after a backward without retain_graph. A node that saved none
+  /// (views, add, neg, sum, ...) stays usable, so a second backward through it runs, as in
+  /// PyTorch, which refuses only nodes whose saved tensors were freed.
+  void release() override {
+    if (saves_tensors_) fn_ = nullptr;
+  }
 
  private:
   const char* name_;
   BackwardFn fn_;
+  bool saves_tensors_;
 };
 
 /// Adds incoming gradients into a leaf's .grad. Both sides point at each other weakly: with

@@ -3,6 +3,7 @@
 #include "neural_arch/functional/activation.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "autograd/function.hpp"
@@ -142,10 +143,34 @@ Tensor geglu(const Tensor& x, int64_t dim, const std::string& approximate) {
 
 Tensor swiglu(const Tensor& x, int64_t dim) { return gated_unit(x, dim, cpu::GateOp::silu, "swiglu"); }
 
-Tensor relu6(const Tensor& x) {
-  check_float(x, "relu6");
-  return clamp(x, Scalar(0.0), Scalar(6.0));
+Tensor hardtanh(const Tensor& x, double min_val, double max_val) {
+  NA_CHECK(x.defined(), "hardtanh", "input is an undefined tensor");
+  NA_CHECK(x.dtype() != DType::boolean, "hardtanh", "not implemented for bool tensors");
+  NA_CHECK(min_val <= max_val, "hardtanh", "min_val (", min_val, ") cannot be greater than max_val (",
+           max_val, ")");
+  Tensor out;
+  {
+    NoGradGuard ng;
+    // Integer inputs keep their dtype (torch's hardtanh on int64 gives int64).
+    if (is_floating(x.dtype()))
+      out = clamp(x, Scalar(min_val), Scalar(max_val));
+    else
+      out = clamp(x, Scalar(static_cast<int64_t>(std::ceil(min_val))),
+                  Scalar(static_cast<int64_t>(std::floor(max_val))));
+  }
+  if (autograd::needs_grad({x}))
+    autograd::record("HardtanhBackward", {x}, {out},
+                     [x_ = autograd::SavedTensor(x), min_val, max_val](const std::vector<Tensor>& g) {
+                       // 0 at and beyond the bounds (so relu6'(0) = relu6'(6) = 0), the gradient
+                       // elsewhere, NaN included: torch's hardtanh_backward.
+                       Tensor v = x_.unpack();
+                       Tensor out_of = logical_or(le(v, full_like(v, min_val)), ge(v, full_like(v, max_val)));
+                       return std::vector<Tensor>{where(out_of, zeros_like(g[0]), g[0])};
+                     });
+  return out;
 }
+
+Tensor relu6(const Tensor& x) { return hardtanh(x, 0.0, 6.0); }
 
 Tensor hardswish(const Tensor& x) {
   check_float(x, "hardswish");

@@ -285,4 +285,10 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& 
   return y.to(x_in.dtype());
 }
 
+Tensor normalize(const Tensor& x, double p, int64_t dim, double eps) {
+  NA_CHECK(x.defined(), "normalize", "input is an undefined tensor");
+  Tensor n = vector_norm(x, p, {dim}, /*keepdim=*/true);
+  return x / clamp(n, Scalar(eps), std::nullopt).expand(x.shape());
+}
+
 }  // namespace neural_arch::functional

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "neural_arch/autograd.hpp"
 #include "neural_arch/functional/attention.hpp"
 #include "neural_arch/nn/init.hpp"
 #include "neural_arch/ops.hpp"
@@ -160,6 +161,11 @@ Tensor SinusoidalPositionalEncoding::forward(const Tensor& x) {
   if (table.dtype() != x.dtype()) table = table.to(x.dtype());
   if (x.dim() == 3 && !batch_first) table = table.unsqueeze(1);  // (T, 1, d) against (T, N, d)
   return neural_arch::dropout(x + table, dropout, is_training());
+}
+
+void SinusoidalPositionalEncoding::on_dtype_changed(DType dtype) {
+  NoGradGuard no_grad;
+  pe.set_data(functional::sinusoidal_position_encoding(max_len, d_model, dtype));
 }
 
 std::string SinusoidalPositionalEncoding::extra_repr() const {

@@ -221,6 +221,7 @@ void Module::to(DType dtype) {
   };
   for (const Tensor& p : parameters()) convert(p);
   for (const Tensor& b : buffers()) convert(b);
+  for (auto& [_, m] : named_modules()) m->on_dtype_changed(dtype);
 }
 
 StateDict Module::state_dict() const {
@@ -278,7 +279,10 @@ Module::LoadResult Module::load_state_dict(const StateDict& state, bool strict) 
                          shape_str(dst.shape()));
       continue;
     }
-    if (src.dtype() != dst.dtype()) {
+    // A floating checkpoint loads into a floating tensor of another width (bf16/f16 published
+    // weights into an f32 model), cast on write as PyTorch's copy_ does. A mismatch that crosses
+    // floating/integer/bool is more likely a wrong key than an intended cast, so it stays an error.
+    if (src.dtype() != dst.dtype() && !(is_floating(src.dtype()) && is_floating(dst.dtype()))) {
       problems.push_back(
           std::string("dtype mismatch for ") + k + ": copying a tensor of dtype " + dtype_name(src.dtype()) +
           " from the state_dict, the dtype in the current model is " + dtype_name(dst.dtype()));

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "autograd/function.hpp"
+#include "core/factory.hpp"
 #include "neural_arch/ops.hpp"
 #include "ops/elementwise.hpp"
 
@@ -13,6 +14,14 @@ using cpu::BinaryOp;
 using cpu::UnaryOp;
 using Grads = std::vector<Tensor>;
 
+namespace {
+// torch implements these activations for floating types only ("not implemented for 'Long'").
+void check_floating(const Tensor& x, const char* op) {
+  detail::check_defined(x, op);
+  NA_CHECK(is_floating(x.dtype()), op, "not implemented for ", dtype_name(x.dtype()), " tensors");
+}
+}  // namespace
+
 Tensor relu(const Tensor& x) {
   NA_CHECK(!x.defined() || x.dtype() != DType::boolean, "relu", "not supported for bool tensors");
   Tensor out = is_floating(x.dtype()) ? ops::unary_float(UnaryOp::relu, x, "relu")
@@ -20,13 +29,14 @@ Tensor relu(const Tensor& x) {
   if (autograd::needs_grad({x}))
     autograd::record("ReluBackward", {x}, {out}, [y = SavedTensor(out, true)](const Grads& g) {
       Tensor r = y.unpack();
-      if (is_grad_enabled()) return Grads{g[0] * gt(r, zeros_like(r)).to(g[0].dtype())};
+      if (is_grad_enabled()) return Grads{g[0] * logical_not(le(r, zeros_like(r))).to(g[0].dtype())};
       return Grads{ops::backward_kernel(BinaryOp::relu_backward, g[0], r, "relu_backward")};
     });
   return out;
 }
 
 Tensor leaky_relu(const Tensor& x, double slope) {
+  check_floating(x, "leaky_relu");
   const double p[1] = {slope};
   Tensor out = ops::unary_float(UnaryOp::leaky_relu, x, "leaky_relu", p);
   if (autograd::needs_grad({x}))
@@ -43,6 +53,7 @@ Tensor leaky_relu(const Tensor& x, double slope) {
 Tensor gelu(const Tensor& x, const std::string& approximate) {
   NA_CHECK(approximate == "none" || approximate == "tanh", "gelu",
            "approximate must be 'none' or 'tanh', got '", approximate, "'");
+  check_floating(x, "gelu");
   const bool tanh_form = approximate == "tanh";
   Tensor out = ops::unary_float(tanh_form ? UnaryOp::gelu_tanh : UnaryOp::gelu, x, "gelu");
   if (autograd::needs_grad({x}))
@@ -65,6 +76,7 @@ Tensor gelu(const Tensor& x, const std::string& approximate) {
 }
 
 Tensor silu(const Tensor& x) {
+  check_floating(x, "silu");
   Tensor out = ops::unary_float(UnaryOp::silu, x, "silu");
   if (autograd::needs_grad({x}))
     autograd::record("SiluBackward", {x}, {out}, [x_ = SavedTensor(x)](const Grads& g) {
@@ -79,6 +91,7 @@ Tensor silu(const Tensor& x) {
 }
 
 Tensor softplus(const Tensor& x, double beta, double threshold) {
+  check_floating(x, "softplus");
   NA_CHECK(beta != 0.0, "softplus", "beta must be non-zero");
   const double p[2] = {beta, threshold};
   Tensor out = ops::unary_float(UnaryOp::softplus, x, "softplus", p);

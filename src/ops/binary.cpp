@@ -45,6 +45,15 @@ Tensor grad_to(const Tensor& g, const Shape& shape, DType dtype) {
 }
 Tensor grad_for(const Tensor& g, const Tensor& input) { return grad_to(g, input.shape(), input.dtype()); }
 
+// The share of maximum's (is_max) or minimum's gradient that goes to x against y: 1 where x
+// wins, 0 where it loses, 1/2 on ties, and 1 where either is NaN (no comparison holds), as
+// torch's where(x == y, g / 2, g).masked_fill_(x < y, 0).
+Tensor extreme_weight(const Tensor& x, const Tensor& y, bool is_max) {
+  Tensor loses = is_max ? lt(x, y) : gt(x, y);
+  Tensor w = where(eq(x, y), full_like(x, 0.5), ones_like(x));
+  return where(loses, zeros_like(x), w);
+}
+
 Tensor compare(BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
   detail::check_defined(a, name, "first input");
   detail::check_defined(b, name, "second input");
@@ -160,10 +169,9 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
   if (autograd::needs_grad({a, b})) {
     autograd::record("MaximumBackward", {a, b}, {out},
                      [a_ = SavedTensor(a), b_ = SavedTensor(b)](const std::vector<Tensor>& g) {
-                       // Ties split the gradient evenly, as torch does.
                        Tensor x = a_.unpack(), y = b_.unpack();
-                       Tensor wa = (gt(x, y).to(g[0].dtype()) + eq(x, y).to(g[0].dtype()) * 0.5);
-                       return std::vector<Tensor>{grad_for(g[0] * wa, x), grad_for(g[0] * (1.0 - wa), y)};
+                       return std::vector<Tensor>{grad_for(g[0] * extreme_weight(x, y, true), x),
+                                                  grad_for(g[0] * extreme_weight(y, x, true), y)};
                      });
   }
   return out;
@@ -175,8 +183,8 @@ Tensor minimum(const Tensor& a, const Tensor& b) {
     autograd::record("MinimumBackward", {a, b}, {out},
                      [a_ = SavedTensor(a), b_ = SavedTensor(b)](const std::vector<Tensor>& g) {
                        Tensor x = a_.unpack(), y = b_.unpack();
-                       Tensor wa = (lt(x, y).to(g[0].dtype()) + eq(x, y).to(g[0].dtype()) * 0.5);
-                       return std::vector<Tensor>{grad_for(g[0] * wa, x), grad_for(g[0] * (1.0 - wa), y)};
+                       return std::vector<Tensor>{grad_for(g[0] * extreme_weight(x, y, false), x),
+                                                  grad_for(g[0] * extreme_weight(y, x, false), y)};
                      });
   }
   return out;
@@ -221,8 +229,20 @@ Tensor operator<(const Tensor& a, const Tensor& b) { return lt(a, b); }
 Tensor operator<=(const Tensor& a, const Tensor& b) { return le(a, b); }
 Tensor operator>(const Tensor& a, const Tensor& b) { return gt(a, b); }
 Tensor operator>=(const Tensor& a, const Tensor& b) { return ge(a, b); }
-Tensor operator<(const Tensor& a, Scalar b) { return lt(a, scalar_like(b, a)); }
-Tensor operator>(const Tensor& a, Scalar b) { return gt(a, scalar_like(b, a)); }
+Tensor eq(const Tensor& a, Scalar b) { return eq(a, scalar_like(b, a)); }
+Tensor ne(const Tensor& a, Scalar b) { return ne(a, scalar_like(b, a)); }
+Tensor lt(const Tensor& a, Scalar b) { return lt(a, scalar_like(b, a)); }
+Tensor le(const Tensor& a, Scalar b) { return le(a, scalar_like(b, a)); }
+Tensor gt(const Tensor& a, Scalar b) { return gt(a, scalar_like(b, a)); }
+Tensor ge(const Tensor& a, Scalar b) { return ge(a, scalar_like(b, a)); }
+Tensor operator<(const Tensor& a, Scalar b) { return lt(a, b); }
+Tensor operator>(const Tensor& a, Scalar b) { return gt(a, b); }
+Tensor operator<=(const Tensor& a, Scalar b) { return le(a, b); }
+Tensor operator>=(const Tensor& a, Scalar b) { return ge(a, b); }
+Tensor operator==(const Tensor& a, Scalar b) { return eq(a, b); }
+Tensor operator!=(const Tensor& a, Scalar b) { return ne(a, b); }
+Tensor operator%(const Tensor& a, const Tensor& b) { return remainder(a, b); }
+Tensor operator%(const Tensor& a, Scalar b) { return remainder(a, b); }
 Tensor operator&(const Tensor& a, const Tensor& b) { return logical_and(a, b); }
 Tensor operator|(const Tensor& a, const Tensor& b) { return logical_or(a, b); }
 
@@ -231,7 +251,12 @@ Tensor pow(const Tensor& a, Scalar exponent) {
   detail::check_defined(a, "pow");
   const double e = exponent.to_double();
   DType rt = is_floating(a.dtype()) ? a.dtype() : (exponent.is_integral() ? a.dtype() : DType::f32);
-  if (is_integral(rt, true)) return pow(a, scalar_like(exponent, a));
+  if (is_integral(rt, true)) {
+    NA_CHECK(!(exponent.is_integral() && e < 0), "pow",
+             "Integers to negative integer powers are not allowed (", dtype_name(a.dtype()),
+             " tensor to the power ", e, ")");
+    return pow(a, scalar_like(exponent, a));
+  }
   const double p[1] = {e};
   Tensor x = ops::cast(a, compute_type(rt));
   Tensor out = ops::run_unary(cpu::UnaryOp::pow_scalar, x, p, "pow");

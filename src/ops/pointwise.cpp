@@ -19,8 +19,11 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> lo, std::optional<Scalar> hi
   NA_CHECK(lo || hi, "clamp", "at least one of min and max must be given");
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const double p[2] = {lo ? lo->to_double() : nan, hi ? hi->to_double() : nan};
-  const DType ct = ops::opmath_type(x.dtype());
-  Tensor out = ops::cast(ops::run_unary(cpu::UnaryOp::clamp, ops::cast(x, ct), p, "clamp"), x.dtype());
+  // A floating bound promotes an integer input to float32, as torch's clamp (result_type).
+  const bool float_bound = (lo && !lo->is_integral()) || (hi && !hi->is_integral());
+  const DType rt = !is_floating(x.dtype()) && float_bound ? DType::f32 : x.dtype();
+  const DType ct = ops::opmath_type(rt);
+  Tensor out = ops::cast(ops::run_unary(cpu::UnaryOp::clamp, ops::cast(x, ct), p, "clamp"), rt);
   if (autograd::needs_grad({x}))
     autograd::record("ClampBackward", {x}, {out},
                      [x_ = SavedTensor(x), lo = p[0], hi = p[1]](const Grads& g) {

@@ -159,7 +159,8 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction
   auto mask = reduced_mask(x, dims, "var");
   return in_opmath(x, [&](const Tensor& xc) {
     Tensor d = xc - mean(xc, dims, true);
-    return sum(d * d, dims, keepdim) / static_cast<double>(count_of(x, mask) - correction);
+    return sum(d * d, dims, keepdim) /
+           static_cast<double>(std::max<int64_t>(0, count_of(x, mask) - correction));
   });
 }
 
@@ -211,9 +212,9 @@ Tensor minmax_all(const Tensor& x, bool is_max) {
   if (autograd::needs_grad({x}))
     autograd::record(is_max ? "MaxBackward" : "MinBackward", {x}, {out},
                      [x_ = SavedTensor(x), y_ = SavedTensor(out, true)](const Grads& g) {
-                       // Ties share the gradient evenly.
-                       Tensor v = x_.unpack();
-                       Tensor hit = eq(v, y_.unpack().expand(v.shape())).to(v.dtype());
+                       // Ties share the gradient evenly; a NaN result shares it among the NaNs.
+                       Tensor v = x_.unpack(), y = y_.unpack().expand(v.shape());
+                       Tensor hit = logical_or(eq(v, y), logical_and(ne(v, v), ne(y, y))).to(v.dtype());
                        return Grads{hit * (g[0] / sum(hit))};
                      });
   return out;
@@ -308,7 +309,10 @@ Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim
   Tensor xf = is_floating(x.dtype()) ? x : x.to(DType::f32);
   auto mask = reduced_mask(xf, dims, "logsumexp");
   Tensor m;
-  {
+  if (count_of(xf, mask) == 0) {
+    // An empty slice: log(sum of nothing) = log(0) = -inf, as torch gives; no shift needed.
+    m = zeros(reduced_shape(xf, mask, true), xf.dtype());
+  } else {
     NoGradGuard ng;
     m = reduce_raw(ReduceOp::max, ops::cast(xf, ops::opmath_type(xf.dtype())), mask, true, "logsumexp");
     m = ops::cast(m, xf.dtype());

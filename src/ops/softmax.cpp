@@ -63,8 +63,10 @@ Tensor fused_softmax_backward(const Tensor& g, const Tensor& y, int64_t d, bool 
 Tensor softmax_impl(const Tensor& x, int64_t dim, bool log_form) {
   const char* name = log_form ? "log_softmax" : "softmax";
   detail::check_defined(x, name);
+  // torch: "softmax_lastdim_kernel_impl" not implemented for 'Long'.
+  NA_CHECK(is_floating(x.dtype()), name, "not implemented for ", dtype_name(x.dtype()), " tensors");
   const int64_t d = detail::wrap_dim(dim, x.dim(), name);
-  const DType rt = is_floating(x.dtype()) ? x.dtype() : DType::f32;
+  const DType rt = x.dtype();
   const DType ct = ops::opmath_type(rt);
   Tensor src;
   {

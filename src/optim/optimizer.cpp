@@ -7,6 +7,7 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <type_traits>
 #include <typeinfo>
 
 #include "backends/cpu/kernels.hpp"
@@ -50,6 +51,49 @@ constexpr int64_t kChunk = 1 << 15;
 void OptimizerOptions::set_momentum(double) {
   ::neural_arch::detail::throw_error("optim", "these options have no momentum or beta1 to set");
 }
+
+bool OptimizerOptions::is_set(const std::string& name) const {
+  return std::find(set_fields_.begin(), set_fields_.end(), name) != set_fields_.end();
+}
+
+void OptimizerOptions::mark_set(const char* name) {
+  if (!is_set(name)) set_fields_.emplace_back(name);
+}
+
+namespace {
+// Copies the hyper-parameters `from` was given explicitly into `into` (same options type).
+class CopySetFields final : public OptionsVisitor {
+ public:
+  explicit CopySetFields(OptimizerOptions& from) : from_(from) {}
+  void field(const char* name, double& value) override { take(name, value); }
+  void field(const char* name, bool& value) override { take(name, value); }
+  void field(const char* name, Betas& value) override { take(name, value); }
+
+ private:
+  // Reads `from`'s value of the field `name` by visiting it (visit walks a fixed order).
+  template <class T> class Reader final : public OptionsVisitor {
+   public:
+    Reader(const char* name, T& out) : name_(name), out_(out) {}
+    void field(const char* n, double& v) override { get(n, v); }
+    void field(const char* n, bool& v) override { get(n, v); }
+    void field(const char* n, Betas& v) override { get(n, v); }
+
+   private:
+    template <class U> void get(const char* n, U& v) {
+      if constexpr (std::is_same_v<U, T>)
+        if (std::strcmp(n, name_) == 0) out_ = v;
+    }
+    const char* name_;
+    T& out_;
+  };
+  template <class T> void take(const char* name, T& value) {
+    if (!from_.is_set(name)) return;
+    Reader<T> r(name, value);
+    from_.visit(r);
+  }
+  OptimizerOptions& from_;
+};
+}  // namespace
 
 ParamGroup::ParamGroup(std::vector<Tensor> p) : params(std::move(p)) {}
 ParamGroup::ParamGroup(std::vector<Tensor> p, const OptimizerOptions& o)
@@ -103,6 +147,10 @@ void Optimizer::add_param_group(ParamGroup group) {
   } else {
     NA_CHECK(typeid(*group.options) == typeid(*defaults_), op,
              "param group options are of another optimizer's type");
+    auto merged = defaults_->clone();
+    CopySetFields copy(*group.options);
+    merged->visit(copy);
+    group.options = std::move(merged);
   }
   validate(*group.options);
   std::set<const detail::TensorImpl*> seen;

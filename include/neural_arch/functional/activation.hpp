@@ -35,6 +35,8 @@ Tensor swiglu(const Tensor& x, int64_t dim = -1);
 
 /// max(0, min(6, x)).
 Tensor relu6(const Tensor& x);
+/// clamp(x, min_val, max_val) whose gradient is 0 at and outside the bounds (torch's hardtanh).
+Tensor hardtanh(const Tensor& x, double min_val = -1.0, double max_val = 1.0);
 
 /// x * relu6(x + 3) / 6.
 Tensor hardswish(const Tensor& x);

@@ -23,6 +23,9 @@ Tensor layer_norm(const Tensor& x, const std::vector<int64_t>& normalized_shape,
 Tensor rms_norm(const Tensor& x, const std::vector<int64_t>& normalized_shape,
                 const Tensor& weight = Tensor(), std::optional<double> eps = std::nullopt);
 
+/// x / max(||x||_p over dim, eps), as torch.nn.functional.normalize (unit p-norm slices).
+Tensor normalize(const Tensor& x, double p = 2.0, int64_t dim = 1, double eps = 1e-12);
+
 /// x of shape (N, C, *): channels split in num_groups groups, each normalised over its channels
 /// and the trailing dims; then per-channel weight and bias of shape (C).
 Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight = Tensor(),

@@ -97,6 +97,10 @@ class SinusoidalPositionalEncoding : public Module {
   double dropout;
   bool batch_first;
   Tensor pe;
+
+ protected:
+  /// Recomputes pe in the new dtype, so after to(kFloat64) it holds the exact f64 table.
+  void on_dtype_changed(DType dtype) override;
 };
 
 }  // namespace neural_arch::nn

@@ -69,9 +69,10 @@ class Module : public std::enable_shared_from_this<Module> {
     std::vector<std::string> missing_keys;
     std::vector<std::string> unexpected_keys;
   };
-  /// Copies values in. strict=true: missing or unexpected keys are an Error. Shape or dtype
-  /// mismatches are always an Error. Everything is checked before anything is written, so a
-  /// failed load leaves the module unchanged.
+  /// Copies values in. strict=true: missing or unexpected keys are an Error. Shape mismatches
+  /// are always an Error; a floating tensor is cast to the floating dtype of its destination
+  /// (as torch does), other dtype mismatches are an Error. Everything is checked before
+  /// anything is written, so a failed load leaves the module unchanged.
   LoadResult load_state_dict(const StateDict& state, bool strict = true);
 
   // --- description
@@ -84,6 +85,10 @@ class Module : public std::enable_shared_from_this<Module> {
 
  protected:
   void register_module_impl(const std::string& name, std::shared_ptr<Module> m);
+  /// Called by to(dtype) on this module and every descendant after their tensors were
+  /// converted: a module whose buffer is a formula (a fixed table) recomputes it in the new
+  /// dtype here instead of keeping the rounded values of the old one.
+  virtual void on_dtype_changed(DType) {}
 
  private:
   std::string repr(int indent) const;

@@ -52,18 +52,38 @@ class OptimizerOptions {
   virtual void set_momentum(double momentum);
   /// Calls v.field(name, value) for every hyper-parameter, in a fixed order.
   virtual void visit(OptionsVisitor& v) = 0;
+
+  /// Whether the hyper-parameter `name` was given through its setter. A ParamGroup's options
+  /// take these from the group and every other one from the optimizer's defaults, as a
+  /// PyTorch group dict inherits the keys it does not have.
+  bool is_set(const std::string& name) const;
+  /// Names of the hyper-parameters given through their setters, in the order first given.
+  const std::vector<std::string>& set_fields() const { return set_fields_; }
+  /// Records that `name` was given (the NA_OPTIM_ARG setters call it).
+  void mark_set(const char* name);
+
+ private:
+  std::vector<std::string> set_fields_;
 };
 
+namespace options_internal {
+// The NA_OPTIM_ARG setters mark the field as set on optimizer options; other option structs
+// that use the macro (the schedulers') have nothing to mark.
+inline void mark_option_set(OptimizerOptions* o, const char* name) { o->mark_set(name); }
+inline void mark_option_set(const void*, const char*) {}
+}  // namespace options_internal
+
 // Declares a hyper-parameter: a chained setter `name(v)` and a getter `name()`.
-#define NA_OPTIM_ARG(T, name, default_value) \
- public:                                     \
-  auto& name(const T& value) {               \
-    name##_ = value;                         \
-    return *this;                            \
-  }                                          \
-  const T& name() const { return name##_; }  \
-                                             \
- private:                                    \
+#define NA_OPTIM_ARG(T, name, default_value)                              \
+ public:                                                                  \
+  auto& name(const T& value) {                                            \
+    name##_ = value;                                                      \
+    ::neural_arch::optim::options_internal::mark_option_set(this, #name); \
+    return *this;                                                         \
+  }                                                                       \
+  const T& name() const { return name##_; }                               \
+                                                                          \
+ private:                                                                 \
   T name##_ = default_value
 
 /// The overrides every options class would write the same way, from its own chained setters and
@@ -102,7 +122,10 @@ template <class Derived> class OptionsBase : public OptimizerOptions {
 };
 
 /// A set of parameters updated with the same options. `options` null means "the optimizer's
-/// defaults" (filled in by the optimizer when the group is added).
+/// defaults" (filled in by the optimizer when the group is added). Otherwise the hyper-parameters
+/// the options were given through setters override the defaults and the rest are inherited:
+/// ParamGroup(b, AdamWOptions().weight_decay(0)) in AdamW(groups, AdamWOptions().lr(0.1)) trains
+/// with lr 0.1 and weight_decay 0, like {'params': b, 'weight_decay': 0} in PyTorch.
 ///
 ///   opt.add_param_group(na::optim::ParamGroup(head->parameters(), na::optim::AdamOptions().lr(1e-4)));
 struct ParamGroup {

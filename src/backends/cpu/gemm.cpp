@@ -44,7 +44,7 @@ void check_geometry(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
 template <class T> inline T activate(T v, GemmActivation act) {
   switch (act) {
     case GemmActivation::none: return v;
-    case GemmActivation::relu: return v > T(0) ? v : T(0);
+    case GemmActivation::relu: return v < T(0) ? T(0) : v;  // NaN propagates, as torch.relu
     case GemmActivation::gelu_tanh: {
       const T k0 = T(0.7978845608028654), k1 = T(0.044715);
       return T(0.5) * v * (T(1) + std::tanh(k0 * (v + k1 * v * v * v)));

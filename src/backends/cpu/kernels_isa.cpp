@@ -123,7 +123,8 @@ struct LeakyReluBackwardOp {
 struct ReluBackwardOp {
   template <class T> static constexpr bool kVec = kVectorizable<T>&& std::is_floating_point_v<T>;
   template <class X, class T> static X f(X g, X x, const double*) {
-    return select(x > bcast<X>(T(0)), g, bcast<X>(T(0)));
+    // x <= 0 is false for NaN: the gradient passes there, as torch's threshold_backward.
+    return select(x <= bcast<X>(T(0)), bcast<X>(T(0)), g);
   }
 };
 struct SigmoidBackwardOp {
@@ -195,7 +196,8 @@ void compare_kernel(char* out, const char* a, const char* b, int64_t n, int64_t 
 NA_UNOP(NegOp, kVectorizable<T>, -x)
 NA_UNOP(AbsOp, false, x < X(0) ? X(-x) : x)
 NA_UNOP(SignOp, false, static_cast<X>((X(0) < x) - (x < X(0))))
-NA_UNOP(ReluOp, kVecFloat<T>, select(x > bcast<X>(T(0)), x, bcast<X>(T(0))))
+// x < 0 is false for NaN and -0, so both pass through as in torch (relu(nan) = nan, relu(-0) = -0).
+NA_UNOP(ReluOp, kVecFloat<T>, select(x < bcast<X>(T(0)), bcast<X>(T(0)), x))
 NA_UNOP(LeakyReluOp, kVecFloat<T>, select(x > bcast<X>(T(0)), x, x* bcast<X>(static_cast<T>(p[0]))))
 NA_UNOP(SqrtOp, false, std::sqrt(x))
 NA_UNOP(RsqrtOp, false, T(1) / std::sqrt(x))
