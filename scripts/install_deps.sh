@@ -20,7 +20,9 @@ usage() { sed -n '2,12s/^# \{0,1\}//p' "$0"; }
 
 # OpenMP comes from GCC's own libgomp (pulled in by g++), so no libomp-dev.
 # The sanitizer runtimes (libasan, libubsan) are dependencies of gcc-12 itself.
-packages=(cmake g++ make libdnnl-dev zlib1g-dev googletest libgtest-dev libgmock-dev libbenchmark-dev python3)
+# Open MPI (libopenmpi-dev, openmpi-bin for mpirun): neural_arch_distributed and its tests.
+packages=(cmake g++ make libdnnl-dev zlib1g-dev googletest libgtest-dev libgmock-dev libbenchmark-dev python3
+  libopenmpi-dev openmpi-bin)
 check_only=0
 for arg in "$@"; do
   case "$arg" in
