@@ -74,11 +74,5 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
                          const std::vector<Tensor>& grad_outputs = {}, bool retain_graph = false,
                          bool create_graph = false, bool allow_unused = false);
 
-/// Runs cb once the outermost backward pass running on this thread has processed its whole
-/// graph, just before backward()/grad() returns (torch's Engine::queue_callback). Callable
-/// only from inside a backward pass, e.g. from a tensor hook; an exception thrown by cb comes
-/// out of backward(). DistributedDataParallel uses it to wait for its gradient all-reduces.
-void queue_callback(std::function<void()> cb);
-
 }  // namespace autograd
 }  // namespace neural_arch

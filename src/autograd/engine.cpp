@@ -6,6 +6,7 @@
 
 #include "autograd/function.hpp"
 #include "autograd/nodes.hpp"
+#include "neural_arch/autograd_callback.hpp"
 #include "neural_arch/ops.hpp"
 #include "optimization/autocast_hook.hpp"
 

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "neural_arch/autograd.hpp"
+#include "neural_arch/autograd_callback.hpp"
 #include "neural_arch/ops.hpp"
 
 namespace neural_arch::distributed {
