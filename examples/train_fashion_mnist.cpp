@@ -46,9 +46,8 @@
 #include <neural_arch/optimization/grad_scaler.hpp>
 #include <numeric>
 #include <string>
-#ifdef NA_HAVE_DISTRIBUTED
-#include <neural_arch/distributed.hpp>
-#endif
+
+#include "distributed_ranks.hpp"
 
 namespace na = neural_arch;
 using Clock = std::chrono::steady_clock;
@@ -201,21 +200,10 @@ double evaluate(na::nn::Module& model, const na::data::FashionMnist& test, bool 
 
 int main(int argc, char** argv) {
   const Args args = parse(argc, argv);
-  int rank = 0, world = 1;
   try {
-    if (args.distributed) {
-#ifdef NA_HAVE_DISTRIBUTED
-      na::distributed::init_process_group("mpi");
-      rank = na::distributed::get_rank();
-      world = na::distributed::get_world_size();
-      if (rank != 0 && !std::freopen("/dev/null", "w", stdout)) return 1;  // progress from rank 0 only
-#else
-      usage("--distributed needs a build with NA_DISTRIBUTED (MPI)");
-#endif
-    }
-    NA_CHECK(args.batch_size % world == 0, "train_fashion_mnist", "--batch-size ", args.batch_size,
-             " does not split evenly across ", world, " ranks");
-    const int64_t local_batch = args.batch_size / world;
+    const Ranks ranks = start_ranks(args.distributed, args.batch_size, "train_fashion_mnist");
+    const int rank = ranks.rank, world = ranks.world;
+    const int64_t local_batch = ranks.local_batch;
     na::set_num_threads(args.threads);
     na::manual_seed(args.seed);
     const bool amp = args.amp != "none";

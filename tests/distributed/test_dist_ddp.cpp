@@ -13,7 +13,11 @@
 #include "neural_arch/nn/containers.hpp"
 #include "neural_arch/nn/linear.hpp"
 #include "neural_arch/ops.hpp"
+#include "neural_arch/optim/adam.hpp"
 #include "neural_arch/optim/sgd.hpp"
+#include "neural_arch/optimization/autocast.hpp"
+#include "neural_arch/optimization/checkpoint.hpp"
+#include "neural_arch/optimization/grad_scaler.hpp"
 #include "neural_arch/random.hpp"
 #include "test_util.hpp"
 
@@ -148,6 +152,47 @@ TEST(DistDDP, UnusedParameterGetsAveragedZeroGradient) {
     ASSERT_TRUE(p.grad().defined());
     expect_same_on_all_ranks(p.grad(), "grad");
   }
+}
+
+// Gradient checkpointing runs the parameters' gradient accumulation inside a nested backward;
+// DDP must still wait for the outermost one and give the same gradients as without it.
+TEST(DistDDP, GradientCheckpointingGivesTheSameGradients) {
+  auto plain = make_model(21);
+  auto ckpt = copy_of(*plain);
+  na::optimization::enable_gradient_checkpointing(*ckpt, 2);
+  dist::DistributedDataParallel ddp_plain(plain), ddp_ckpt(ckpt);
+  Batch l = local_rows(global_batch(3));
+  na::functional::mse_loss(ddp_plain.forward(l.x), l.y).backward();
+  na::functional::mse_loss(ddp_ckpt.forward(l.x), l.y).backward();
+  auto pp = plain->parameters(), pc = ckpt->parameters();
+  for (size_t i = 0; i < pp.size(); ++i) {
+    EXPECT_TRUE(na_test::close(pc[i].grad(), pp[i].grad(), 1e-6, 1e-7, "checkpointed grad"));
+    expect_same_on_all_ranks(pc[i].grad(), "checkpointed grad");
+  }
+}
+
+// autocast (f16 forward) with a GradScaler and AdamW: every rank takes the same steps (the
+// scaler's inf checks see the averaged gradients) and ends with identical parameters.
+TEST(DistDDP, AutocastGradScalerAdamWStayInSync) {
+  auto model = make_model(30 + static_cast<uint64_t>(dist::get_rank()));
+  dist::DistributedDataParallel ddp(model);
+  na::optim::AdamW opt(ddp.parameters(), na::optim::AdamWOptions().lr(1e-2));
+  na::optimization::GradScaler scaler;
+  int stepped = 0;
+  for (int step = 0; step < 5; ++step) {
+    Batch l = local_rows(global_batch(step));
+    na::Tensor loss;
+    {
+      na::optimization::autocast ac(na::kFloat16);
+      loss = na::functional::mse_loss(ddp.forward(l.x), l.y);
+    }
+    opt.zero_grad();
+    scaler.scale(loss).backward();
+    stepped += scaler.step(opt) ? 1 : 0;
+    scaler.update();
+  }
+  EXPECT_GT(stepped, 0);
+  for (const na::Tensor& p : model->parameters()) expect_same_on_all_ranks(p, "parameter");
 }
 
 TEST(DistSampler, SharesCoverTheDatasetWithPadding) {
