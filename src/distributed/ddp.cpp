@@ -36,8 +36,16 @@ struct DistributedDataParallel::Reducer {
     in_backward = true;
     arrived.assign(params.size(), false);
     for (auto& b : buckets) {
-      b.pending = b.params.size();
+      // A bucket still in flight from a backward that threw must land before its buffer is
+      // refilled; its error was that backward's.
+      if (b.work) {
+        try {
+          b.work->wait();
+        } catch (const Error&) {
+        }
+      }
       b.work.reset();
+      b.pending = b.params.size();
     }
     next_launch = 0;
   }
@@ -73,7 +81,13 @@ struct DistributedDataParallel::Reducer {
   void on_grad(size_t i, const Tensor& g) {
     if (!in_backward) {
       start_backward();
-      autograd::queue_callback([this] { finish_backward(); });
+      // `end` clears in_backward also when the backward throws and drops its callbacks.
+      struct EndOfBackward {
+        Reducer* r;
+        ~EndOfBackward() { r->in_backward = false; }
+      };
+      autograd::queue_callback(
+          [this, end = std::shared_ptr<EndOfBackward>(new EndOfBackward{this})] { finish_backward(); });
     }
     NA_CHECK(!arrived[i], "DistributedDataParallel", "parameter ", i,
              " received two gradients in one backward pass");

@@ -195,6 +195,29 @@ TEST(DistDDP, AutocastGradScalerAdamWStayInSync) {
   for (const na::Tensor& p : model->parameters()) expect_same_on_all_ranks(p, "parameter");
 }
 
+// A backward that throws after some buckets started leaves DDP ready for the next one.
+TEST(DistDDP, BackwardThatThrowsLeavesDdpUsable) {
+  auto model = make_model(40);
+  auto ref = copy_of(*model);
+  dist::DDPOptions opt;
+  opt.bucket_cap_mb = 64.0 / (1024 * 1024);
+  auto ddp = std::make_shared<dist::DistributedDataParallel>(model, opt);
+  Batch g = global_batch(4), l = local_rows(g);
+  auto layers = model->children();
+  na::Tensor h = layers[0]->forward(l.x);
+  h.register_hook([](const na::Tensor&) -> na::Tensor { throw na::Error("[test] hook failure"); });
+  for (size_t k = 1; k < layers.size(); ++k) h = layers[k]->forward(h);
+  na_test::expect_error([&] { na::functional::mse_loss(h, l.y).backward(); }, {"hook failure"});
+  model->zero_grad();
+  na::functional::mse_loss(ddp->forward(l.x), l.y).backward();
+  na::functional::mse_loss(ref->forward(g.x), g.y).backward();
+  auto pd = model->parameters(), pr = ref->parameters();
+  for (size_t i = 0; i < pd.size(); ++i) {
+    EXPECT_TRUE(na_test::close(pd[i].grad(), pr[i].grad(), 1e-5, 1e-6, "grad after a failed backward"));
+    expect_same_on_all_ranks(pd[i].grad(), "grad");
+  }
+}
+
 TEST(DistSampler, SharesCoverTheDatasetWithPadding) {
   auto ds = std::make_shared<na::data::TensorDataset>(na::arange(10).reshape({10, 1}));
   for (int w : {1, 2, 3, 4}) {
