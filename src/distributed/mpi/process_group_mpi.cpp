@@ -129,8 +129,11 @@ struct ProcessGroupMPI::State {
 };
 
 ProcessGroupMPI::ProcessGroupMPI(std::chrono::milliseconds timeout) : state_(std::make_unique<State>()) {
-  int initialized = 0;
+  int initialized = 0, finalized = 0;
   MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  NA_CHECK(!finalized, "init_process_group",
+           "MPI has been finalized (by destroy_process_group or the program) and cannot start again");
   int provided = 0;
   if (!initialized) {
     check_mpi(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided), "init_process_group",
