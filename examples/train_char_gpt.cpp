@@ -5,7 +5,12 @@
 //   train_char_gpt [--steps N] [--batch-size B] [--block-size T] [--layers L] [--heads H]
 //                  [--embd E] [--lr LR] [--warmup W] [--threads T] [--seed S]
 //                  [--samples K] [--sample-length N] [--temperature X] [--top-k K]
-//                  [--amp none|bf16|f16]
+//                  [--amp none|bf16|f16] [--distributed]
+//
+// --distributed (under mpirun -np N, built with NA_DISTRIBUTED): DistributedDataParallel over
+// MPI. --batch-size stays the global batch, split evenly across the ranks, each drawing its
+// own random windows (its data generator is seeded by its rank); rank 0 alone prints,
+// evaluates and samples.
 //
 // --amp runs the forward passes (training, evaluation, sampling) under optimization::autocast:
 // the linears and attention in bf16 or f16, softmax, norms and the loss in f32; f16 adds a
@@ -29,6 +34,8 @@
 #include <neural_arch/optimization/grad_scaler.hpp>
 #include <string>
 
+#include "distributed_ranks.hpp"
+
 namespace na = neural_arch;
 using Clock = std::chrono::steady_clock;
 
@@ -45,6 +52,7 @@ struct Args {
   double temperature = 0.8;
   int64_t top_k = 20;
   std::string amp = "none";
+  bool distributed = false;
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -52,7 +60,7 @@ struct Args {
       << (why.empty() ? "" : "train_char_gpt: " + why + "\n")
       << "usage: train_char_gpt [--steps N] [--batch-size B] [--block-size T] [--layers L] [--heads H]"
          " [--embd E] [--lr LR] [--warmup W] [--threads T] [--seed S] [--samples K]"
-         " [--sample-length N] [--temperature X] [--top-k K] [--amp none|bf16|f16]\n";
+         " [--sample-length N] [--temperature X] [--top-k K] [--amp none|bf16|f16] [--distributed]\n";
   std::exit(why.empty() ? 0 : 2);
 }
 
@@ -96,6 +104,8 @@ Args parse(int argc, char** argv) {
         a.top_k = std::stoll(val());
       else if (k == "--amp")
         a.amp = val();
+      else if (k == "--distributed")
+        a.distributed = true;
       else
         usage("unknown argument " + k);
     } catch (const std::logic_error&) {
@@ -130,6 +140,9 @@ double estimate_loss(na::nn::GPT& gpt, const na::data::CharTextDataset& ds, int6
 int main(int argc, char** argv) {
   const Args args = parse(argc, argv);
   try {
+    const Ranks ranks = start_ranks(args.distributed, args.batch_size, "train_char_gpt");
+    const int rank = ranks.rank, world = ranks.world;
+    const int64_t local_batch = ranks.local_batch;
     na::set_num_threads(args.threads);
     na::manual_seed(args.seed);
     const std::string text = na::data::read_fortunes();
@@ -162,10 +175,20 @@ int main(int argc, char** argv) {
         static_cast<long long>(args.batch_size), static_cast<long long>(args.steps), args.lr, args.threads,
         amp ? ("autocast " + args.amp + (args.amp == "f16" ? " + GradScaler" : "")).c_str() : "f32");
 
+#ifdef NA_HAVE_DISTRIBUTED
+    // Averages the gradients over the ranks in backward (gpt->forward still runs the model:
+    // the wrapper's hooks sit on the parameters). Rank 0's initial parameters go to all.
+    std::shared_ptr<na::distributed::DistributedDataParallel> ddp;
+    if (args.distributed) ddp = std::make_shared<na::distributed::DistributedDataParallel>(gpt);
+    if (world > 1)
+      std::printf("distributed: %d ranks (mpi), %lld sequences per rank per step\n", world,
+                  static_cast<long long>(local_batch));
+#endif
     na::optim::AdamW opt(gpt->parameters(),
                          na::optim::AdamWOptions().lr(args.lr).betas({0.9, 0.99}).weight_decay(0.1));
     na::optim::WarmupCosineLR sched(opt, std::min(args.warmup, args.steps), args.steps, args.lr / 10);
-    na::Generator data_gen(args.seed + 1), eval_gen(args.seed + 2), sample_gen(args.seed + 3);
+    na::Generator data_gen(args.seed + 1 + 1000 * static_cast<uint64_t>(rank)), eval_gen(args.seed + 2),
+        sample_gen(args.seed + 3);
     // f16's 5-bit exponent needs loss scaling; bf16 has f32's range and does not.
     na::optimization::GradScaler scaler(na::optimization::GradScalerOptions{.enabled = args.amp == "f16"});
 
@@ -174,7 +197,7 @@ int main(int argc, char** argv) {
     auto last_print = t0;
     double ema = 0;
     for (int64_t step = 1; step <= args.steps; ++step) {
-      const auto batch = train.random_batch(args.batch_size, data_gen);
+      const auto batch = train.random_batch(local_batch, data_gen);
       na::Tensor loss;
       {
         na::optimization::autocast ac(amp_dtype, amp);
@@ -206,6 +229,13 @@ int main(int argc, char** argv) {
     }
     if (tty) std::printf("\n");
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+#ifdef NA_HAVE_DISTRIBUTED
+    if (args.distributed) {
+      ddp.reset();
+      na::distributed::destroy_process_group();  // evaluation and samples: rank 0 alone
+      if (rank != 0) return 0;
+    }
+#endif
     na::optimization::autocast ac(amp_dtype, amp);
     std::printf("trained in %.1f s: train loss %.3f, validation loss %.3f (uniform guess: %.3f)\n", secs,
                 estimate_loss(*gpt, train, args.batch_size, eval_gen),

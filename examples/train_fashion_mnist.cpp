@@ -4,7 +4,13 @@
 //
 //   train_fashion_mnist [--model cnn|mlp] [--epochs N] [--batch-size B] [--lr LR]
 //                       [--threads T] [--out DIR] [--resume CHECKPOINT] [--limit-train N] [--seed S]
-//                       [--stop-after STEPS] [--amp none|bf16|f16]
+//                       [--stop-after STEPS] [--amp none|bf16|f16] [--distributed]
+//
+// --distributed (under mpirun -np N, built with NA_DISTRIBUTED): data-parallel training with
+// DistributedDataParallel. --batch-size stays the global batch, split evenly across the ranks;
+// each rank reads its share of every epoch through a DistributedSampler; --threads is per rank.
+// Rank 0 alone prints and writes the metrics and the checkpoint, which every rank loads on
+// --resume. Test accuracy is counted on 1/N of the test set per rank and summed.
 //
 // --amp runs the forward pass and the loss under optimization::autocast: bf16 (the linears and
 // convolutions in bf16, the loss in f32); f16 adds a GradScaler, because f16 gradients below
@@ -23,6 +29,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <neural_arch/autograd.hpp>
@@ -39,6 +46,8 @@
 #include <neural_arch/optimization/grad_scaler.hpp>
 #include <numeric>
 #include <string>
+
+#include "distributed_ranks.hpp"
 
 namespace na = neural_arch;
 using Clock = std::chrono::steady_clock;
@@ -57,6 +66,7 @@ struct Args {
   uint64_t seed = 0;
   int64_t stop_after = 0;  // 0: run every epoch
   std::string amp = "none";
+  bool distributed = false;
 };
 
 // Prints the usage line and exits: to stdout with status 0 for --help (empty why), else to
@@ -66,7 +76,7 @@ struct Args {
   if (!why.empty()) os << "train_fashion_mnist: " << why << "\n";
   os << "usage: train_fashion_mnist [--model cnn|mlp] [--epochs N] [--batch-size B] [--lr LR]"
         " [--threads T] [--out DIR] [--resume CHECKPOINT] [--limit-train N] [--seed S] [--stop-after STEPS]"
-        " [--amp none|bf16|f16]\n";
+        " [--amp none|bf16|f16] [--distributed]\n";
   std::exit(why.empty() ? 0 : 2);
 }
 
@@ -103,6 +113,8 @@ Args parse(int argc, char** argv) {
         a.stop_after = std::stoll(val());
       else if (k == "--amp")
         a.amp = val();
+      else if (k == "--distributed")
+        a.distributed = true;
       else
         usage("unknown argument " + k);
     } catch (const std::logic_error&) {
@@ -159,17 +171,27 @@ class Progress {
 };
 
 // Under the training run's autocast mode too, so the accuracy is that of the mixed-precision model.
-double evaluate(na::nn::Module& model, const na::data::FashionMnist& test, bool amp, na::DType amp_dtype) {
+// Distributed: each rank counts its 1/world of the test set, and the counts are summed.
+double evaluate(na::nn::Module& model, const na::data::FashionMnist& test, bool amp, na::DType amp_dtype,
+                int rank = 0, int world = 1) {
   na::NoGradGuard no_grad;
   na::optimization::autocast ac(amp_dtype, amp);
   model.eval();
   const int64_t n = test.images.size(0);
+  const int64_t lo = n * rank / world, hi = n * (rank + 1) / world;
   int64_t correct = 0;
-  for (int64_t s = 0; s < n; s += 1000) {
-    const int64_t len = std::min<int64_t>(1000, n - s);
+  for (int64_t s = lo; s < hi; s += 1000) {
+    const int64_t len = std::min<int64_t>(1000, hi - s);
     auto pred = na::argmax(model.forward(test.images.narrow(0, s, len)), 1);
     correct += na::sum(na::eq(pred, test.labels.narrow(0, s, len))).item<int64_t>();
   }
+#ifdef NA_HAVE_DISTRIBUTED
+  if (world > 1) {
+    na::Tensor c = na::full({1}, correct, na::kInt64);
+    na::distributed::all_reduce(c);
+    correct = c.item<int64_t>();
+  }
+#endif
   model.train();
   return 100.0 * static_cast<double>(correct) / static_cast<double>(n);
 }
@@ -179,6 +201,9 @@ double evaluate(na::nn::Module& model, const na::data::FashionMnist& test, bool 
 int main(int argc, char** argv) {
   const Args args = parse(argc, argv);
   try {
+    const Ranks ranks = start_ranks(args.distributed, args.batch_size, "train_fashion_mnist");
+    const int rank = ranks.rank, world = ranks.world;
+    const int64_t local_batch = ranks.local_batch;
     na::set_num_threads(args.threads);
     na::manual_seed(args.seed);
     const bool amp = args.amp != "none";
@@ -187,6 +212,9 @@ int main(int argc, char** argv) {
                 args.model.c_str(), args.epochs, static_cast<long long>(args.batch_size), args.lr,
                 args.threads,
                 amp ? ("autocast " + args.amp + (args.amp == "f16" ? " + GradScaler" : "")).c_str() : "f32");
+    if (world > 1)
+      std::printf("distributed: %d ranks (mpi), %lld examples per rank per step\n", world,
+                  static_cast<long long>(local_batch));
     auto train = na::data::load_fashion_mnist("train");
     auto test = na::data::load_fashion_mnist("test");
     if (args.limit_train > 0 && args.limit_train < train.images.size(0)) {
@@ -194,7 +222,7 @@ int main(int argc, char** argv) {
       train.labels = train.labels.narrow(0, 0, args.limit_train).contiguous();
     }
     const int64_t n = train.images.size(0);
-    const int64_t steps_per_epoch = n / args.batch_size;  // drop_last: equal batches
+    const int64_t steps_per_epoch = (n / world) / local_batch;  // drop_last: equal batches
     std::printf("train %lld images, test %lld images (%s)\n", static_cast<long long>(n),
                 static_cast<long long>(test.images.size(0)), na::data::find_fashion_mnist().c_str());
 
@@ -204,6 +232,12 @@ int main(int argc, char** argv) {
     else
       model = std::make_shared<na::nn::MLP>(std::vector<int64_t>{784, 512, 256, 10}, "relu", 0.2);
     std::printf("%s\n", model->str().c_str());
+    // The model the steps run: the DDP wrapper when distributed (its hooks average gradients);
+    // `model` stays the plain module for the optimizer, evaluation and checkpoints.
+    std::shared_ptr<na::nn::Module> runner = model;
+#ifdef NA_HAVE_DISTRIBUTED
+    if (args.distributed) runner = std::make_shared<na::distributed::DistributedDataParallel>(model);
+#endif
 
     na::optim::AdamW opt(model->parameters(), na::optim::AdamWOptions().lr(args.lr).weight_decay(1e-4));
     opt.set_master_weights(amp);  // only acts on f16/bf16 parameters (none unless a model is converted)
@@ -211,10 +245,24 @@ int main(int argc, char** argv) {
     // Loss scaling only for f16: bf16 has f32's exponent range, so its gradients do not underflow.
     na::optimization::GradScaler scaler(na::optimization::GradScalerOptions{.enabled = args.amp == "f16"});
 
-    // drop_last: equal batches. The loader's shuffle order is its own seeded generator.
-    na::data::DataLoader loader(
-        std::make_shared<na::data::TensorDataset>(train.images, train.labels),
-        na::data::DataLoaderOptions().batch_size(args.batch_size).shuffle().seed(args.seed + 1).drop_last());
+    // drop_last: equal batches. The loader's shuffle order is its own seeded generator; when
+    // distributed, the sampler shuffles (seed and epoch) and the loader reads this rank's share.
+    auto train_set = std::make_shared<na::data::TensorDataset>(train.images, train.labels);
+    std::function<void(int64_t)> set_epoch = [](int64_t) {};
+    std::shared_ptr<const na::data::Dataset> loader_set = train_set;
+#ifdef NA_HAVE_DISTRIBUTED
+    if (args.distributed) {
+      auto sampler =
+          std::make_shared<na::distributed::DistributedSampler>(train_set, world, rank, true, args.seed + 1);
+      loader_set = sampler->dataset();
+      set_epoch = [sampler](int64_t e) { sampler->set_epoch(static_cast<uint64_t>(e)); };
+    }
+#endif
+    na::data::DataLoader loader(loader_set, na::data::DataLoaderOptions()
+                                                .batch_size(local_batch)
+                                                .shuffle(!args.distributed)
+                                                .seed(args.seed + 1)
+                                                .drop_last());
     const na::io::TrainingState state{model.get(), &opt, &sched, &loader, {}};
 
     std::filesystem::create_directories(args.out);
@@ -233,10 +281,12 @@ int main(int argc, char** argv) {
       std::printf("resumed from %s at step %lld (epoch %lld, batch %lld)\n", args.resume.c_str(),
                   static_cast<long long>(pos.step), static_cast<long long>(pos.epoch + 1),
                   static_cast<long long>(pos.batch));
-    } else {
+    } else if (rank == 0) {
       std::ofstream(metrics_path, std::ios::trunc);
     }
+    // One checkpoint, from rank 0 (every rank holds the same model and optimizer state).
     auto save_checkpoint = [&] {
+      if (rank != 0) return;
       na::io::Checkpoint ck = na::io::training_checkpoint(state, pos);
       ck.put("model_type", args.model);
       ck.put("amp", args.amp);
@@ -248,6 +298,7 @@ int main(int argc, char** argv) {
     bool stopped = false;
     while (pos.epoch < args.epochs && !stopped) {
       const int epoch = static_cast<int>(pos.epoch);
+      set_epoch(pos.epoch);
       Progress bar(epoch + 1, args.epochs, steps_per_epoch * args.batch_size);
       const auto t0 = Clock::now();
       const int64_t first = pos.batch;
@@ -257,7 +308,7 @@ int main(int argc, char** argv) {
         {
           // Forward and loss only: backward() runs each op in its forward's dtypes by itself.
           na::optimization::autocast ac(amp_dtype, amp);
-          loss = na::functional::cross_entropy(model->forward(it->data), it->target);
+          loss = na::functional::cross_entropy(runner->forward(it->data), it->target);
         }
         opt.zero_grad();
         scaler.scale(loss).backward();  // a disabled scaler returns loss unchanged
@@ -286,23 +337,27 @@ int main(int argc, char** argv) {
         break;
       }
       const double train_secs = std::chrono::duration<double>(Clock::now() - t0).count();
-      accuracy = evaluate(*model, test, amp, amp_dtype);
+      accuracy = evaluate(*model, test, amp, amp_dtype, rank, world);
       const double train_loss = loss_sum / static_cast<double>(pos.batch - first);
       std::printf("epoch %d/%d: train loss %.4f, test accuracy %.2f%%, %.1f s\n", epoch + 1, args.epochs,
                   train_loss, accuracy, train_secs);
-      std::ofstream(metrics_path, std::ios::app)
-          << "{\"epoch\": " << epoch + 1 << ", \"train_loss\": " << train_loss
-          << ", \"test_accuracy\": " << accuracy << ", \"train_seconds\": " << train_secs
-          << ", \"samples_per_second\": "
-          << static_cast<double>((pos.batch - first) * args.batch_size) / train_secs << "}\n";
+      if (rank == 0)
+        std::ofstream(metrics_path, std::ios::app)
+            << "{\"epoch\": " << epoch + 1 << ", \"train_loss\": " << train_loss
+            << ", \"test_accuracy\": " << accuracy << ", \"train_seconds\": " << train_secs
+            << ", \"samples_per_second\": "
+            << static_cast<double>((pos.batch - first) * args.batch_size) / train_secs << "}\n";
       ++pos.epoch;
       pos.batch = 0;
       save_checkpoint();
       stopped = args.stop_after > 0 && pos.step >= args.stop_after;
     }
-    if (accuracy == 0) accuracy = evaluate(*model, test, amp, amp_dtype);
+    if (accuracy == 0) accuracy = evaluate(*model, test, amp, amp_dtype, rank, world);
     std::printf("metrics: %s, checkpoint: %s\n", metrics_path.c_str(), ckpt_path.c_str());
     std::printf("test accuracy: %.2f%%\n", accuracy);
+#ifdef NA_HAVE_DISTRIBUTED
+    if (args.distributed) na::distributed::destroy_process_group();
+#endif
     return 0;
   } catch (const na::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

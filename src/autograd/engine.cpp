@@ -6,6 +6,7 @@
 
 #include "autograd/function.hpp"
 #include "autograd/nodes.hpp"
+#include "neural_arch/autograd_callback.hpp"
 #include "neural_arch/ops.hpp"
 #include "optimization/autocast_hook.hpp"
 
@@ -13,6 +14,10 @@ namespace neural_arch::autograd {
 
 namespace {
 thread_local Node* running_node = nullptr;
+// Backward passes running on this thread (a node may run a backward of its own, e.g. a
+// checkpointed segment) and the callbacks queued for the end of the outermost one.
+thread_local int backward_depth = 0;
+thread_local std::vector<std::function<void()>> final_callbacks;
 
 struct Task {
   Node* node;
@@ -30,6 +35,24 @@ void add_into(Tensor& slot, Tensor g) {
   slot = slot.defined() ? slot + g : std::move(g);
 }
 
+// Counts one running backward pass; the outermost one runs the queued callbacks when its graph
+// is done (run_callbacks) and drops them when it throws.
+struct BackwardDepth {
+  BackwardDepth() { ++backward_depth; }
+  ~BackwardDepth() {
+    if (--backward_depth == 0) final_callbacks.clear();
+  }
+  void run_callbacks() {
+    if (backward_depth != 1) return;
+    // A callback may queue another; index-based so the vector may grow while iterating.
+    for (size_t i = 0; i < final_callbacks.size(); ++i) {
+      auto cb = std::move(final_callbacks[i]);
+      cb();
+    }
+    final_callbacks.clear();
+  }
+};
+
 // Runs the graph. When `captures` is non-empty, returns the gradient reaching each captured
 // edge and does not accumulate into any leaf (autograd::grad); otherwise accumulates.
 std::vector<Tensor> run(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs,
@@ -37,6 +60,7 @@ std::vector<Tensor> run(const std::vector<Tensor>& outputs, const std::vector<Te
   // Backward ops run in their forward's dtypes (the saved tensors' and the casts' gradients),
   // never re-cast by an autocast scope the caller is in.
   optimization::detail::AutocastSuspend no_autocast;
+  BackwardDepth depth;
   NA_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), "backward", "got ",
            grad_outputs.size(), " gradients for ", outputs.size(), " outputs");
   std::vector<Edge> roots;
@@ -125,11 +149,17 @@ std::vector<Tensor> run(const std::vector<Tensor>& outputs, const std::vector<Te
       if (--deps[e.fn.get()] == 0 && queued.insert(e.fn.get()).second) ready.push({e.fn.get()});
     }
   }
+  depth.run_callbacks();
   return captured;
 }
 }  // namespace
 
 Node* current_node() { return running_node; }
+
+void queue_callback(std::function<void()> cb) {
+  NA_CHECK(backward_depth > 0, "queue_callback", "can only be called while a backward pass runs");
+  final_callbacks.push_back(std::move(cb));
+}
 
 void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs, bool retain_graph,
               bool create_graph) {

@@ -40,9 +40,7 @@ DataLoader::Iterator DataLoader::begin_at(int64_t first) {
   NA_CHECK(n >= 0, kOp, "dataset reports a negative size ", n);
   order_.resize(static_cast<size_t>(n));
   std::iota(order_.begin(), order_.end(), int64_t{0});
-  if (opt_.shuffle_)
-    for (int64_t i = n - 1; i > 0; --i)  // Fisher-Yates
-      std::swap(order_[i], order_[detail::uniform_below(gen_.engine(), static_cast<uint64_t>(i) + 1)]);
+  if (opt_.shuffle_) detail::shuffle(order_, gen_.engine());
   if (opt_.prefetch_ && first < num_batches()) start_worker(first);
 
   Iterator it;
