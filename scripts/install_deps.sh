@@ -25,8 +25,8 @@ usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' 
 #                        and fails without OpenCL's headers and libOpenCL.so; libdnnl-dev only
 #                        Recommends it, and we install with --no-install-recommends.
 #   zlib1g-dev           gzip-compressed IDX (MNIST-format) files.
-# OpenMP comes from GCC's own libgomp (pulled in by g++), so no libomp-dev.
 #   libopenmpi-dev, openmpi-bin   Open MPI: neural_arch_distributed and its tests (mpirun).
+# OpenMP comes from GCC's own libgomp (pulled in by g++), so no libomp-dev.
 # The sanitizer runtimes (libasan, libubsan, libtsan) are dependencies of gcc-12 itself.
 packages=(cmake g++ make libdnnl-dev ocl-icd-opencl-dev zlib1g-dev googletest libgtest-dev libgmock-dev
   libopenmpi-dev openmpi-bin)
