@@ -5,6 +5,9 @@
 namespace nb = nanobind;
 
 NB_MODULE(_C, m) {
+  // Objects still referenced at interpreter exit (module-level tensors, C++-held Python
+  // callables) are reclaimed by the OS; nanobind's leak report would only be noise.
+  nb::set_leak_warnings(false);
   m.doc() = "neural_arch C++ core (import the neural_arch package instead)";
   // neural_arch::Error -> neural_arch.Error, a subclass of both RuntimeError and ValueError:
   // the C++ core has one exception type for every user mistake, where PyTorch raises

@@ -2,8 +2,6 @@
 // indexing. Free-function ops are in ops.cpp (and mirrored here as methods, as torch does).
 #include <nanobind/operators.h>
 
-#include <sstream>
-
 #include "common.hpp"
 #include "neural_arch/autograd.hpp"
 
@@ -182,14 +180,7 @@ void setitem(Tensor& self, nb::handle key, nb::handle value) {
 }
 
 // ------------------------------------------------------------------ printing
-std::string repr(const Tensor& t) {
-  if (!t.defined()) return "tensor(<undefined>)";
-  std::string s = t.str();
-  std::ostringstream os;
-  os << s;
-  if (t.requires_grad()) os << (t.grad_fn() ? " (grad_fn=" + t.grad_fn()->name() + ")" : " (requires_grad=True)");
-  return os.str();
-}
+std::string repr(const Tensor& t) { return t.defined() ? t.str() : "tensor(<undefined>)"; }
 
 nb::object tolist_rec(const Tensor& t) {
   if (t.dim() == 0) {
@@ -279,12 +270,15 @@ void init_tensor(nb::module_& m) {
   T.def(
        "__init__",
        [](Tensor* self, nb::handle data, bool requires_grad) {
-         Tensor t = data.is_none() ? empty({0}) : tensor_from_python(data, DType::f32);
+         // A Tensor argument is aliased, as torch.Tensor(t) and nn.Parameter(t) do; other data is copied.
+         Tensor t = data.is_none()                  ? empty({0})
+                    : nb::isinstance<Tensor>(data) ? nb::cast<Tensor>(data).detach()
+                                                   : tensor_from_python(data, DType::f32);
          if (requires_grad) t.requires_grad_(true);
          new (self) Tensor(std::move(t));
        },
        nb::arg("data") = nb::none(), nb::kw_only(), nb::arg("requires_grad") = false,
-       "A float32 copy of data (an ndarray, nested lists or a number), as torch.Tensor(data).")
+       "A float32 copy of data (an ndarray, nested lists or a number), as torch.Tensor(data); a Tensor is aliased.")
       // --- metadata
       .def_prop_ro("shape", [](const Tensor& t) { return nb::tuple(nb::cast(t.shape())); })
       .def_prop_ro("dtype", &Tensor::dtype)
