@@ -22,8 +22,10 @@ const char* numpy_name(DType t) {
   return nullptr;
 }
 
-nb::module_& numpy() {
-  static nb::module_ np = nb::module_::import_("numpy");  // leaked on exit with the interpreter
+/// The numpy module, imported once. Deliberately never released: a static nb::object would be
+/// decref'd by the C++ exit handlers, after the interpreter is finalized.
+nb::handle numpy() {
+  static PyObject* np = nb::module_::import_("numpy").release().ptr();
   return np;
 }
 
@@ -101,7 +103,7 @@ Tensor tensor_from_python(nb::handle data, std::optional<DType> dtype) {
     Tensor t = nb::cast<Tensor>(data).detach();
     return dtype && *dtype != t.dtype() ? t.to(*dtype) : t.clone();
   }
-  nb::module_& np = numpy();
+  nb::handle np = numpy();
   const bool is_array = nb::isinstance(data, np.attr("ndarray"));
   nb::object arr;
   if (dtype && *dtype != DType::bf16) {
@@ -117,7 +119,8 @@ Tensor tensor_from_python(nb::handle data, std::optional<DType> dtype) {
     if (!is_array && kind == "i") arr = arr.attr("astype")("int64");
     if (dtype) arr = arr.attr("astype")("float32");  // bf16: rounded from float32 below
   }
-  arr = np.attr("ascontiguousarray")(arr);
+  // (ascontiguousarray would turn a 0-d array into a 1-d one)
+  if (!nb::cast<bool>(arr.attr("flags").attr("c_contiguous"))) arr = np.attr("ascontiguousarray")(arr);
   auto a = nb::cast<nb::ndarray<nb::ro, nb::c_contig, nb::device::cpu>>(arr);
   Tensor t = from_blob_copy(a.data(), ndarray_shape(a.ndim(), a.shape_ptr()), dtype_from_ndarray(a.dtype()));
   return dtype && *dtype == DType::bf16 ? t.to(DType::bf16) : t;
