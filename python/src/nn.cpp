@@ -220,7 +220,11 @@ void bind_layers(nb::module_& m) {
   Cls<nn::Sequential>(m, "Sequential")
       .def("__init__", [](nn::Sequential* self, nb::args mods) {
         std::vector<ModulePtr> v;
-        for (nb::handle h : mods) v.push_back(nb::cast<ModulePtr>(h));
+        for (nb::handle h : mods) {
+          ModulePtr mod;
+          if (!nb::try_cast(h, mod)) throw nb::type_error(("Sequential takes modules, got " + py_type_name(h)).c_str());
+          v.push_back(mod);
+        }
         new (self) nn::Sequential(v);
       })
       .def("append", [](nb::handle self, ModulePtr mod) { nb::cast<nn::Sequential&>(self).push_back(mod); return self; })

@@ -382,6 +382,14 @@ void init_ops(nb::module_& m) {
       nb::arg("query"), nb::arg("key"), nb::arg("value"), nb::arg("attn_mask") = nb::none(),
       nb::arg("dropout_p") = 0.0, nb::arg("is_causal") = false, nb::kw_only(), nb::arg("scale") = nb::none(), nogil());
 
+  // Tensor methods that are these ops (x.mul(y) is mul(x, y), numbers allowed on either side).
+  for (const char* name : {"add", "sub", "mul", "div", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge",
+                           "logical_and", "logical_or", "logical_xor"}) {
+    nb::object fn = m.attr(name);
+    m.attr("Tensor").attr(name) = nb::cpp_function([fn](nb::handle self, nb::handle other) { return fn(self, other); },
+                                                   nb::is_method(), nb::name(name), nb::arg("other"));
+  }
+
   // --- autograd
   m.def("is_grad_enabled", &is_grad_enabled);
   m.def("set_grad_enabled", &set_grad_enabled, nb::arg("mode"));

@@ -70,7 +70,7 @@ std::vector<optim::ParamGroup> groups_from(nb::handle params, const Options& def
   if (items.size() > 0 && nb::isinstance<nb::dict>(items[0])) {
     for (nb::handle g : items) {
       NA_CHECK(nb::isinstance<nb::dict>(g), opt_name, "param groups must all be dicts");
-      NA_CHECK(g.attr("__contains__")("params"), opt_name, "a param group needs a 'params' entry");
+      NA_CHECK(nb::cast<bool>(g.attr("__contains__")("params")), opt_name, "a param group needs a 'params' entry");
       Options o = defaults;
       apply_kwargs(o, g, opt_name, true);
       groups.emplace_back(tensors_of(g["params"], opt_name), o);
