@@ -21,6 +21,13 @@ usage() { sed -n '2,12s/^# \{0,1\}//p' "$0"; }
 # OpenMP comes from GCC's own libgomp (pulled in by g++), so no libomp-dev.
 # The sanitizer runtimes (libasan, libubsan) are dependencies of gcc-12 itself.
 packages=(cmake g++ make libdnnl-dev zlib1g-dev googletest libgtest-dev libgmock-dev libbenchmark-dev python3)
+# libdnnl-dev's CMake config (dnnl-config.cmake) needs OpenCL's headers and libOpenCL.so, which
+# come with ocl-icd-opencl-dev, only a Recommends of libdnnl-dev (skipped by --no-install-recommends).
+packages+=(ocl-icd-opencl-dev)
+# The Python package (NA_BUILD_PYTHON, scripts/test_python.sh): headers to build the extension,
+# venv for the per-clone virtual environment (nanobind and scikit-build-core come from PyPI),
+# NumPy, pytest, and PyTorch as the in-process reference of tests/python.
+packages+=(python3-dev python3-venv python3-numpy python3-pytest python3-torch)
 check_only=0
 for arg in "$@"; do
   case "$arg" in
