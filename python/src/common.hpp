@@ -44,7 +44,9 @@ class PyRef {
 };
 
 /// The name of h's Python type, for error messages.
-inline std::string py_type_name(nb::handle h) { return nb::cast<std::string>(nb::str(h.type().attr("__name__"))); }
+inline std::string py_type_name(nb::handle h) {
+  return nb::cast<std::string>(nb::str(h.type().attr("__name__")));
+}
 
 /// numpy.dtype / DLPack dtype <-> DType.
 DType dtype_from_ndarray(const nb::dlpack::dtype& dt);
@@ -70,6 +72,13 @@ std::optional<Scalar> scalar_from_python(nb::handle h);
 std::optional<Tensor> operand(nb::handle h, const Tensor& self);
 /// A tensor argument that may also be given as a number or array-like (like torch functions).
 Tensor as_tensor_arg(nb::handle h, const char* op);
+
+/// Named tensors (state_dict, safetensors) as a Python dict, and back from any mapping whose
+/// values are Tensors or array-likes.
+nb::dict named_tensors_to_python(const std::vector<std::pair<std::string, Tensor>>& named);
+std::vector<std::pair<std::string, Tensor>> named_tensors_from_python(nb::handle mapping);
+/// clamp with optional bounds given as Python numbers (None: unbounded).
+Tensor clamp_optional(const Tensor& x, std::optional<double> lo, std::optional<double> hi);
 
 /// A shape given as ints or as one sequence: view(2, 3) and view((2, 3)).
 Shape shape_from_args(const nb::args& args);

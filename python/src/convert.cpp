@@ -45,13 +45,16 @@ DType dtype_from_ndarray(const nb::dlpack::dtype& dt) {
   if (code == C::Int && dt.bits == 64) return DType::i64;
   if (code == C::UInt && dt.bits == 8) return DType::u8;
   if (code == C::Bool && dt.bits == 8) return DType::boolean;
-  detail::throw_error("dtype", "unsupported array dtype (code ", int(dt.code), ", ", int(dt.bits),
-                      " bits): neural_arch has float32, float64, float16, bfloat16, int32, int64, uint8 and bool");
+  detail::throw_error(
+      "dtype", "unsupported array dtype (code ", int(dt.code), ", ", int(dt.bits),
+      " bits): neural_arch has float32, float64, float16, bfloat16, int32, int64, uint8 and bool");
 }
 
 nb::dlpack::dtype to_dlpack_dtype(DType t) {
   using C = nb::dlpack::dtype_code;
-  auto make = [](C c, int bits) { return nb::dlpack::dtype{static_cast<uint8_t>(c), static_cast<uint8_t>(bits), 1}; };
+  auto make = [](C c, int bits) {
+    return nb::dlpack::dtype{static_cast<uint8_t>(c), static_cast<uint8_t>(bits), 1};
+  };
   switch (t) {
     case DType::f32: return make(C::Float, 32);
     case DType::f64: return make(C::Float, 64);
@@ -89,9 +92,9 @@ DType dtype_from_python(nb::handle h) {
     }
   }
   static const std::pair<const char*, DType> names[] = {
-      {"float32", DType::f32}, {"float", DType::f32},     {"float64", DType::f64},  {"double", DType::f64},
-      {"float16", DType::f16}, {"half", DType::f16},      {"bfloat16", DType::bf16}, {"int32", DType::i32},
-      {"int", DType::i32},     {"int64", DType::i64},     {"long", DType::i64},     {"uint8", DType::u8},
+      {"float32", DType::f32}, {"float", DType::f32}, {"float64", DType::f64},   {"double", DType::f64},
+      {"float16", DType::f16}, {"half", DType::f16},  {"bfloat16", DType::bf16}, {"int32", DType::i32},
+      {"int", DType::i32},     {"int64", DType::i64}, {"long", DType::i64},      {"uint8", DType::u8},
       {"bool", DType::boolean}};
   for (const auto& [n, t] : names)
     if (name == n) return t;
@@ -112,8 +115,7 @@ Tensor tensor_from_python(nb::handle data, std::optional<DType> dtype) {
     arr = np.attr("asarray")(data);
     const std::string kind = nb::cast<std::string>(arr.attr("dtype").attr("kind"));
     NA_CHECK(kind == "f" || kind == "i" || kind == "u" || kind == "b", "tensor", "cannot make a tensor from ",
-             py_type_name(data), " data of NumPy dtype ",
-             nb::cast<std::string>(nb::str(arr.attr("dtype"))));
+             py_type_name(data), " data of NumPy dtype ", nb::cast<std::string>(nb::str(arr.attr("dtype"))));
     // Python numbers follow torch.tensor: floats become float32, ints int64. Arrays keep theirs.
     if (!is_array && kind == "f") arr = arr.attr("astype")("float32");
     if (!is_array && kind == "i") arr = arr.attr("astype")("int64");
@@ -135,7 +137,8 @@ Tensor tensor_from_dlpack(nb::handle obj, const char* op) {
   Shape strides(a.stride_ptr(), a.stride_ptr() + a.ndim());
   // The array object keeps the producer's memory alive; the storage keeps the array alive.
   auto owner = std::make_shared<PyRef>(nb::cast(a));
-  return from_blob(a.data(), ndarray_shape(a.ndim(), a.shape_ptr()), strides, dt, [owner]() mutable { owner.reset(); });
+  return from_blob(a.data(), ndarray_shape(a.ndim(), a.shape_ptr()), strides, dt,
+                   [owner]() mutable { owner.reset(); });
 }
 
 namespace {
@@ -165,10 +168,11 @@ std::optional<Scalar> scalar_from_python(nb::handle h) {
   }
   if (PyFloat_Check(h.ptr())) return Scalar(PyFloat_AsDouble(h.ptr()));
   // NumPy scalars (np.float32(1), np.int64(2), np.bool_) have no Python number type.
-  if (!nb::isinstance<Tensor>(h) && nb::hasattr(h, "dtype") && nb::hasattr(h, "ndim") && nb::hasattr(h, "item") &&
-      nb::cast<nb::object>(h.attr("ndim")).equal(nb::int_(0))) {
+  if (!nb::isinstance<Tensor>(h) && nb::hasattr(h, "dtype") && nb::hasattr(h, "ndim") &&
+      nb::hasattr(h, "item") && nb::cast<nb::object>(h.attr("ndim")).equal(nb::int_(0))) {
     nb::object v = h.attr("item")();
-    if (PyBool_Check(v.ptr()) || PyLong_Check(v.ptr()) || PyFloat_Check(v.ptr())) return scalar_from_python(v);
+    if (PyBool_Check(v.ptr()) || PyLong_Check(v.ptr()) || PyFloat_Check(v.ptr()))
+      return scalar_from_python(v);
   }
   return std::nullopt;
 }
@@ -178,6 +182,28 @@ std::optional<Tensor> operand(nb::handle h, const Tensor& self) {
   if (auto s = scalar_from_python(h)) return scalar_like(*s, self);
   if (nb::isinstance(h, numpy().attr("ndarray"))) return tensor_from_python(h, std::nullopt);
   return std::nullopt;
+}
+
+nb::dict named_tensors_to_python(const std::vector<std::pair<std::string, Tensor>>& named) {
+  nb::dict d;
+  for (const auto& [k, v] : named) d[k.c_str()] = v;
+  return d;
+}
+
+std::vector<std::pair<std::string, Tensor>> named_tensors_from_python(nb::handle mapping) {
+  std::vector<std::pair<std::string, Tensor>> named;
+  for (nb::handle key : nb::iter(mapping.attr("keys")())) {
+    nb::object v = mapping[key];
+    Tensor t;
+    if (!nb::try_cast(v, t)) t = tensor_from_python(v, std::nullopt);
+    named.emplace_back(nb::cast<std::string>(nb::str(key)), t);
+  }
+  return named;
+}
+
+Tensor clamp_optional(const Tensor& x, std::optional<double> lo, std::optional<double> hi) {
+  return clamp(x, lo ? std::optional<Scalar>(*lo) : std::nullopt,
+               hi ? std::optional<Scalar>(*hi) : std::nullopt);
 }
 
 Shape shape_from_args(const nb::args& args) {
@@ -194,7 +220,8 @@ std::vector<int64_t> dims_from(nb::handle dim) {
 Tensor as_tensor_arg(nb::handle h, const char* op) {
   if (nb::isinstance<Tensor>(h)) return nb::cast<Tensor>(h);
   if (h.is_none()) return Tensor();
-  if (auto s = scalar_from_python(h)) return scalar_tensor(*s, s->is_integral() ? TensorOptions(DType::i64) : TensorOptions());
+  if (auto s = scalar_from_python(h))
+    return scalar_tensor(*s, s->is_integral() ? TensorOptions(DType::i64) : TensorOptions());
   try {
     return tensor_from_python(h, std::nullopt);
   } catch (const nb::python_error&) {
@@ -222,7 +249,8 @@ functional::ConvPadding padding_from(nb::handle h, const char* op) {
 
 Tensor operand_arg(nb::handle h, const Tensor& self, const char* op) {
   auto o = operand(h, self);
-  if (!o) detail::throw_error(op, "expected a Tensor or a number, got ", nb::cast<std::string>(nb::repr(h.type())));
+  if (!o)
+    detail::throw_error(op, "expected a Tensor or a number, got ", nb::cast<std::string>(nb::repr(h.type())));
   return *o;
 }
 

@@ -5,6 +5,7 @@
 #include "common.hpp"
 #include "neural_arch/backends/backend.hpp"
 #include "neural_arch/backends/memory_pool.hpp"
+#include "neural_arch/data/idx.hpp"
 #include "neural_arch/io/safetensors.hpp"
 #include "neural_arch/nn/module.hpp"
 #include "neural_arch/optim/optimizer.hpp"
@@ -71,19 +72,26 @@ struct AutocastContext {
 void init_runtime(nb::module_& m) {
   // --- memory
   nb::class_<PoolContext>(m, "PoolContext")
-      .def("__enter__", [](PoolContext& c) {
-        c.prev = c.pool->caching();
-        c.pool->set_caching(c.caching);
-        return &c;
-      }, nb::rv_policy::reference)
+      .def(
+          "__enter__",
+          [](PoolContext& c) {
+            c.prev = c.pool->caching();
+            c.pool->set_caching(c.caching);
+            return &c;
+          },
+          nb::rv_policy::reference)
       .def("__exit__", [](PoolContext& c, nb::args) {
         if (c.prev) c.pool->set_caching(*c.prev);
         c.prev.reset();
         return false;
       });
   nb::class_<backends::MemoryPool>(m, "MemoryPool", "The caching CPU allocator behind every tensor.")
-      .def("context", [](backends::MemoryPool& p, bool caching) { return PoolContext{&p, caching, std::nullopt}; },
-           nb::arg("caching") = true, "Context manager: caching on (or off) inside the block.")
+      .def(
+          "context",
+          [](backends::MemoryPool& p, bool caching) {
+            return PoolContext{&p, caching, std::nullopt};
+          },
+          nb::arg("caching") = true, "Context manager: caching on (or off) inside the block.")
       .def("stats", [](const backends::MemoryPool& p) { return stats_dict(p.stats()); })
       .def("reset_peak", &backends::MemoryPool::reset_peak)
       .def("empty_cache", &backends::MemoryPool::empty_cache)
@@ -91,8 +99,9 @@ void init_runtime(nb::module_& m) {
       .def_prop_rw("cache_limit", &backends::MemoryPool::cache_limit, &backends::MemoryPool::set_cache_limit);
   m.def("get_memory_pool", &backends::get_memory_pool, nb::rv_policy::reference,
         "The process-wide CPU memory pool.");
-  m.def("get_memory_stats", []() { return stats_dict(O::get_memory_stats()); },
-        "Allocator statistics as a dict (allocated_bytes, ..., pool_hit_rate).");
+  m.def(
+      "get_memory_stats", []() { return stats_dict(O::get_memory_stats()); },
+      "Allocator statistics as a dict (allocated_bytes, ..., pool_hit_rate).");
   m.def("reset_peak_memory_stats", &O::reset_peak);
 
   // --- backends
@@ -141,32 +150,40 @@ void init_runtime(nb::module_& m) {
 
   // --- autocast and GradScaler
   nb::class_<AutocastContext>(m, "autocast", "Mixed precision scope (torch.autocast): `with autocast():`.")
-      .def("__init__", [](AutocastContext* self, nb::handle dtype, bool enabled) {
-        new (self) AutocastContext{dtype.is_none() ? DType::bf16 : dtype_from_python(dtype), enabled, nullptr};
-      }, nb::arg("dtype") = nb::none(), nb::arg("enabled") = true)
-      .def("__enter__", [](AutocastContext& c) {
-        c.scope = std::make_unique<O::autocast>(c.dtype, c.enabled);
-        return &c;
-      }, nb::rv_policy::reference)
+      .def(
+          "__init__",
+          [](AutocastContext* self, nb::handle dtype, bool enabled) {
+            new (self)
+                AutocastContext{dtype.is_none() ? DType::bf16 : dtype_from_python(dtype), enabled, nullptr};
+          },
+          nb::arg("dtype") = nb::none(), nb::arg("enabled") = true)
+      .def(
+          "__enter__",
+          [](AutocastContext& c) {
+            c.scope = std::make_unique<O::autocast>(c.dtype, c.enabled);
+            return &c;
+          },
+          nb::rv_policy::reference)
       .def("__exit__", [](AutocastContext& c, nb::args) {
         c.scope.reset();
         return false;
       });
   m.def("is_autocast_enabled", &O::is_autocast_enabled);
   nb::class_<O::GradScaler>(m, "GradScaler")
-      .def("__init__",
-           [](O::GradScaler* self, double init_scale, double growth_factor, double backoff_factor,
-              int64_t growth_interval, bool enabled) {
-             O::GradScalerOptions o;
-             o.init_scale = init_scale;
-             o.growth_factor = growth_factor;
-             o.backoff_factor = backoff_factor;
-             o.growth_interval = growth_interval;
-             o.enabled = enabled;
-             new (self) O::GradScaler(o);
-           },
-           nb::arg("init_scale") = 65536.0, nb::arg("growth_factor") = 2.0, nb::arg("backoff_factor") = 0.5,
-           nb::arg("growth_interval") = 2000, nb::arg("enabled") = true)
+      .def(
+          "__init__",
+          [](O::GradScaler* self, double init_scale, double growth_factor, double backoff_factor,
+             int64_t growth_interval, bool enabled) {
+            O::GradScalerOptions o;
+            o.init_scale = init_scale;
+            o.growth_factor = growth_factor;
+            o.backoff_factor = backoff_factor;
+            o.growth_interval = growth_interval;
+            o.enabled = enabled;
+            new (self) O::GradScaler(o);
+          },
+          nb::arg("init_scale") = 65536.0, nb::arg("growth_factor") = 2.0, nb::arg("backoff_factor") = 0.5,
+          nb::arg("growth_interval") = 2000, nb::arg("enabled") = true)
       .def("scale", &O::GradScaler::scale, nb::arg("outputs"))
       .def("unscale_", &O::GradScaler::unscale_, nb::arg("optimizer"))
       .def("step", &O::GradScaler::step, nb::arg("optimizer"), nogil())
@@ -174,26 +191,27 @@ void init_runtime(nb::module_& m) {
       .def("get_scale", &O::GradScaler::get_scale)
       .def("is_enabled", &O::GradScaler::is_enabled);
 
+  // --- data sets
+  m.def(
+      "load_fashion_mnist",
+      [](const std::string& split, const std::string& dir) {
+        auto d = data::load_fashion_mnist(split, dir);
+        return nb::make_tuple(d.images, d.labels);
+      },
+      nb::arg("split"), nb::arg("dir") = "", nogil(),
+      "(images float32 (N,1,28,28) in [0,1], labels int64 (N)) of Debian's dataset-fashion-mnist.");
+  m.def("read_idx", &data::read_idx, nb::arg("path"), nogil());
+
   // --- safetensors
   m.def(
       "save_safetensors",
-      [](nb::handle tensors, const std::string& path, std::optional<std::map<std::string, std::string>> metadata) {
-        nn::StateDict sd;
-        for (nb::handle k : nb::iter(tensors.attr("keys")())) sd.emplace_back(nb::cast<std::string>(k), nb::cast<Tensor>(tensors[k]));
-        io::Metadata md;
-        if (metadata)
-          for (auto& [k, v] : *metadata) md[k] = v;
-        io::save_safetensors(path, sd, md);
+      [](nb::handle tensors, const std::string& path, std::optional<io::Metadata> metadata) {
+        io::save_safetensors(path, named_tensors_from_python(tensors), metadata ? *metadata : io::Metadata{});
       },
       nb::arg("tensors"), nb::arg("filename"), nb::arg("metadata") = nb::none());
   m.def(
       "load_safetensors",
-      [](const std::string& path) {
-        auto f = io::load_safetensors(path);
-        nb::dict d;
-        for (auto& [k, v] : f.tensors) d[k.c_str()] = v;
-        return d;
-      },
+      [](const std::string& path) { return named_tensors_to_python(io::load_safetensors(path).tensors); },
       nb::arg("filename"));
 }
 

@@ -9,7 +9,6 @@ namespace neural_arch::python {
 
 namespace {
 
-
 // ------------------------------------------------------------------ indexing
 struct AdvancedIndex {
   int64_t dim;  // position in the basic-indexed result
@@ -108,7 +107,8 @@ Tensor flat_positions(const Tensor& x, const AdvancedIndex& adv) {
   Tensor flat = idx.to(DType::i64).contiguous().reshape({-1}).clone();
   int64_t* p = flat.data_ptr<int64_t>();
   for (int64_t i = 0; i < flat.numel(); ++i) {
-    NA_CHECK(p[i] >= -n && p[i] < n, "index", "index ", p[i], " is out of bounds for dim ", adv.dim, " with size ", n);
+    NA_CHECK(p[i] >= -n && p[i] < n, "index", "index ", p[i], " is out of bounds for dim ", adv.dim,
+             " with size ", n);
     if (p[i] < 0) p[i] += n;
   }
   return flat;
@@ -142,7 +142,8 @@ void assign(Tensor dst, nb::handle value) {
   if (auto s = scalar_from_python(value)) {
     dst.fill_(*s);
   } else {
-    dst.copy_(nb::isinstance<Tensor>(value) ? nb::cast<Tensor>(value) : tensor_from_python(value, dst.dtype()));
+    dst.copy_(nb::isinstance<Tensor>(value) ? nb::cast<Tensor>(value)
+                                            : tensor_from_python(value, dst.dtype()));
   }
 }
 
@@ -167,7 +168,8 @@ void setitem(Tensor& self, nb::handle key, nb::handle value) {
   if (!s) {
     Shape vs = merged.shape();
     vs[adv->dim] = pos.numel();
-    Tensor src = nb::isinstance<Tensor>(value) ? nb::cast<Tensor>(value) : tensor_from_python(value, self.dtype());
+    Tensor src =
+        nb::isinstance<Tensor>(value) ? nb::cast<Tensor>(value) : tensor_from_python(value, self.dtype());
     v = src.expand(vs);
   }
   for (int64_t i = 0; i < pos.numel(); ++i) {
@@ -265,20 +267,22 @@ void init_tensor(nb::module_& m) {
       .def("__eq__", [](const Device& a, const std::string& b) { return a == Device(b); })
       .def("__hash__", [](const Device& d) { return std::hash<std::string>()(d.str()); });
 
-  auto T = nb::class_<Tensor>(m, "Tensor", nb::is_weak_referenceable(),
-                              "A strided view of shared storage with autograd state (torch.Tensor's counterpart).");
+  auto T = nb::class_<Tensor>(
+      m, "Tensor", nb::is_weak_referenceable(),
+      "A strided view of shared storage with autograd state (torch.Tensor's counterpart).");
   T.def(
        "__init__",
        [](Tensor* self, nb::handle data, bool requires_grad) {
          // A Tensor argument is aliased, as torch.Tensor(t) and nn.Parameter(t) do; other data is copied.
-         Tensor t = data.is_none()                  ? empty({0})
+         Tensor t = data.is_none()                 ? empty({0})
                     : nb::isinstance<Tensor>(data) ? nb::cast<Tensor>(data).detach()
                                                    : tensor_from_python(data, DType::f32);
          if (requires_grad) t.requires_grad_(true);
          new (self) Tensor(std::move(t));
        },
        nb::arg("data") = nb::none(), nb::kw_only(), nb::arg("requires_grad") = false,
-       "A float32 copy of data (an ndarray, nested lists or a number), as torch.Tensor(data); a Tensor is aliased.")
+       "A float32 copy of data (an ndarray, nested lists or a number), as torch.Tensor(data); a Tensor is "
+       "aliased.")
       // --- metadata
       .def_prop_ro("shape", [](const Tensor& t) { return nb::tuple(nb::cast(t.shape())); })
       .def_prop_ro("dtype", &Tensor::dtype)
@@ -288,7 +292,8 @@ void init_tensor(nb::module_& m) {
       .def("numel", &Tensor::numel)
       .def("element_size", &Tensor::element_size)
       .def(
-          "size", [](const Tensor& t, std::optional<int64_t> d) -> nb::object {
+          "size",
+          [](const Tensor& t, std::optional<int64_t> d) -> nb::object {
             if (d) return nb::int_(t.size(*d));
             return nb::tuple(nb::cast(t.shape()));
           },
@@ -307,7 +312,8 @@ void init_tensor(nb::module_& m) {
       .def("__hash__", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.impl()); })
       // --- conversion and exchange
       .def(
-          "numpy", [](const Tensor& t) {
+          "numpy",
+          [](const Tensor& t) {
             NA_CHECK(!t.requires_grad(), "numpy",
                      "can't call numpy() on a tensor that requires grad; use tensor.detach().numpy()");
             NA_CHECK(t.dtype() != DType::bf16, "numpy", "NumPy has no bfloat16; use tensor.float().numpy()");
@@ -317,7 +323,8 @@ void init_tensor(nb::module_& m) {
       .def(
           "__dlpack__",
           [](const Tensor& t, nb::kwargs) {
-            NA_CHECK(!t.requires_grad(), "__dlpack__", "can't export a tensor that requires grad; use detach()");
+            NA_CHECK(!t.requires_grad(), "__dlpack__",
+                     "can't export a tensor that requires grad; use detach()");
             return export_dlpack(t, "__dlpack__").attr("__dlpack__")();
           },
           "DLPack capsule sharing this tensor's memory.")
@@ -332,7 +339,8 @@ void init_tensor(nb::module_& m) {
       .def("tolist", [](const Tensor& t) { return tolist_rec(t.detach()); })
       .def("item",
            [](const Tensor& t) -> nb::object {
-             NA_CHECK(t.numel() == 1, "item", "a tensor with ", t.numel(), " elements cannot be converted to a number");
+             NA_CHECK(t.numel() == 1, "item", "a tensor with ", t.numel(),
+                      " elements cannot be converted to a number");
              return tolist_rec(t.detach().reshape({}));
            })
       .def("__float__", [](const Tensor& t) { return t.item<double>(); })
@@ -367,10 +375,13 @@ void init_tensor(nb::module_& m) {
       .def("contiguous", &Tensor::contiguous, nogil())
       .def("detach", &Tensor::detach)
       // --- autograd
-      .def_prop_rw(
-          "requires_grad", &Tensor::requires_grad, [](Tensor& t, bool on) { t.requires_grad_(on); })
+      .def_prop_rw("requires_grad", &Tensor::requires_grad, [](Tensor& t, bool on) { t.requires_grad_(on); })
       .def(
-          "requires_grad_", [](nb::handle self, bool on) { nb::cast<Tensor&>(self).requires_grad_(on); return self; },
+          "requires_grad_",
+          [](nb::handle self, bool on) {
+            nb::cast<Tensor&>(self).requires_grad_(on);
+            return self;
+          },
           nb::arg("requires_grad") = true)
       .def_prop_rw(
           "grad",
@@ -390,7 +401,8 @@ void init_tensor(nb::module_& m) {
           },
           nb::arg("grad").none())
       .def_prop_rw(
-          "data", [](const Tensor& t) { return t.detach(); }, [](const Tensor& t, const Tensor& o) { t.set_data(o); })
+          "data", [](const Tensor& t) { return t.detach(); },
+          [](const Tensor& t, const Tensor& o) { t.set_data(o); })
       .def_prop_ro("is_leaf", &Tensor::is_leaf)
       .def_prop_ro("grad_fn",
                    [](const Tensor& t) -> std::optional<std::string> {
@@ -402,7 +414,8 @@ void init_tensor(nb::module_& m) {
           [](const Tensor& t, std::optional<Tensor> gradient, bool retain_graph, bool create_graph) {
             t.backward(gradient ? *gradient : Tensor(), retain_graph, create_graph);
           },
-          nb::arg("gradient") = nb::none(), nb::arg("retain_graph") = false, nb::arg("create_graph") = false, nogil())
+          nb::arg("gradient") = nb::none(), nb::arg("retain_graph") = false, nb::arg("create_graph") = false,
+          nogil())
       .def("retain_grad", &Tensor::retain_grad)
       .def_prop_ro("retains_grad", [](const Tensor& t) { return t.impl() && t.impl()->retains_grad; })
       .def(
@@ -415,7 +428,8 @@ void init_tensor(nb::module_& m) {
               if (r.is_none()) return Tensor();
               Tensor out;
               if (!nb::try_cast(r, out))
-                detail::throw_error("register_hook", "a hook must return a Tensor or None, got ", py_type_name(r));
+                detail::throw_error("register_hook", "a hook must return a Tensor or None, got ",
+                                    py_type_name(r));
               return out;
             });
           },
@@ -452,9 +466,11 @@ void init_tensor(nb::module_& m) {
       .def("__or__", &binary<logical_or>)
       .def("__xor__", &binary<logical_xor>)
       .def("__invert__", [](const Tensor& a) { return logical_not(a); })
-      .def("__neg__", [](const Tensor& a) { return neg(a); }, nogil())
+      .def(
+          "__neg__", [](const Tensor& a) { return neg(a); }, nogil())
       .def("__pos__", [](const Tensor& a) { return a; })
-      .def("__abs__", [](const Tensor& a) { return abs(a); }, nogil())
+      .def(
+          "__abs__", [](const Tensor& a) { return abs(a); }, nogil())
       .def("__iadd__", &inplace<add_into>)
       .def("__isub__", &inplace<sub_into>)
       .def("__imul__", &inplace<mul_into>)

@@ -9,7 +9,8 @@ namespace {
 using Unary = Tensor (*)(const Tensor&);
 
 template <Unary F> void method(nb::class_<Tensor>& T, const char* name) {
-  T.def(name, [](const Tensor& x) { return F(x); }, nogil());
+  T.def(
+      name, [](const Tensor& x) { return F(x); }, nogil());
 }
 
 std::optional<int64_t> single_dim(nb::handle dim) {
@@ -38,22 +39,25 @@ void bind_tensor_methods(nb::class_<Tensor>& T) {
   method<silu>(T, "silu");
   method<erf>(T, "erf");
   method<logical_not>(T, "logical_not");
-  T.def("gelu", [](const Tensor& x, const std::string& a) { return gelu(x, a); }, nb::arg("approximate") = "none",
-        nogil())
+  T.def(
+       "gelu", [](const Tensor& x, const std::string& a) { return gelu(x, a); },
+       nb::arg("approximate") = "none", nogil())
       .def("pow", [](const Tensor& x, nb::handle e) { return pow(x, as_tensor_arg(e, "pow")); })
-      .def("matmul", [](const Tensor& a, const Tensor& b) { return matmul(a, b); }, nogil())
-      .def("mm", [](const Tensor& a, const Tensor& b) { return mm(a, b); }, nogil())
-      .def("bmm", [](const Tensor& a, const Tensor& b) { return bmm(a, b); }, nogil())
-      .def("softmax", [](const Tensor& x, int64_t d) { return softmax(x, d); }, nb::arg("dim"), nogil())
-      .def("log_softmax", [](const Tensor& x, int64_t d) { return log_softmax(x, d); }, nb::arg("dim"), nogil())
       .def(
-          "clamp",
-          [](const Tensor& x, std::optional<double> lo, std::optional<double> hi) {
-            return clamp(x, lo ? std::optional<Scalar>(*lo) : std::nullopt, hi ? std::optional<Scalar>(*hi) : std::nullopt);
-          },
-          nb::arg("min") = nb::none(), nb::arg("max") = nb::none(), nogil())
+          "matmul", [](const Tensor& a, const Tensor& b) { return matmul(a, b); }, nogil())
       .def(
-          "masked_fill", [](const Tensor& x, const Tensor& mask, double v) { return masked_fill(x, mask, v); },
+          "mm", [](const Tensor& a, const Tensor& b) { return mm(a, b); }, nogil())
+      .def(
+          "bmm", [](const Tensor& a, const Tensor& b) { return bmm(a, b); }, nogil())
+      .def(
+          "softmax", [](const Tensor& x, int64_t d) { return softmax(x, d); }, nb::arg("dim"), nogil())
+      .def(
+          "log_softmax", [](const Tensor& x, int64_t d) { return log_softmax(x, d); }, nb::arg("dim"),
+          nogil())
+      .def("clamp", &clamp_optional, nb::arg("min") = nb::none(), nb::arg("max") = nb::none(), nogil())
+      .def(
+          "masked_fill",
+          [](const Tensor& x, const Tensor& mask, double v) { return masked_fill(x, mask, v); },
           nb::arg("mask"), nb::arg("value"), nogil())
       // --- reductions
       .def(
@@ -64,7 +68,8 @@ void bind_tensor_methods(nb::class_<Tensor>& T) {
           },
           nb::arg("dim") = nb::none(), nb::arg("keepdim") = false, nb::arg("dtype") = nb::none())
       .def(
-          "mean", [](const Tensor& x, nb::handle dim, bool keepdim) { return mean(x, dims_from(dim), keepdim); },
+          "mean",
+          [](const Tensor& x, nb::handle dim, bool keepdim) { return mean(x, dims_from(dim), keepdim); },
           nb::arg("dim") = nb::none(), nb::arg("keepdim") = false)
       .def(
           "var",
@@ -79,10 +84,12 @@ void bind_tensor_methods(nb::class_<Tensor>& T) {
           },
           nb::arg("dim") = nb::none(), nb::kw_only(), nb::arg("correction") = 1, nb::arg("keepdim") = false)
       .def(
-          "prod", [](const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return prod(x, dim, keepdim); },
+          "prod",
+          [](const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return prod(x, dim, keepdim); },
           nb::arg("dim") = nb::none(), nb::arg("keepdim") = false)
       .def(
-          "logsumexp", [](const Tensor& x, nb::handle dim, bool keepdim) { return logsumexp(x, dims_from(dim), keepdim); },
+          "logsumexp",
+          [](const Tensor& x, nb::handle dim, bool keepdim) { return logsumexp(x, dims_from(dim), keepdim); },
           nb::arg("dim"), nb::arg("keepdim") = false)
       .def(
           "max",
@@ -99,10 +106,12 @@ void bind_tensor_methods(nb::class_<Tensor>& T) {
           },
           nb::arg("dim") = nb::none(), nb::arg("keepdim") = false)
       .def(
-          "argmax", [](const Tensor& x, nb::handle dim, bool keepdim) { return argmax(x, single_dim(dim), keepdim); },
+          "argmax",
+          [](const Tensor& x, nb::handle dim, bool keepdim) { return argmax(x, single_dim(dim), keepdim); },
           nb::arg("dim") = nb::none(), nb::arg("keepdim") = false)
       .def(
-          "argmin", [](const Tensor& x, nb::handle dim, bool keepdim) { return argmin(x, single_dim(dim), keepdim); },
+          "argmin",
+          [](const Tensor& x, nb::handle dim, bool keepdim) { return argmin(x, single_dim(dim), keepdim); },
           nb::arg("dim") = nb::none(), nb::arg("keepdim") = false)
       // --- views and shape
       .def("view", [](const Tensor& x, nb::args shape) { return x.view(shape_from_args(shape)); })
@@ -117,11 +126,12 @@ void bind_tensor_methods(nb::class_<Tensor>& T) {
       .def("unsqueeze", &Tensor::unsqueeze, nb::arg("dim"))
       .def("transpose", &Tensor::transpose, nb::arg("dim0"), nb::arg("dim1"))
       .def("t", &Tensor::t)
-      .def_prop_ro("T", [](const Tensor& x) {
-        std::vector<int64_t> d(x.dim());
-        for (int64_t i = 0; i < x.dim(); ++i) d[i] = x.dim() - 1 - i;
-        return x.permute(d);
-      })
+      .def_prop_ro("T",
+                   [](const Tensor& x) {
+                     std::vector<int64_t> d(x.dim());
+                     for (int64_t i = 0; i < x.dim(); ++i) d[i] = x.dim() - 1 - i;
+                     return x.permute(d);
+                   })
       .def("narrow", &Tensor::narrow, nb::arg("dim"), nb::arg("start"), nb::arg("length"))
       .def("select", &Tensor::select, nb::arg("dim"), nb::arg("index"))
       .def("chunk", &Tensor::chunk, nb::arg("chunks"), nb::arg("dim") = 0)
@@ -131,10 +141,20 @@ void bind_tensor_methods(nb::class_<Tensor>& T) {
       .def("type_as", [](const Tensor& x, const Tensor& o) { return x.to(o.dtype()); })
       // --- in-place
       .def(
-          "fill_", [](nb::handle self, double v) { nb::cast<Tensor&>(self).fill_(v); return self; }, nb::arg("value"))
-      .def("zero_", [](nb::handle self) { nb::cast<Tensor&>(self).zero_(); return self; })
+          "fill_",
+          [](nb::handle self, double v) {
+            nb::cast<Tensor&>(self).fill_(v);
+            return self;
+          },
+          nb::arg("value"))
+      .def("zero_",
+           [](nb::handle self) {
+             nb::cast<Tensor&>(self).zero_();
+             return self;
+           })
       .def(
-          "copy_", [](nb::handle self, nb::handle src) {
+          "copy_",
+          [](nb::handle self, nb::handle src) {
             nb::cast<Tensor&>(self).copy_(as_tensor_arg(src, "copy_"));
             return self;
           },
@@ -155,26 +175,28 @@ void bind_tensor_methods(nb::class_<Tensor>& T) {
             return self;
           },
           nb::arg("other"), nb::kw_only(), nb::arg("alpha") = 1.0)
+      .def("mul_",
+           [](nb::handle self, nb::handle other) {
+             Tensor& t = nb::cast<Tensor&>(self);
+             t.mul_(as_tensor_arg(other, "mul_"));
+             return self;
+           })
+      .def("div_",
+           [](nb::handle self, nb::handle other) {
+             Tensor& t = nb::cast<Tensor&>(self);
+             t.div_(as_tensor_arg(other, "div_"));
+             return self;
+           })
       .def(
-          "mul_", [](nb::handle self, nb::handle other) {
-            Tensor& t = nb::cast<Tensor&>(self);
-            t.mul_(as_tensor_arg(other, "mul_"));
-            return self;
-          })
-      .def(
-          "div_", [](nb::handle self, nb::handle other) {
-            Tensor& t = nb::cast<Tensor&>(self);
-            t.div_(as_tensor_arg(other, "div_"));
-            return self;
-          })
-      .def(
-          "clamp_", [](nb::handle self, double lo, double hi) {
+          "clamp_",
+          [](nb::handle self, double lo, double hi) {
             nb::cast<Tensor&>(self).clamp_(lo, hi);
             return self;
           },
           nb::arg("min"), nb::arg("max"))
       .def(
-          "masked_fill_", [](nb::handle self, const Tensor& mask, double v) {
+          "masked_fill_",
+          [](nb::handle self, const Tensor& mask, double v) {
             nb::cast<Tensor&>(self).masked_fill_(mask, v);
             return self;
           },
