@@ -196,7 +196,7 @@ void init_runtime(nb::module_& m) {
       "load_fashion_mnist",
       [](const std::string& split, const std::string& dir) {
         auto d = data::load_fashion_mnist(split, dir);
-        return nb::make_tuple(d.images, d.labels);
+        return std::pair<Tensor, Tensor>(d.images, d.labels);  // made a tuple after the GIL is back
       },
       nb::arg("split"), nb::arg("dir") = "", nogil(),
       "(images float32 (N,1,28,28) in [0,1], labels int64 (N)) of Debian's dataset-fashion-mnist.");

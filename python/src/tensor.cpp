@@ -354,14 +354,17 @@ void init_tensor(nb::module_& m) {
       .def(
           "to",
           [](const Tensor& t, nb::handle what) {
-            if (nb::isinstance<Device>(what)) return t.to(nb::cast<Device>(what));
+            std::optional<Device> dev;
+            if (nb::isinstance<Device>(what)) dev = nb::cast<Device>(what);
             if (nb::isinstance<nb::str>(what)) {
               std::string s = nb::cast<std::string>(what);
-              if (s == "cpu" || s.rfind("cuda", 0) == 0 || s == "mps") return t.to(Device(s));
+              if (s == "cpu" || s.rfind("cuda", 0) == 0 || s == "mps") dev = Device(s);
             }
-            return t.to(dtype_from_python(what));
+            const DType dt = dev ? t.dtype() : dtype_from_python(what);
+            nb::gil_scoped_release rel;  // the argument is read; the copy runs without the GIL
+            return dev ? t.to(*dev) : t.to(dt);
           },
-          nb::arg("dtype_or_device"), nogil())
+          nb::arg("dtype_or_device"))
       .def("type", [](const Tensor& t, nb::handle dtype) { return t.to(dtype_from_python(dtype)); })
       .def("float", [](const Tensor& t) { return t.to(DType::f32); })
       .def("double", [](const Tensor& t) { return t.to(DType::f64); })

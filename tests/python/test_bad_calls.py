@@ -93,6 +93,7 @@ BAD_CALLS = [
     ("from_numpy of a list", lambda: na.from_numpy([1, 2]), E),
     ("from_dlpack of an int", lambda: na.from_dlpack(3), E),
     ("unknown dtype name", lambda: na.zeros(2, dtype="float8"), E),
+    ("to() an unknown dtype or device", lambda: na.ones(2).to("tpu"), E),
     ("numpy() of a tensor requiring grad", lambda: na.ones(2, requires_grad=True).numpy(), E),
     ("numpy() of bfloat16", lambda: na.ones(2, dtype=na.bfloat16).numpy(), E),
     ("operator with a string", lambda: na.ones(2) + "a", T),

@@ -210,6 +210,17 @@ def test_item_tolist_repr_metadata():
     assert t.T.shape == (2, 1) and t.view(2).shape == (2,) and t.reshape((2, 1)).shape == (2, 1)
 
 
+def test_to_dtype_and_device():
+    t = na.tensor([1.5, 2.5])
+    assert t.to(na.float64).dtype == na.float64
+    assert t.to("int64").tolist() == [1, 2]
+    assert t.to(np.float16).dtype == na.float16
+    assert t.to("cpu").data_ptr() == t.data_ptr()
+    assert t.to(na.device("cpu")).dtype == na.float32
+    with pytest.raises(na.Error):
+        t.to("cuda")  # this build has only the CPU backend
+
+
 def test_gil_is_released_for_kernels():
     """Two threads run large matmuls; each must make progress while the other computes."""
     a = na.randn(512, 512)
