@@ -163,25 +163,34 @@ void init_ops(nb::module_& m) {
   binary<logical_and>(m, "logical_and");
   binary<logical_or>(m, "logical_or");
   binary<logical_xor>(m, "logical_xor");
-  unary<logical_not>(m, "logical_not");
-  unary<neg>(m, "neg");
-  unary<exp>(m, "exp");
-  unary<log>(m, "log");
-  unary<log1p>(m, "log1p");
-  unary<sqrt>(m, "sqrt");
-  unary<rsqrt>(m, "rsqrt");
-  unary<abs>(m, "abs");
-  unary<sign>(m, "sign");
-  unary<sin>(m, "sin");
-  unary<cos>(m, "cos");
-  unary<tanh>(m, "tanh");
-  unary<sigmoid>(m, "sigmoid");
-  unary<relu>(m, "relu");
-  unary<silu>(m, "silu");
-  unary<erf>(m, "erf");
-  unary<relu6_>(m, "relu6");
-  unary<hardswish_>(m, "hardswish");
-  unary<mish_>(m, "mish");
+  // Unary ops: na.exp(x) and x.exp() alike.
+  const std::pair<const char*, UnaryOp> unary_ops[] = {
+      {"logical_not", &logical_not},
+      {"neg", &neg},
+      {"exp", &exp},
+      {"log", &log},
+      {"log1p", &log1p},
+      {"sqrt", &sqrt},
+      {"rsqrt", &rsqrt},
+      {"abs", &abs},
+      {"sign", &sign},
+      {"sin", &sin},
+      {"cos", &cos},
+      {"tanh", &tanh},
+      {"sigmoid", &sigmoid},
+      {"relu", &relu},
+      {"silu", &silu},
+      {"erf", &erf},
+      {"relu6", &relu6_},
+      {"hardswish", &hardswish_},
+      {"mish", &mish_},
+  };
+  for (const auto& [name, fn] : unary_ops) {
+    m.def(
+        name, [fn = fn](const Tensor& x) { return fn(x); }, nb::arg("input"), nogil());
+    m.attr("Tensor").attr(name) = nb::cpp_function([fn = fn](const Tensor& x) { return fn(x); },
+                                                   nb::is_method(), nb::name(name), nogil());
+  }
   m.def(
       "gelu", [](const Tensor& x, const std::string& a) { return gelu(x, a); }, nb::arg("input"),
       nb::arg("approximate") = "none", nogil());

@@ -23,22 +23,7 @@ nb::object values_indices(ValuesIndices vi) { return nb::make_tuple(vi.values, v
 }  // namespace
 
 void bind_tensor_methods(nb::class_<Tensor>& T) {
-  method<neg>(T, "neg");
-  method<exp>(T, "exp");
-  method<log>(T, "log");
-  method<log1p>(T, "log1p");
-  method<sqrt>(T, "sqrt");
-  method<rsqrt>(T, "rsqrt");
-  method<abs>(T, "abs");
-  method<sign>(T, "sign");
-  method<sin>(T, "sin");
-  method<cos>(T, "cos");
-  method<tanh>(T, "tanh");
-  method<sigmoid>(T, "sigmoid");
-  method<relu>(T, "relu");
-  method<silu>(T, "silu");
-  method<erf>(T, "erf");
-  method<logical_not>(T, "logical_not");
+  // (the one-argument math methods, x.exp() ..., are bound with their functions in ops.cpp)
   T.def(
        "gelu", [](const Tensor& x, const std::string& a) { return gelu(x, a); },
        nb::arg("approximate") = "none", nogil())
