@@ -40,6 +40,6 @@ half = float16
 long = int64
 int = int32  # noqa: A001
 
-from . import autograd, backends, core, functional, nn, optim, optimization, utils  # noqa: E402,F401
+from . import autograd, backends, core, data, functional, nn, optim, optimization, utils  # noqa: E402,F401
 
 __version__ = "0.1.0"

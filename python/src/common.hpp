@@ -91,6 +91,7 @@ void init_ops(nb::module_& m);
 void init_nn(nb::module_& m);
 void init_optim(nb::module_& m);
 void init_runtime(nb::module_& m);
+void init_data(nb::module_& m);
 
 }  // namespace neural_arch::python
 

@@ -35,4 +35,5 @@ NB_MODULE(_C, m) {
   neural_arch::python::init_nn(m);
   neural_arch::python::init_optim(m);
   neural_arch::python::init_runtime(m);
+  neural_arch::python::init_data(m);
 }
