@@ -72,8 +72,9 @@ bash scripts/install_deps.sh --data  # the data tests read the real Debian datas
 step "Release build (build/)"
 # Options are given explicitly so a build/ configured differently by hand is brought back
 # to the tested configuration.
+# NA_BUILD_PYTHON is turned on by the Python step below (it needs the venv that step makes).
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DNA_BUILD_TESTS=ON -DNA_BUILD_EXAMPLES=ON \
-  -DNA_BUILD_BENCHMARKS=OFF -DNA_SANITIZE=
+  -DNA_BUILD_BENCHMARKS=OFF -DNA_BUILD_PYTHON=OFF -DNA_SANITIZE=
 cmake --build build -j"$jobs"
 
 step "tests (Release)"
