@@ -30,6 +30,10 @@ usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' 
 # The sanitizer runtimes (libasan, libubsan, libtsan) are dependencies of gcc-12 itself.
 packages=(cmake g++ make libdnnl-dev ocl-icd-opencl-dev zlib1g-dev googletest libgtest-dev libgmock-dev
   libopenmpi-dev openmpi-bin)
+# The Python package (NA_BUILD_PYTHON, scripts/test_python.sh): headers to build the extension,
+# venv for the per-clone virtual environment (nanobind and scikit-build-core come from PyPI),
+# NumPy, pytest, and PyTorch as the in-process reference of tests/python.
+packages+=(python3-dev python3-venv python3-numpy python3-pytest python3-torch)
 check_only=0
 for arg in "$@"; do
   case "$arg" in

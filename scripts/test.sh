@@ -3,6 +3,7 @@
 #   1. dependencies            scripts/install_deps.sh
 #   2. Release build           build/       (tests + examples)
 #   3. tests                   ctest in build/
+#   3b. Python tests           neural_arch._C built in build/ (scripts/test_python.sh), pytest tests/python
 #   4. sanitizer build         build-asan/  (-DNA_SANITIZE=address,undefined, -O1, tests only)
 #   5. tests under ASan+UBSan  ctest in build-asan/
 #   6. pool under TSan         build-tsan/  (tests/test_memory_pool.cpp + the pool, -fsanitize=thread)
@@ -34,12 +35,12 @@ step() {
   step_no=$((step_no + 1))
   step_name=$1
   step_start=$SECONDS
-  printf '\n======== [%d/7] %s ========\n' "$step_no" "$step_name"
+  printf '\n======== [%d/8] %s ========\n' "$step_no" "$step_name"
 }
 on_exit() {
   local rc=$?
   if ((rc != 0)); then
-    printf '\n######## FAILED at step [%d/7] %s (exit %d) after %ds ########\n' \
+    printf '\n######## FAILED at step [%d/8] %s (exit %d) after %ds ########\n' \
       "$step_no" "$step_name" "$rc" $((SECONDS - start_all)) >&2
   fi
 }
@@ -72,12 +73,29 @@ bash scripts/install_deps.sh --data  # the data tests read the real Debian datas
 step "Release build (build/)"
 # Options are given explicitly so a build/ configured differently by hand is brought back
 # to the tested configuration.
+# NA_BUILD_PYTHON is turned on by the Python step below (it needs the venv that step makes).
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DNA_BUILD_TESTS=ON -DNA_BUILD_EXAMPLES=ON \
-  -DNA_BUILD_BENCHMARKS=OFF -DNA_SANITIZE=
+  -DNA_BUILD_BENCHMARKS=OFF -DNA_BUILD_PYTHON=OFF -DNA_SANITIZE=
 cmake --build build -j"$jobs"
 
 step "tests (Release)"
 run_ctest build
+
+step "Python package and pytest (tests/python, in build/)"
+# scripts/test_python.sh builds the extension against build/'s library (no second compile) and
+# runs pytest; its closing line ("12 passed, 1 failed in 3.2s") is added to the totals.
+# pytest's exit status 5 (no tests collected) fails this step like any other failure.
+py_log=$(mktemp)
+py_rc=0
+bash scripts/test_python.sh build 2>&1 | tee "$py_log" || py_rc=$?
+py_summary=$(grep -E '^=*[ ]*[0-9]+ (passed|failed)' "$py_log" | tail -n 1 || true)
+rm -f "$py_log"
+py_passed=$(grep -oE '[0-9]+ passed' <<<"$py_summary" | grep -oE '[0-9]+' || echo 0)
+py_failed=$(($(grep -oE '[0-9]+ failed' <<<"$py_summary" | grep -oE '[0-9]+' || echo 0) + \
+  $(grep -oE '[0-9]+ errors?' <<<"$py_summary" | grep -oE '[0-9]+' || echo 0)))
+total_tests=$((total_tests + py_passed + py_failed))
+total_failed=$((total_failed + py_failed))
+if ((py_rc != 0)); then exit "$py_rc"; fi
 
 if [[ ${NA_SKIP_SANITIZERS:-0} == 1 ]]; then
   step "sanitizer build (build-asan/, address+undefined)"
@@ -136,5 +154,6 @@ total_tests=$((total_tests + 1))
 
 printf '     (%s took %ds)\n' "$step_name" $((SECONDS - step_start))
 printf '\nAll steps passed in %ds (%d jobs).\n' $((SECONDS - start_all)) "$jobs"
-# The plain closing line CI reads: every ctest case in both builds plus the consumer program.
+# The plain closing line CI reads: every ctest case in both builds, the pytest cases, the TSan
+# pool tests and the consumer program.
 printf 'tests: %d passed, %d failed\n' $((total_tests - total_failed)) "$total_failed"

@@ -65,6 +65,11 @@ Tensor tensor(std::initializer_list<T> data, std::optional<Shape> shape = std::n
 }
 /// Copies numel(shape) elements of type dtype from a raw buffer.
 Tensor from_blob_copy(const void* data, const Shape& shape, DType dtype);
+/// A tensor over memory owned elsewhere, without copying (torch::from_blob): `strides` in
+/// elements (empty: contiguous), all >= 0; `release` runs when the last view is gone. The
+/// memory must stay valid and span every element the geometry reaches until then.
+Tensor from_blob(void* data, const Shape& shape, const Shape& strides, DType dtype,
+                 std::function<void()> release);
 
 // ---------------------------------------------------------------- elementwise binary
 Tensor add(const Tensor& a, const Tensor& b, Scalar alpha = 1);

@@ -43,6 +43,9 @@ class Scalar {
 class Storage {
  public:
   Storage(size_t nbytes, Device device);
+  /// Wraps nbytes at data owned by someone else (a NumPy array, a DLPack producer) without
+  /// copying; `release` runs once, when the last tensor viewing this storage is gone.
+  Storage(void* data, size_t nbytes, Device device, std::function<void()> release);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -57,6 +60,7 @@ class Storage {
   size_t nbytes_ = 0;
   Device device_;
   uint64_t version_ = 0;
+  std::function<void()> release_;  // set for borrowed memory; the pool owns data_ otherwise
 };
 
 using TensorHook = std::function<Tensor(const Tensor&)>;

@@ -15,8 +15,18 @@ Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device
   if (nbytes) data_ = backends::get_memory_pool().allocate(nbytes);
 }
 
+Storage::Storage(void* data, size_t nbytes, Device device, std::function<void()> release)
+    : data_(data), nbytes_(nbytes), device_(device), release_(std::move(release)) {
+  NA_CHECK(device.is_cpu(), "storage", "device ", device.str(),
+           " is not available: this build has only the cpu backend");
+  NA_CHECK(release_ != nullptr, "storage", "borrowed memory needs a release function");
+}
+
 Storage::~Storage() {
-  if (data_) backends::get_memory_pool().deallocate(data_, nbytes_);
+  if (release_)
+    release_();
+  else if (data_)
+    backends::get_memory_pool().deallocate(data_, nbytes_);
 }
 
 void detail::TensorImpl::refresh() {

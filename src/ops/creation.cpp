@@ -1,4 +1,5 @@
 // Creation ops: empty/zeros/ones/full, ranges, eye, random tensors, copies from host data.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -158,6 +159,32 @@ Tensor from_blob_copy(const void* data, const Shape& shape, DType dtype) {
            shape_str(shape));
   if (t.numel()) std::memcpy(t.raw_data(), data, t.numel() * t.element_size());
   return t;
+}
+
+Tensor from_blob(void* data, const Shape& shape, const Shape& strides, DType dtype,
+                 std::function<void()> release) {
+  NA_CHECK(strides.empty() || strides.size() == shape.size(), "from_blob", "shape ", shape_str(shape),
+           " and strides ", shape_str(strides), " differ in length");
+  for (size_t i = 0; i < shape.size(); ++i) {
+    NA_CHECK(shape[i] >= 0, "from_blob", "negative size in shape ", shape_str(shape));
+    NA_CHECK(strides.empty() || strides[i] >= 0, "from_blob", "negative stride in ", shape_str(strides),
+             " (copy the array first)");
+  }
+  Shape st = strides.empty() ? detail::contiguous_strides(shape) : strides;
+  // Elements from the first to one past the last one the geometry reaches (0 when empty).
+  bool empty = std::find(shape.begin(), shape.end(), 0) != shape.end();
+  int64_t span = empty ? 0 : 1;
+  for (size_t i = 0; i < shape.size() && !empty; ++i) span += (shape[i] - 1) * st[i];
+  NA_CHECK(data != nullptr || span == 0, "from_blob", "null data pointer for shape ", shape_str(shape));
+  auto storage = std::make_shared<Storage>(data, static_cast<size_t>(span) * element_size(dtype), kCPU,
+                                           std::move(release));
+  auto impl = std::make_shared<detail::TensorImpl>();
+  impl->storage = std::move(storage);
+  impl->shape = shape;
+  impl->strides = std::move(st);
+  impl->dtype = dtype;
+  impl->refresh();
+  return Tensor(std::move(impl));
 }
 
 template <class T>

@@ -1,0 +1,2 @@
+"""The original's ``neural_arch.optim.rmsprop``."""
+from .._C import RMSprop  # noqa: F401
