@@ -1,8 +1,11 @@
 #include "core/factory.hpp"
 
+#include "core/checked_size.hpp"
+
 namespace neural_arch::detail {
 
-Shape contiguous_strides(const Shape& shape) {
+Shape contiguous_strides(const Shape& shape, const char* op) {
+  checked_numel(shape, op);  // the largest stride is the product checked there
   Shape s(shape.size());
   int64_t acc = 1;
   for (int64_t i = static_cast<int64_t>(shape.size()) - 1; i >= 0; --i) {
@@ -12,14 +15,11 @@ Shape contiguous_strides(const Shape& shape) {
   return s;
 }
 
-Tensor make_tensor(const Shape& shape, DType dtype, Device device) {
+Tensor make_tensor(const Shape& shape, DType dtype, Device device, const char* op) {
   auto impl = std::make_shared<TensorImpl>();
-  int64_t n = 1;
-  for (auto d : shape) {
-    NA_CHECK(d >= 0, "empty", "negative dimension in shape ", shape_str(shape));
-    n *= d;
-  }
-  impl->storage = std::make_shared<Storage>(static_cast<size_t>(n) * element_size(dtype), device);
+  const size_t nbytes = checked_nbytes(shape, dtype, op);
+  const int64_t n = static_cast<int64_t>(nbytes / element_size(dtype));
+  impl->storage = std::make_shared<Storage>(nbytes, device);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->numel = n;

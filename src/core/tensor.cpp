@@ -3,6 +3,7 @@
 
 #include "autograd/function.hpp"
 #include "autograd/nodes.hpp"
+#include "core/checked_size.hpp"
 #include "neural_arch/autograd.hpp"
 #include "neural_arch/backends/memory_pool.hpp"
 #include "neural_arch/ops.hpp"
@@ -12,6 +13,7 @@ namespace neural_arch {
 Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
   NA_CHECK(device.is_cpu(), "storage", "device ", device.str(),
            " is not available: this build has only the cpu backend");
+  detail::check_allocation(nbytes, "storage", "a storage");
   if (nbytes) data_ = backends::get_memory_pool().allocate(nbytes);
 }
 
@@ -30,8 +32,7 @@ Storage::~Storage() {
 }
 
 void detail::TensorImpl::refresh() {
-  numel = 1;
-  for (auto s : shape) numel *= s;
+  numel = checked_numel(shape, "view");
   is_contiguous = true;
   int64_t expected = 1;
   for (int64_t i = static_cast<int64_t>(shape.size()) - 1; i >= 0; --i) {

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/checked_size.hpp"
 #include "neural_arch/ops.hpp"
 
 namespace neural_arch::data {
@@ -173,17 +174,12 @@ Tensor read_idx(const std::string& path) {
   std::vector<unsigned char> dims_raw(4 * static_cast<size_t>(ndim));
   src.read_exact(dims_raw.data(), dims_raw.size(), "dimension sizes");
   Shape shape;
-  uint64_t numel = 1;
-  bool overflow = false;
-  for (int d = 0; d < ndim; ++d) {
-    const uint32_t s = be32(&dims_raw[4 * d]);
-    shape.push_back(s);
-    overflow = overflow || __builtin_mul_overflow(numel, uint64_t(s), &numel);
-  }
-  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) numel = 0, overflow = false;
-  uint64_t nbytes = 0;
-  if (overflow || numel > uint64_t(INT64_MAX) / 8 || __builtin_mul_overflow(numel, type->file_size, &nbytes))
-    fail(path, "shape " + shape_str(shape) + " is too large");
+  for (int d = 0; d < ndim; ++d) shape.push_back(be32(&dims_raw[4 * d]));
+  // Checked at 8 bytes per element: the widest in-memory dtype the elements decode to.
+  const auto checked = neural_arch::detail::shape_nbytes(shape, 8);
+  if (!checked) fail(path, "shape " + shape_str(shape) + " is too large");
+  const uint64_t numel = *checked / 8;
+  const uint64_t nbytes = numel * type->file_size;
   const uint64_t header = 4 + 4 * static_cast<uint64_t>(ndim);
   const std::string claim =
       "shape " + shape_str(shape) + " of " + type->name + " needs " + std::to_string(nbytes) + " data bytes";

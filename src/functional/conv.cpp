@@ -11,6 +11,7 @@
 
 #include "autograd/function.hpp"
 #include "backends/cpu/conv_onednn.hpp"
+#include "core/checked_size.hpp"
 #include "core/factory.hpp"
 #include "neural_arch/autograd.hpp"
 #include "neural_arch/ops.hpp"
@@ -97,7 +98,8 @@ ConvShape resolve(const char* op, const Shape& xs, const Shape& ws, int spatial,
              "padding='same' is not supported for strided convolutions (stride ",
              dims_str(spatial, stride.h, stride.w), ")");
     // PyTorch puts the odd element of the total padding at the end.
-    const int64_t th = s.dil_h * (s.KH - 1), tw = s.dil_w * (s.KW - 1);
+    const int64_t th = detail::window_span(s.KH, s.dil_h, op) - 1,
+                  tw = detail::window_span(s.KW, s.dil_w, op) - 1;
     s.pad_top = th / 2;
     s.pad_bottom = th - s.pad_top;
     s.pad_left = tw / 2;
@@ -106,8 +108,11 @@ ConvShape resolve(const char* op, const Shape& xs, const Shape& ws, int spatial,
     detail::throw_error(op, "padding must be a number, a pair, 'same' or 'valid', got '", mode, "'");
   }
 
-  const int64_t ph = s.H + s.pad_top + s.pad_bottom, pw = s.W + s.pad_left + s.pad_right;
-  const int64_t eh = s.dil_h * (s.KH - 1) + 1, ew = s.dil_w * (s.KW - 1) + 1;
+  const auto padded = [op](int64_t in, int64_t lo, int64_t hi) {
+    return detail::add_size(detail::add_size(in, lo, op, "padded input size"), hi, op, "padded input size");
+  };
+  const int64_t ph = padded(s.H, s.pad_top, s.pad_bottom), pw = padded(s.W, s.pad_left, s.pad_right);
+  const int64_t eh = detail::window_span(s.KH, s.dil_h, op), ew = detail::window_span(s.KW, s.dil_w, op);
   if (spatial == 2) {
     NA_CHECK(eh <= ph && ew <= pw, op, "kernel of size (", s.KH, ",", s.KW, ") with dilation (", s.dil_h, ",",
              s.dil_w, ") spans (", eh, ",", ew, "), which is larger than the padded input (", ph, ",", pw,

@@ -17,6 +17,7 @@
 
 #include "autograd/function.hpp"
 #include "backends/cpu/parallel.hpp"
+#include "core/checked_size.hpp"
 #include "core/factory.hpp"
 #include "neural_arch/autograd.hpp"
 #include "neural_arch/ops.hpp"
@@ -43,10 +44,13 @@ void check_input(const Tensor& x, const char* op) {
 }
 
 // Output length of a sliding window (PyTorch's pooling_output_shape).
-int64_t pooled_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
-  const int64_t span = in + 2 * p - d * (k - 1) - 1;
+// Sizes are checked: padding, dilation and stride come from the user and may be huge.
+int64_t pooled_size(const char* op, int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
+  using detail::add_size;
+  const int64_t padded = add_size(in, detail::mul_size(2, p, op, "padding"), op, "padded input size");
+  const int64_t span = padded - detail::window_span(k, d, op);
   if (span < 0) return 0;
-  int64_t out = (span + (ceil_mode ? s - 1 : 0)) / s + 1;
+  int64_t out = add_size(span, ceil_mode ? s - 1 : 0, op, "pooling window arithmetic") / s + 1;
   // With ceil_mode the last window must start inside the input or its left padding.
   if (ceil_mode && (out - 1) * s >= in + p) --out;
   return out;
@@ -67,8 +71,8 @@ Window resolve_window(const char* op, const Tensor& x, Int2 k, Int2 s, Int2 p, I
            pair_str(p.h, p.w), " for kernel_size ", pair_str(k.h, k.w));
   const int64_t H = x.size(-2), W = x.size(-1);
   Window w{k.h, k.w, s.h, s.w, p.h, p.w, d.h, d.w, 0, 0};
-  w.OH = pooled_size(H, k.h, s.h, p.h, d.h, ceil_mode);
-  w.OW = pooled_size(W, k.w, s.w, p.w, d.w, ceil_mode);
+  w.OH = pooled_size(op, H, k.h, s.h, p.h, d.h, ceil_mode);
+  w.OW = pooled_size(op, W, k.w, s.w, p.w, d.w, ceil_mode);
   NA_CHECK(w.OH >= 1 && w.OW >= 1, op, "input of shape ", shape_str(x.shape()),
            " is too small for kernel_size ", pair_str(k.h, k.w), " with dilation ", pair_str(d.h, d.w),
            " and padding ", pair_str(p.h, p.w), ": the output size would be ", pair_str(w.OH, w.OW));

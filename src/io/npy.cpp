@@ -4,6 +4,7 @@
 #include <cstring>
 #include <optional>
 
+#include "core/checked_size.hpp"
 #include "io/file_io.hpp"
 #include "neural_arch/ops.hpp"
 
@@ -222,17 +223,9 @@ Tensor load_npy(const std::string& path) {
   if (h.fortran_order)
     fail(path, "Fortran-order arrays are not supported (save np.ascontiguousarray(arr) instead)");
 
-  uint64_t numel = 1;
-  bool overflow = false;
-  bool zero = false;
-  for (int64_t d : h.shape) {
-    zero = zero || d == 0;
-    overflow = overflow || __builtin_mul_overflow(numel, uint64_t(d), &numel);
-  }
-  uint64_t nbytes = 0;
-  if (zero) numel = 0, overflow = false;
-  if (overflow || numel > uint64_t(INT64_MAX) || __builtin_mul_overflow(numel, element_size(*dtype), &nbytes))
-    fail(path, "shape " + shape_str(h.shape) + " overflows 64 bits");
+  const auto checked = neural_arch::detail::shape_nbytes(h.shape, element_size(*dtype));
+  if (!checked) fail(path, "shape " + shape_str(h.shape) + " overflows 64 bits");
+  const uint64_t nbytes = *checked;
   const uint64_t data_size = f.size() - prefix - header_len;
   if (data_size != nbytes)
     fail(path, "shape " + shape_str(h.shape) + " of '" + h.descr + "' needs " + std::to_string(nbytes) +

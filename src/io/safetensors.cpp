@@ -6,6 +6,7 @@
 #include <numeric>
 #include <set>
 
+#include "core/checked_size.hpp"
 #include "io/file_io.hpp"
 #include "io/json.hpp"
 #include "neural_arch/ops.hpp"
@@ -69,21 +70,16 @@ TensorInfo parse_entry(const std::string& path, const std::string& name, const j
                    "', which neural_arch does not support (F32, F64, F16, BF16, I32, I64, U8, BOOL)");
 
   if (sh->kind != json::Value::Kind::array) fail(path, who + ": shape must be an array of integers");
-  uint64_t numel = 1;
-  bool overflow = false;
   for (const auto& d : sh->items) {
     uint64_t n;
     if (!json::to_uint64(d, n) || n > uint64_t(INT64_MAX))
       fail(path, who + ": shape entries must be non-negative integers, got " +
                      (d.kind == json::Value::Kind::number ? d.text : std::string(d.kind_name())));
     info.shape.push_back(static_cast<int64_t>(n));
-    overflow = overflow || __builtin_mul_overflow(numel, n, &numel);
   }
-  // A zero anywhere makes the product 0 whatever overflowed before it.
-  if (std::find(info.shape.begin(), info.shape.end(), 0) != info.shape.end()) numel = 0, overflow = false;
-  const uint64_t elsize = element_size(info.dtype);
-  if (overflow || numel > uint64_t(INT64_MAX) || __builtin_mul_overflow(numel, elsize, &info.nbytes))
-    fail(path, who + " has shape " + shape_text(info.shape) + ", whose size overflows 64 bits");
+  const auto nbytes = neural_arch::detail::shape_nbytes(info.shape, element_size(info.dtype));
+  if (!nbytes) fail(path, who + " has shape " + shape_text(info.shape) + ", whose size overflows 64 bits");
+  info.nbytes = *nbytes;
 
   if (off->kind != json::Value::Kind::array || off->items.size() != 2)
     fail(path, who + ": data_offsets must be an array [begin, end]");

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "core/checked_size.hpp"
 #include "neural_arch/nn/init.hpp"
 #include "neural_arch/ops.hpp"
 #include "neural_arch/optimization/autocast.hpp"
@@ -27,6 +28,7 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias)
     : Module("Linear"), in_features(in), out_features(out) {
   NA_CHECK(in >= 0 && out >= 0, "Linear", "in_features and out_features must be non-negative, got ", in,
            " and ", out);
+  detail::checked_nbytes({out, in}, kFloat32, "Linear");  // names the layer if the weight cannot exist
   weight = register_parameter("weight", empty({out, in}));
   bias = register_parameter("bias", with_bias ? empty({out}) : Tensor());
   reset_parameters();

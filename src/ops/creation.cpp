@@ -4,6 +4,7 @@
 #include <cstring>
 #include <random>
 
+#include "core/checked_size.hpp"
 #include "core/factory.hpp"
 #include "neural_arch/ops.hpp"
 #include "ops/elementwise.hpp"
@@ -17,8 +18,8 @@ Tensor finish(Tensor t, const TensorOptions& opt) {
 }
 
 // Writes f(i) for i in [0, numel) into a fresh tensor of dtype (computed in double/int64).
-template <class F> Tensor generate(const Shape& shape, DType dtype, F f) {
-  Tensor t = detail::make_tensor(shape, dtype);
+template <class F> Tensor generate(const char* op, const Shape& shape, DType dtype, F f) {
+  Tensor t = detail::make_tensor(shape, dtype, kCPU, op);
   visit_dtype(dtype, [&](auto v) {
     using T = decltype(v);
     T* p = static_cast<T*>(t.raw_data());
@@ -36,17 +37,17 @@ Generator& gen_or_default(Generator* g) { return g ? *g : default_generator(); }
 }  // namespace
 
 Tensor empty(const Shape& shape, TensorOptions opt) {
-  return finish(detail::make_tensor(shape, opt.dtype_, opt.device_), opt);
+  return finish(detail::make_tensor(shape, opt.dtype_, opt.device_, "empty"), opt);
 }
 
 Tensor full(const Shape& shape, Scalar value, TensorOptions opt) {
-  Tensor t = detail::make_tensor(shape, opt.dtype_, opt.device_);
+  Tensor t = detail::make_tensor(shape, opt.dtype_, opt.device_, "full");
   t.fill_(value);
   return finish(t, opt);
 }
 
 Tensor zeros(const Shape& shape, TensorOptions opt) {
-  Tensor t = detail::make_tensor(shape, opt.dtype_, opt.device_);
+  Tensor t = detail::make_tensor(shape, opt.dtype_, opt.device_, "zeros");
   if (t.numel()) std::memset(t.raw_data(), 0, t.numel() * t.element_size());  // all dtypes: 0 bits == 0
   return finish(t, opt);
 }
@@ -70,8 +71,11 @@ Tensor arange(Scalar start, Scalar end, Scalar step, std::optional<TensorOptions
            ")");
   const bool integral = start.is_integral() && end.is_integral() && step.is_integral();
   TensorOptions o = opt ? *opt : TensorOptions(integral ? DType::i64 : DType::f32);
-  const int64_t n = static_cast<int64_t>(std::ceil((e - s) / st));
-  Tensor t = generate({n}, o.dtype_, [&](int64_t i) { return s + st * static_cast<double>(i); });
+  const double count = std::ceil((e - s) / st);
+  NA_CHECK(count < 0x1p63, "arange", "start ", s, ", end ", e, " and step ", st, " give ", count,
+           " elements, more than int64 can count");
+  const auto n = static_cast<int64_t>(count);
+  Tensor t = generate("arange", {n}, o.dtype_, [&](int64_t i) { return s + st * static_cast<double>(i); });
   return finish(t, o);
 }
 
@@ -80,7 +84,7 @@ Tensor linspace(double start, double end, int64_t steps, TensorOptions opt) {
   const double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
   // Fill from both ends, as torch does, so the last value is exactly `end`.
   const int64_t half = steps / 2;
-  Tensor t = generate({steps}, opt.dtype_, [&](int64_t i) {
+  Tensor t = generate("linspace", {steps}, opt.dtype_, [&](int64_t i) {
     if (steps == 1) return start;
     return i < half ? start + step * static_cast<double>(i) : end - step * static_cast<double>(steps - 1 - i);
   });
@@ -90,7 +94,8 @@ Tensor linspace(double start, double end, int64_t steps, TensorOptions opt) {
 Tensor eye(int64_t n, std::optional<int64_t> m, TensorOptions opt) {
   const int64_t cols = m.value_or(n);
   NA_CHECK(n >= 0 && cols >= 0, "eye", "n and m must be non-negative, got ", n, " and ", cols);
-  Tensor t = generate({n, cols}, opt.dtype_, [&](int64_t i) { return i / cols == i % cols ? 1.0 : 0.0; });
+  Tensor t =
+      generate("eye", {n, cols}, opt.dtype_, [&](int64_t i) { return i / cols == i % cols ? 1.0 : 0.0; });
   return finish(t, opt);
 }
 
@@ -100,7 +105,7 @@ Tensor uniform(double low, double high, const Shape& shape, TensorOptions opt, G
   auto& eng = gen_or_default(gen).engine();
   // 53 random bits per draw for f64, 24 for f32, so values are exactly representable.
   const bool f64 = opt.dtype_ == DType::f64;
-  Tensor t = generate(shape, opt.dtype_, [&](int64_t) {
+  Tensor t = generate("uniform", shape, opt.dtype_, [&](int64_t) {
     double u =
         f64 ? static_cast<double>(eng() >> 11) * 0x1.0p-53 : static_cast<double>(eng() >> 40) * 0x1.0p-24;
     return low + (high - low) * u;
@@ -119,7 +124,7 @@ Tensor normal(double mean, double std, const Shape& shape, TensorOptions opt, Ge
   // Box-Muller on our own uniform draws: the same numbers on every standard library.
   bool have = false;
   double spare = 0;
-  Tensor t = generate(shape, opt.dtype_, [&](int64_t) {
+  Tensor t = generate("normal", shape, opt.dtype_, [&](int64_t) {
     if (have) {
       have = false;
       return mean + std * spare;
@@ -142,7 +147,7 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opt,
   NA_CHECK(low < high, "randint", "expects low < high, got low ", low, " high ", high);
   auto& eng = gen_or_default(gen).engine();
   const uint64_t range = static_cast<uint64_t>(high - low);
-  Tensor t = generate(shape, opt.dtype_, [&](int64_t) {
+  Tensor t = generate("randint", shape, opt.dtype_, [&](int64_t) {
     // Rejection sampling avoids modulo bias.
     const uint64_t limit = UINT64_MAX - UINT64_MAX % range;
     uint64_t r;
@@ -154,7 +159,7 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opt,
 }
 
 Tensor from_blob_copy(const void* data, const Shape& shape, DType dtype) {
-  Tensor t = detail::make_tensor(shape, dtype);
+  Tensor t = detail::make_tensor(shape, dtype, kCPU, "from_blob_copy");
   NA_CHECK(data != nullptr || t.numel() == 0, "from_blob_copy", "null data pointer for shape ",
            shape_str(shape));
   if (t.numel()) std::memcpy(t.raw_data(), data, t.numel() * t.element_size());
@@ -190,8 +195,7 @@ Tensor from_blob(void* data, const Shape& shape, const Shape& strides, DType dty
 template <class T>
 Tensor tensor(const std::vector<T>& data, std::optional<Shape> shape, std::optional<TensorOptions> opt) {
   Shape s = shape ? *shape : Shape{static_cast<int64_t>(data.size())};
-  int64_t n = 1;
-  for (auto d : s) n *= d;
+  const int64_t n = detail::checked_numel(s, "tensor");
   NA_CHECK(n == static_cast<int64_t>(data.size()), "tensor", "shape ", shape_str(s), " needs ", n,
            " elements but ", data.size(), " were given");
   Tensor t;

@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "autograd/function.hpp"
+#include "core/checked_size.hpp"
 #include "core/factory.hpp"
 #include "neural_arch/ops.hpp"
 
@@ -24,7 +25,7 @@ Shape infer_shape(const Shape& shape, int64_t numel, const char* op) {
       infer = static_cast<int64_t>(i);
     } else {
       NA_CHECK(s[i] >= 0, op, "invalid shape dimension ", s[i], " in ", shape_str(shape));
-      known *= s[i];
+      known = detail::mul_size(known, s[i], op, "element count of the requested shape");
     }
   }
   if (infer >= 0) {
@@ -34,6 +35,7 @@ Shape infer_shape(const Shape& shape, int64_t numel, const char* op) {
   } else {
     NA_CHECK(known == numel, op, "shape ", shape_str(shape), " is invalid for input of size ", numel);
   }
+  detail::checked_numel(s, op);  // its strides must fit as well
   return s;
 }
 
@@ -196,8 +198,8 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
   start = std::clamp<int64_t>(start, 0, n);
   end = std::clamp<int64_t>(end, start, n);
   Shape s = shape(), st = strides();
-  s[d] = (end - start + step - 1) / step;
-  st[d] *= step;
+  s[d] = (end - start) / step + ((end - start) % step != 0);  // ceil without overflow
+  if (s[d] > 1) st[d] = detail::mul_size(st[d], step, "slice", "stride of the slice");
   Tensor out = make_view(*this, s, st, storage_offset() + start * stride(d));
   return record_view(*this, out, "SliceBackward", [in = shape(), d, start, end, step](const Grads& g) {
     return Grads{slice_backward(g[0], in, d, start, end, step)};
@@ -249,6 +251,7 @@ Tensor Tensor::expand(const Shape& target) const {
     s[i] = want;
     st[i] = have == want ? stride(i - lead) : 0;
   }
+  detail::checked_numel(s, "expand");
   if (s == shape()) return *this;
   return record_view(*this, make_view(*this, s, st, storage_offset()), "ExpandBackward",
                      [in = shape()](const Grads& g) { return Grads{autograd::sum_to(g[0], in)}; });
