@@ -24,7 +24,8 @@ usage() { sed -n '2,16s/^# \{0,1\}//p' "$0"; }
 
 # OpenMP comes from GCC's own libgomp (pulled in by g++), so no libomp-dev.
 # The sanitizer runtimes (libasan, libubsan) are dependencies of gcc-12 itself.
-packages=(cmake g++ make libdnnl-dev zlib1g-dev googletest libgtest-dev libgmock-dev libbenchmark-dev python3)
+packages=(cmake g++ make libdnnl-dev zlib1g-dev googletest libgtest-dev libgmock-dev libbenchmark-dev python3
+  libicu-dev)  # libicu-dev: Unicode properties for the BERT tokenizer
 check_only=0
 models=0
 for arg in "$@"; do
