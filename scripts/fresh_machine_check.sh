@@ -126,6 +126,17 @@ deb $security_mirror bookworm-security main
 EOF
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 cp /etc/hosts "$root/etc/hosts"
+# The site's network trust, not a project dependency: where this host reaches PyPI through a
+# TLS proxy with its own CA (local CAs in /usr/local/share/ca-certificates, pip.conf naming a
+# bundle), the root gets the same CA bundle and pip configuration, as any machine on that
+# network would have. apt uses plain http and needs none of this.
+if compgen -G '/usr/local/share/ca-certificates/*' >/dev/null; then
+  mkdir -p "$root/usr/local/share/ca-certificates" "$root/etc/ssl/certs"
+  cp -r /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/"
+  cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
+  [[ -f /etc/pip.conf ]] && cp /etc/pip.conf "$root/etc/pip.conf"
+  echo "site CA certificates and pip.conf copied from this host"
+fi
 echo "root: $root ($(du -sh --one-file-system "$root" | cut -f1), $(chroot "$root" dpkg-query -f '.\n' -W | wc -l) packages)"
 
 stage "clean checkout"

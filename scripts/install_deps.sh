@@ -73,9 +73,10 @@ fetch_model() {
     echo "install_deps.sh: model missing from $model_dir (install with: $0 --models)"
     return 1
   fi
-  local parent tmp
+  local parent
   parent=$(dirname "$model_dir")
   mkdir -p "$parent"
+  # Global, not local: the EXIT trap runs after this function has returned.
   tmp=$(mktemp -d "$parent/.fetch.XXXXXX")
   trap 'rm -rf "$tmp"' EXIT
   /usr/bin/python3 -m pip download --no-deps --disable-pip-version-check -q \

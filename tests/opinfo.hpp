@@ -157,6 +157,7 @@ inline const std::vector<std::pair<std::string, std::string>>& not_in_table() {
       {"uniform", "random creation"},
       {"tensor", "creation from host data"},
       {"from_blob_copy", "creation from host data"},
+      {"from_blob", "creation over memory owned elsewhere (tests/test_from_blob.cpp)"},
       {"scalar_like", "helper that wraps a number for the operators"},
   };
   return list;
