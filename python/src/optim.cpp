@@ -17,13 +17,16 @@ using optim::Optimizer;
 using optim::OptimizerOptions;
 
 /// Sets the hyper-parameters named in a Python mapping (lr=..., betas=(..., ...)), marking which
-/// keys it used so unknown ones are reported.
+/// keys it used so unknown ones are reported, and marking each on the options as given, so a
+/// param-group dict inherits only the keys it lacks (OptimizerOptions::is_set).
 struct KwargsSetter : optim::OptionsVisitor {
   nb::handle kwargs;
+  OptimizerOptions* options = nullptr;
   std::vector<std::string> used;
   template <class T> void set(const char* name, T& value) {
     if (!nb::cast<bool>(kwargs.attr("__contains__")(name))) return;
     value = nb::cast<T>(kwargs[name]);
+    options->mark_set(name);
     used.emplace_back(name);
   }
   void field(const char* name, double& v) override { set(name, v); }
@@ -49,6 +52,7 @@ struct FieldGetter : optim::OptionsVisitor {
 void apply_kwargs(OptimizerOptions& o, nb::handle kwargs, const char* opt_name, bool allow_params) {
   KwargsSetter s;
   s.kwargs = kwargs;
+  s.options = &o;
   o.visit(s);
   for (nb::handle key : nb::iter(kwargs)) {
     std::string k = nb::cast<std::string>(nb::str(key));
